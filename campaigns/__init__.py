@@ -1,0 +1,1 @@
+"""Campaigns: specs, plates, storage, ingest and snapshots."""

@@ -1,0 +1,135 @@
+"""Database tables (SQLAlchemy 2 declarative). Schema changes go through Alembic migrations.
+
+Measurements are append-only: a correction is a new row whose ``supersedes_id`` points to the
+row it replaces; nothing is ever updated in place or deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    batches: Mapped[list[BatchRow]] = relationship(back_populates="campaign", order_by="BatchRow.id")
+
+
+class CandidateRow(Base):
+    """One already-made candidate of a library campaign."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("campaign_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    candidate_id: Mapped[str] = mapped_column(String(200))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BatchRow(Base):
+    """One plate: proposed, running (partly measured) or completed; discarded when regenerated."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    iso_week: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    generator: Mapped[str] = mapped_column(String(200))
+    seed: Mapped[int] = mapped_column(Integer)
+    data_revision: Mapped[int] = mapped_column(Integer, default=0)
+    model_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    campaign: Mapped[CampaignRow] = relationship(back_populates="batches")
+    wells: Mapped[list[WellRow]] = relationship(back_populates="batch", order_by="WellRow.id")
+
+
+class WellRow(Base):
+    __tablename__ = "wells"
+    __table_args__ = (UniqueConstraint("batch_id", "well"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    well: Mapped[str] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(12))
+    replicate_of: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    candidate_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    predictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    batch: Mapped[BatchRow] = relationship(back_populates="wells")
+
+
+class UploadRow(Base):
+    """One accepted plate file; its SHA-256 makes a second upload of the same file a no-op."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (UniqueConstraint("campaign_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    filename: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(200), default="")
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_new: Mapped[int] = mapped_column(Integer, default=0)
+    n_superseding: Mapped[int] = mapped_column(Integer, default=0)
+    n_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MeasurementRow(Base):
+    __tablename__ = "measurements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    well_id: Mapped[int] = mapped_column(ForeignKey("wells.id"), index=True)
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), nullable=True)
+    quantity: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unit: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    operator: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    instrument: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    source_file_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("measurements.id"), nullable=True, index=True
+    )
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(50))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

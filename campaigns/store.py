@@ -1,0 +1,592 @@
+"""The campaign store: every write goes through here, explicitly, in one transaction each.
+
+SQLite file in the user's data directory by default; any SQLAlchemy URL (PostgreSQL through
+psycopg: ``postgresql+psycopg://user@localhost/planner``) via ``--db`` or ``$PLANNER_DB_URL``.
+The schema is created and upgraded by Alembic when the store is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.errors import CampaignError, NotFoundError, StoreError
+from campaigns.models import (
+    AuditRow,
+    BatchRow,
+    CampaignRow,
+    CandidateRow,
+    MeasurementRow,
+    UploadRow,
+    WellRow,
+    utcnow,
+)
+from campaigns.plate import PlannedWell
+from campaigns.snapshot import CampaignSnapshot
+from campaigns.spec import CampaignSpec
+
+if TYPE_CHECKING:
+    from campaigns.ingest import ParsedPlate
+
+ENV_VAR = "PLANNER_DB_URL"
+APP_NAME = "battery-bo-planner"
+BATCH_STATUSES = ("proposed", "running", "completed", "discarded")
+
+
+def default_url() -> str:
+    """``$PLANNER_DB_URL`` if set, else a SQLite file in the user data directory."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    from platformdirs import user_data_dir
+
+    path = Path(user_data_dir(APP_NAME)) / "planner.db"
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class WellInfo:
+    """A stored well."""
+
+    well: str
+    role: str
+    recipe: dict[str, Any]
+    predictions: dict[str, Any]
+    replicate_of: str | None
+    candidate_id: str | None
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A stored batch (plate) with its wells."""
+
+    id: int
+    campaign: str
+    iso_week: str
+    status: str
+    generator: str
+    seed: int
+    data_revision: int
+    model_info: dict[str, Any]
+    warnings: list[Any]
+    created_at: datetime
+    wells: tuple[WellInfo, ...] = ()
+
+    def frame(self) -> pd.DataFrame:
+        """One row per well: ``well``, ``role``, recipe columns, ``replicate_of``, ``candidate_id``."""
+        rows = [
+            {"well": w.well, "role": w.role, **w.recipe, "replicate_of": w.replicate_of,
+             "candidate_id": w.candidate_id}
+            for w in self.wells
+        ]
+        return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    name: str
+    description: str
+    owner: str
+    created_at: datetime
+    n_batches: int
+    n_measurements: int
+    last_week: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an accepted upload changed."""
+
+    batch_id: int
+    upload_id: int | None
+    n_new: int
+    n_superseding: int
+    n_unchanged: int
+    already_uploaded: bool = False
+    """True when this exact file (same SHA-256) was stored before: nothing changed."""
+    batch_status: str = ""
+    changed_wells: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def changed(self) -> bool:
+        return (self.n_new + self.n_superseding) > 0
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("campaigns") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """Repository over the campaign database. Create with :meth:`Store.open`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # --- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Open the database at ``url`` (default: :func:`default_url`) and bring its schema up to date."""
+        url = url or default_url()
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(url)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise StoreError(
+                f"cannot use database URL {url!r}: {exc}",
+                hint="Use sqlite:///path/to/file.db or postgresql+psycopg://user:pass@host/dbname.",
+            ) from None
+        if engine.dialect.name == "sqlite":
+            @event.listens_for(engine, "connect")
+            def _fk_on(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        if migrate:
+            try:
+                _migrate(engine)
+            except OperationalError as exc:
+                raise StoreError(
+                    f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+                    f"{exc.orig}",
+                    hint="Check the URL, that the server is running, and your permissions.",
+                ) from None
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except CampaignError:
+            session.rollback()
+            raise
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"database error: {exc}", hint="Nothing was written.") from exc
+        finally:
+            session.close()
+
+    # --- campaigns ------------------------------------------------------------------------
+    def _campaign(self, s: Session, name: str) -> CampaignRow:
+        row = s.scalar(select(CampaignRow).where(CampaignRow.name == name))
+        if row is None:
+            import difflib
+
+            names = list(s.scalars(select(CampaignRow.name)))
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else (
+                "List campaigns with `planner campaign list`; create one with "
+                "`planner campaign create --template hard-carbon NAME`."
+            )
+            raise NotFoundError(f"no campaign named {name!r}.", hint=hint)
+        return row
+
+    def create_campaign(self, spec: CampaignSpec, *, library: pd.DataFrame | None = None,
+                        actor: str = "") -> None:
+        """Store a new campaign (and its candidate table in library mode)."""
+        if spec.is_library and library is None:
+            raise CampaignError(
+                f"campaign {spec.name!r} is a library campaign but no candidate table was given.",
+                hint="Set library.path in the spec to a CSV with one row per candidate.",
+            )
+        with self._session() as s:
+            if s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name)) is not None:
+                raise CampaignError(
+                    f"a campaign named {spec.name!r} already exists.",
+                    hint="Choose another name, or look at it with `planner campaign show`.",
+                )
+            row = CampaignRow(name=spec.name, description=spec.description, owner=spec.owner,
+                              spec_yaml=spec.to_yaml())
+            s.add(row)
+            s.flush()
+            if library is not None and spec.library is not None:
+                idc = spec.library.id_column
+                for rec in library.to_dict(orient="records"):
+                    cid = str(rec.pop(idc))
+                    values = {k: (None if _isnan(v) else _plain(v)) for k, v in rec.items()}
+                    s.add(CandidateRow(campaign_id=row.id, candidate_id=cid, values=values))
+            s.add(AuditRow(actor=actor, action="campaign.create", campaign_id=row.id,
+                           detail={"spec": spec.to_dict(),
+                                   "n_candidates": 0 if library is None else len(library)}))
+
+    def update_spec(self, spec: CampaignSpec, *, actor: str = "") -> None:
+        """Replace a campaign's spec (the old one is kept in the audit log)."""
+        with self._session() as s:
+            row = self._campaign(s, spec.name)
+            old = row.spec_yaml
+            row.spec_yaml, row.description, row.owner = spec.to_yaml(), spec.description, spec.owner
+            row.updated_at = utcnow()
+            s.add(AuditRow(actor=actor, action="campaign.update_spec", campaign_id=row.id,
+                           detail={"old_spec_yaml": old, "new_spec_yaml": row.spec_yaml}))
+
+    def spec(self, name: str) -> CampaignSpec:
+        with self._session() as s:
+            return CampaignSpec.from_yaml(self._campaign(s, name).spec_yaml, source=f"campaign {name}")
+
+    def campaign_names(self) -> list[str]:
+        with self._session() as s:
+            return list(s.scalars(select(CampaignRow.name).order_by(CampaignRow.name)))
+
+    def list_campaigns(self) -> list[CampaignSummary]:
+        with self._session() as s:
+            out = []
+            for row in s.scalars(select(CampaignRow).order_by(CampaignRow.name)):
+                n_b = s.scalar(select(func.count(BatchRow.id)).where(
+                    BatchRow.campaign_id == row.id, BatchRow.status != "discarded")) or 0
+                n_m = s.scalar(
+                    select(func.count(MeasurementRow.id)).join(WellRow).join(BatchRow)
+                    .where(BatchRow.campaign_id == row.id)) or 0
+                last = s.scalar(select(func.max(BatchRow.iso_week)).where(
+                    BatchRow.campaign_id == row.id, BatchRow.status != "discarded"))
+                out.append(CampaignSummary(row.name, row.description, row.owner, row.created_at,
+                                           n_b, n_m, last))
+            return out
+
+    # --- batches --------------------------------------------------------------------------
+    @staticmethod
+    def _batch_info(row: BatchRow, campaign: str) -> BatchInfo:
+        wells = tuple(
+            WellInfo(w.well, w.role, dict(w.recipe), dict(w.predictions or {}), w.replicate_of,
+                     w.candidate_id, w.seed)
+            for w in row.wells
+        )
+        return BatchInfo(row.id, campaign, row.iso_week, row.status, row.generator, row.seed,
+                         row.data_revision, dict(row.model_info or {}), list(row.warnings or []),
+                         row.created_at, wells)
+
+    def batches(self, name: str, *, include_discarded: bool = False) -> list[BatchInfo]:
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            q = select(BatchRow).where(BatchRow.campaign_id == camp.id).order_by(BatchRow.id)
+            if not include_discarded:
+                q = q.where(BatchRow.status != "discarded")
+            return [self._batch_info(b, name) for b in s.scalars(q)]
+
+    def batch(self, name: str, batch_id: int | None = None) -> BatchInfo:
+        """A batch by id, or the campaign's newest one."""
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            q = select(BatchRow).where(BatchRow.campaign_id == camp.id,
+                                       BatchRow.status != "discarded")
+            q = q.where(BatchRow.id == batch_id) if batch_id is not None else q.order_by(
+                BatchRow.id.desc())
+            row = s.scalars(q.limit(1)).first()
+            if row is None:
+                raise NotFoundError(
+                    f"campaign {name!r} has no batch" + (f" {batch_id}." if batch_id else " yet."),
+                    hint=f"Propose one with `planner suggest --campaign {name}`."
+                    if batch_id is None else f"List batches with `planner campaign show {name}`.",
+                )
+            return self._batch_info(row, name)
+
+    def batch_for_week(self, name: str, iso_week: str) -> BatchInfo | None:
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            row = s.scalars(select(BatchRow).where(
+                BatchRow.campaign_id == camp.id, BatchRow.iso_week == iso_week,
+                BatchRow.status != "discarded").order_by(BatchRow.id.desc()).limit(1)).first()
+            return None if row is None else self._batch_info(row, name)
+
+    def save_batch(self, name: str, *, iso_week: str, wells: Sequence[PlannedWell],
+                   generator: str, seed: int, data_revision: int,
+                   model_info: dict[str, Any] | None = None, warnings: Sequence[str] = (),
+                   replace: bool = False, actor: str = "") -> BatchInfo:
+        """Store a proposed plate as the campaign's batch for ``iso_week``.
+
+        With ``replace``, this week's existing batch is marked ``discarded`` (kept for the
+        record); a batch that already has measurements cannot be replaced.
+        """
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            existing = s.scalars(select(BatchRow).where(
+                BatchRow.campaign_id == camp.id, BatchRow.iso_week == iso_week,
+                BatchRow.status != "discarded")).all()
+            for old in existing:
+                if not replace:
+                    raise CampaignError(
+                        f"campaign {name!r} already has batch {old.id} for {iso_week}.",
+                        hint="Use --force to regenerate it (only before results are uploaded).",
+                    )
+                n = s.scalar(select(func.count(MeasurementRow.id)).join(WellRow).where(
+                    WellRow.batch_id == old.id)) or 0
+                if n:
+                    raise CampaignError(
+                        f"batch {old.id} ({iso_week}) already has {n} measurements and cannot be "
+                        "regenerated.",
+                        hint="Propose for another week with --week, or upload the remaining results.",
+                    )
+                old.status = "discarded"
+            row = BatchRow(campaign_id=camp.id, iso_week=iso_week, status="proposed",
+                           generator=generator, seed=seed, data_revision=data_revision,
+                           model_info=_jsonable(model_info or {}), warnings=list(warnings))
+            s.add(row)
+            s.flush()
+            for w in wells:
+                s.add(WellRow(batch_id=row.id, well=w.well, role=w.role,
+                              replicate_of=w.replicate_of, candidate_id=w.candidate_id,
+                              recipe=_jsonable(w.recipe), predictions=_jsonable(w.predictions),
+                              seed=seed))
+            s.add(AuditRow(actor=actor, action="batch.propose", campaign_id=camp.id,
+                           detail={"batch_id": row.id, "iso_week": iso_week,
+                                   "generator": generator, "seed": seed,
+                                   "replaced": [b.id for b in existing]}))
+            s.flush()
+            s.refresh(row)
+            return self._batch_info(row, name)
+
+    # --- measurements ---------------------------------------------------------------------
+    def ingest(self, name: str, parsed: ParsedPlate, *, batch_id: int, actor: str = "") -> IngestResult:
+        """Store a validated plate file in one transaction (all of it or nothing).
+
+        A file already uploaded (same SHA-256) changes nothing. A value equal to the current one
+        for that well and quantity is counted as unchanged; a different one is appended and
+        supersedes the current one.
+        """
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            batch = s.get(BatchRow, batch_id)
+            if batch is None or batch.campaign_id != camp.id or batch.status == "discarded":
+                raise NotFoundError(f"campaign {name!r} has no active batch {batch_id}.",
+                                    hint=f"List batches with `planner campaign show {name}`.")
+            dup = s.scalar(select(UploadRow).where(UploadRow.campaign_id == camp.id,
+                                                   UploadRow.sha256 == parsed.sha256))
+            if dup is not None:
+                return IngestResult(dup.batch_id, dup.id, 0, 0, len(parsed.records),
+                                    already_uploaded=True, batch_status=batch.status)
+            wells = {w.well: w for w in batch.wells}
+            current = self._current_measurements(s, [w.id for w in wells.values()])
+            upload = UploadRow(campaign_id=camp.id, batch_id=batch.id, filename=parsed.filename,
+                               sha256=parsed.sha256, uploaded_by=actor)
+            s.add(upload)
+            s.flush()
+            n_new = n_sup = n_same = 0
+            changed: set[str] = set()
+            for rec in parsed.records:
+                well = wells.get(rec.well)
+                if well is None:  # ingest validated the wells; this is a programming error
+                    raise CampaignError(f"well {rec.well} is not on batch {batch.id}.")
+                old = current.get((well.id, rec.quantity))
+                if old is not None and _same(old, rec):
+                    n_same += 1
+                    continue
+                s.add(MeasurementRow(
+                    well_id=well.id, upload_id=upload.id, quantity=rec.quantity, value=rec.value,
+                    unit=rec.unit, status=rec.status, operator=rec.operator,
+                    instrument=rec.instrument, measured_at=rec.measured_at,
+                    source_file_sha256=parsed.sha256, source_row=rec.source_row, note=rec.note,
+                    supersedes_id=None if old is None else old.id))
+                changed.add(rec.well)
+                if old is None:
+                    n_new += 1
+                else:
+                    n_sup += 1
+            upload.n_new, upload.n_superseding, upload.n_unchanged = n_new, n_sup, n_same
+            s.flush()
+            batch.status = self._batch_status(s, batch)
+            s.add(AuditRow(actor=actor, action="measurements.ingest", campaign_id=camp.id,
+                           detail={"upload_id": upload.id, "batch_id": batch.id,
+                                   "filename": parsed.filename, "sha256": parsed.sha256,
+                                   "new": n_new, "superseding": n_sup, "unchanged": n_same}))
+            return IngestResult(batch.id, upload.id, n_new, n_sup, n_same,
+                                batch_status=batch.status, changed_wells=tuple(sorted(changed)))
+
+    @staticmethod
+    def _current_measurements(s: Session, well_ids: list[int]) -> dict[tuple[int, str], MeasurementRow]:
+        if not well_ids:
+            return {}
+        rows = list(s.scalars(select(MeasurementRow).where(MeasurementRow.well_id.in_(well_ids))
+                              .order_by(MeasurementRow.id)))
+        superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+        return {(r.well_id, r.quantity): r for r in rows if r.id not in superseded}
+
+    @staticmethod
+    def _batch_status(s: Session, batch: BatchRow) -> str:
+        measured = set(s.scalars(select(MeasurementRow.well_id).join(WellRow).where(
+            WellRow.batch_id == batch.id)))
+        todo = [w for w in batch.wells if w.role != "control"]
+        if todo and all(w.id in measured for w in todo):
+            return "completed"
+        return "running" if measured else batch.status
+
+    def measurements(self, name: str, *, include_superseded: bool = False) -> pd.DataFrame:
+        """Long table of measurements with provenance (one row per stored value)."""
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            q = (select(MeasurementRow, WellRow, BatchRow, UploadRow)
+                 .join(WellRow, MeasurementRow.well_id == WellRow.id)
+                 .join(BatchRow, WellRow.batch_id == BatchRow.id)
+                 .outerjoin(UploadRow, MeasurementRow.upload_id == UploadRow.id)
+                 .where(BatchRow.campaign_id == camp.id).order_by(MeasurementRow.id))
+            rows = []
+            for m, w, b, u in s.execute(q):
+                rows.append({
+                    "measurement_id": m.id, "batch_id": b.id, "iso_week": b.iso_week,
+                    "well": w.well, "role": w.role, "candidate_id": w.candidate_id,
+                    "quantity": m.quantity, "value": m.value, "unit": m.unit, "status": m.status,
+                    "operator": m.operator, "instrument": m.instrument,
+                    "measured_at": m.measured_at, "source_file": None if u is None else u.filename,
+                    "source_file_sha256": m.source_file_sha256, "source_row": m.source_row,
+                    "note": m.note, "supersedes_id": m.supersedes_id, "ingested_at": m.ingested_at,
+                    "generator": b.generator, "seed": w.seed, "data_revision": b.data_revision,
+                })
+        df = pd.DataFrame(rows, columns=[
+            "measurement_id", "batch_id", "iso_week", "well", "role", "candidate_id", "quantity",
+            "value", "unit", "status", "operator", "instrument", "measured_at", "source_file",
+            "source_file_sha256", "source_row", "note", "supersedes_id", "ingested_at",
+            "generator", "seed", "data_revision"])
+        if not include_superseded and not df.empty:
+            gone = set(df["supersedes_id"].dropna().astype(int))
+            df = df[~df["measurement_id"].isin(gone)].reset_index(drop=True)
+        return df
+
+    def audit_log(self, name: str | None = None) -> pd.DataFrame:
+        with self._session() as s:
+            q = select(AuditRow).order_by(AuditRow.id)
+            if name is not None:
+                q = q.where(AuditRow.campaign_id == self._campaign(s, name).id)
+            return pd.DataFrame([{"id": a.id, "at": a.at, "actor": a.actor, "action": a.action,
+                                  "detail": a.detail} for a in s.scalars(q)])
+
+    def library(self, name: str) -> pd.DataFrame | None:
+        spec = self.spec(name)
+        if spec.library is None:
+            return None
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            rows = [{"candidate_id": c.candidate_id, **c.values} for c in s.scalars(
+                select(CandidateRow).where(CandidateRow.campaign_id == camp.id)
+                .order_by(CandidateRow.id))]
+        df = pd.DataFrame(rows)
+        for col in spec.library.inputs:
+            if col not in df:
+                df[col] = float("nan")
+            elif col not in spec.library.categorical:
+                df[col] = pd.to_numeric(df[col], errors="coerce")
+        return df
+
+    # --- snapshots ------------------------------------------------------------------------
+    def snapshot(self, name: str) -> CampaignSnapshot:
+        """Everything the planner needs, at the current data revision."""
+        spec = self.spec(name)
+        batches = self.batches(name)
+        meas = self.measurements(name)
+        revision = int(meas["measurement_id"].max()) if not meas.empty else 0
+        well_rows = []
+        for b in batches:
+            for w in b.wells:
+                well_rows.append({"batch_id": b.id, "iso_week": b.iso_week, "well": w.well,
+                                  "role": w.role, "candidate_id": w.candidate_id, **w.recipe})
+        wells = pd.DataFrame(well_rows)
+        outputs = spec.output_names
+        base_cols = ["batch_id", "iso_week", "well", "role", "candidate_id", *spec.input_names]
+        if wells.empty:
+            empty = pd.DataFrame(columns=[*base_cols, *outputs, "status"])
+            return CampaignSnapshot(spec, revision, empty, pd.DataFrame(columns=base_cols),
+                                    self.library(name), self._batches_frame(batches))
+        for col in base_cols:
+            if col not in wells:
+                wells[col] = None
+        if meas.empty:
+            values = pd.DataFrame(columns=["batch_id", "well", *outputs, "status"])
+        else:
+            vals = meas[meas["quantity"].isin(outputs)]
+            values = vals.pivot_table(index=["batch_id", "well"], columns="quantity",
+                                      values="value", aggfunc="last")
+            values = values.reindex(columns=outputs)
+            status = meas.sort_values("measurement_id").groupby(["batch_id", "well"])["status"].last()
+            values = values.join(status, how="outer").reset_index()
+        merged = wells.merge(values, on=["batch_id", "well"], how="left")
+        measured = merged["status"].notna()
+        observations = merged[measured].reset_index(drop=True)
+        for col in outputs:
+            if col not in observations:
+                observations[col] = float("nan")
+            observations[col] = pd.to_numeric(observations[col], errors="coerce")
+        pending = merged[~measured & (merged["role"] != "control")][base_cols].reset_index(drop=True)
+        return CampaignSnapshot(spec, revision, observations[[*base_cols, *outputs, "status"]],
+                                pending, self.library(name), self._batches_frame(batches))
+
+    @staticmethod
+    def _batches_frame(batches: list[BatchInfo]) -> pd.DataFrame:
+        return pd.DataFrame([{"batch_id": b.id, "iso_week": b.iso_week, "status": b.status,
+                              "generator": b.generator, "seed": b.seed,
+                              "data_revision": b.data_revision, "created_at": b.created_at,
+                              "n_warnings": len(b.warnings)} for b in batches],
+                            columns=["batch_id", "iso_week", "status", "generator", "seed",
+                                     "data_revision", "created_at", "n_warnings"])
+
+    def export_frame(self, name: str) -> pd.DataFrame:
+        """Wide table, one row per measured well: recipe, descriptors, targets, provenance."""
+        snap = self.snapshot(name)
+        meas = self.measurements(name)
+        if snap.observations.empty:
+            return snap.observations
+        prov = (meas.sort_values("measurement_id").groupby(["batch_id", "well"])
+                .agg(operator=("operator", "last"), instrument=("instrument", "last"),
+                     measured_at=("measured_at", "last"), source_file=("source_file", "last"),
+                     source_file_sha256=("source_file_sha256", "last"),
+                     generator=("generator", "last"), seed=("seed", "last"),
+                     data_revision=("data_revision", "last")).reset_index())
+        return snap.observations.merge(prov, on=["batch_id", "well"], how="left")
+
+
+def _isnan(v: Any) -> bool:
+    try:
+        return v is None or (isinstance(v, float) and v != v) or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(v: Any) -> Any:
+    item = getattr(v, "item", None)
+    return item() if callable(item) else v
+
+
+def _jsonable(obj: Any) -> Any:
+    """Recursively turn numpy/pandas scalars into JSON-friendly Python values (NaN → None)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    obj = _plain(obj)
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
+def _same(old: MeasurementRow, rec: Any) -> bool:
+    if old.status != rec.status:
+        return False
+    if old.value is None or rec.value is None:
+        return old.value is None and rec.value is None
+    return abs(old.value - rec.value) <= 1e-12 * max(1.0, abs(old.value))
+
+
+__all__ = ["BatchInfo", "CampaignSummary", "IngestResult", "Store", "WellInfo", "default_url",
+           "IntegrityError"]

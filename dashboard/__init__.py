@@ -1,0 +1,1 @@
+"""Streamlit dashboard: thin pages over the planner and campaigns packages."""

@@ -1,0 +1,1 @@
+"""Planner: BoTorch acquisition, weekly plate proposals, backtests, simulations and the CLI."""

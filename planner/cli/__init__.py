@@ -1,0 +1,31 @@
+"""The ``planner`` command: every sub-command a lab uses each week.
+
+Each group lives in its own module; this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from planner.cli import backtest, cell, core, dataset, lab, model, ui
+
+app = typer.Typer(
+    name="planner",
+    help="Bayesian-optimization experiment planner for battery materials.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+core.register(app)
+app.add_typer(model.app, name="model", help="Fit and cross-validate surrogate models on any CSV.")
+backtest.register(app)
+lab.register(app)
+app.add_typer(cell.app, name="cell", help="PyBaMM projections of cell-level performance.")
+app.add_typer(dataset.app, name="dataset", help="Publish and pull FAIR data packages.")
+ui.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

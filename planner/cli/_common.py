@@ -1,0 +1,68 @@
+"""Shared pieces of the command-line interface: error reporting and the ``--db`` option.
+
+Users never see a stack trace: every domain error is printed as its message and hint, and the
+command exits non-zero. Set ``PLANNER_DEBUG=1`` to get the traceback when reporting a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+console = Console()
+if not console.is_terminal:  # wide tables in logs and pipes instead of 80 columns
+    console.width = 160
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy database URL (e.g. postgresql+psycopg://user@localhost/planner). "
+        "Default: $PLANNER_DB_URL, else a SQLite file in your user data directory.",
+        show_default=False,
+    ),
+]
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    from campaigns.errors import CampaignError
+    from planner.errors import PlanningError
+    from surrogates.errors import SurrogateError
+
+    return (CampaignError, PlanningError, SurrogateError)
+
+
+def report_errors(fn: F) -> F:
+    """Turn domain errors into a message, a hint and exit code 1 (2 for rejected input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except _domain_errors() as exc:
+            if os.environ.get("PLANNER_DEBUG"):
+                raise
+            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            hint = getattr(exc, "hint", None)
+            if hint:
+                err_console.print(f"[yellow]Hint:[/] {hint}", highlight=False)
+            raise typer.Exit(code=getattr(exc, "exit_code", 1)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(db: str | None):  # noqa: ANN201 - returns campaigns.store.Store
+    """Open (and migrate) the store named by ``--db``, ``$PLANNER_DB_URL`` or the default file."""
+    from campaigns.store import Store
+
+    return Store.open(db)

@@ -1,0 +1,321 @@
+"""Core weekly commands: campaigns, suggest, plate templates, ingest, export."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from planner.cli._common import DbOption, console, err_console, open_store, report_errors
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Create, list and inspect campaigns.")
+plate_app = typer.Typer(no_args_is_help=True, help="Plate sheets the lab fills in.")
+
+CampaignOpt = Annotated[str, typer.Option("--campaign", "-c", help="Campaign name.")]
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def print_batch(batch, *, title: str | None = None, max_rows: int | None = None) -> None:  # noqa: ANN001
+    """Print a plate as a table: well, role, recipe and predictions."""
+    frame = batch.frame().drop(columns=["replicate_of", "candidate_id"], errors="ignore")
+    if frame.empty:
+        console.print("(empty plate)")
+        return
+    table = Table(title=title or f"Batch {batch.id} · {batch.iso_week} · {batch.generator}",
+                  show_lines=False, header_style="bold")
+    pred_cols: list[str] = []
+    first_pred = next((w.predictions for w in batch.wells if w.predictions.get("targets")), None)
+    if first_pred:
+        pred_cols = list(first_pred["targets"])
+    for col in frame.columns:
+        table.add_column(col, justify="right" if col not in ("well", "role") else "left")
+    for col in pred_cols:
+        table.add_column(f"pred {col}", justify="right")
+    for i, (row, w) in enumerate(zip(frame.to_dict(orient="records"), batch.wells, strict=True)):
+        if max_rows is not None and i >= max_rows:
+            table.add_row(*["…"] * (len(frame.columns) + len(pred_cols)))
+            break
+        cells = [_fmt(row[c]) for c in frame.columns]
+        for col in pred_cols:
+            t = w.predictions.get("targets", {}).get(col)
+            cells.append(f"{t['mean']:.4g} ± {t['std']:.2g}" if t else "")
+        table.add_row(*cells)
+    console.print(table)
+    for warning in batch.warnings:
+        err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+
+
+# --- campaign ------------------------------------------------------------------------------
+@campaign_app.command("create")
+@report_errors
+def campaign_create(
+    name: Annotated[str, typer.Argument(help="Name of the new campaign.")],
+    template: Annotated[str | None, typer.Option(help="Start from a template: hard-carbon or electrolyte.")] = None,
+    spec: Annotated[Path | None, typer.Option(help="Campaign spec YAML file.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a campaign from a template or a YAML spec."""
+    from campaigns.library import load_library
+    from campaigns.spec import CampaignSpec
+    from campaigns.templates import TEMPLATES, load_template
+
+    if (template is None) == (spec is None):
+        raise typer.BadParameter(
+            f"give exactly one of --template ({' or '.join(TEMPLATES)}) or --spec FILE.yaml")
+    if template is not None:
+        campaign = load_template(template, name=name)
+        base_dir = Path.cwd()
+    else:
+        assert spec is not None
+        loaded = CampaignSpec.load(spec)
+        campaign = CampaignSpec.from_dict({**loaded.to_dict(), "name": name}, source=str(spec))
+        base_dir = spec.parent
+    library = load_library(campaign, base_dir=base_dir) if campaign.is_library else None
+    store = open_store(db)
+    store.create_campaign(campaign, library=library, actor=_actor())
+    kind = f"library of {len(library)} candidates" if library is not None else (
+        f"{len(campaign.input_names)} inputs")
+    console.print(f"Created campaign [bold]{name}[/] ({kind}, {campaign.plate.wells}-well plates, "
+                  f"{campaign.sample_well_count} sample wells) in {store.url}")
+    console.print(f"Next: planner suggest --campaign {name}")
+
+
+@campaign_app.command("list")
+@report_errors
+def campaign_list(db: DbOption = None) -> None:
+    """List campaigns with their number of plates and measurements."""
+    store = open_store(db)
+    rows = store.list_campaigns()
+    if not rows:
+        console.print("No campaigns yet. Create one: planner campaign create --template hard-carbon demo")
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "plates", "measurements", "last week", "owner", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.name, str(r.n_batches), str(r.n_measurements), r.last_week or "-",
+                      r.owner, (r.description[:60] + "…") if len(r.description) > 60 else r.description)
+    console.print(table)
+
+
+@campaign_app.command("show")
+@report_errors
+def campaign_show(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    yaml: Annotated[bool, typer.Option("--yaml", help="Print the spec as YAML.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Show a campaign's design space, targets, plates and data counts."""
+    store = open_store(db)
+    spec = store.spec(name)
+    if yaml:
+        console.print(spec.to_yaml(), highlight=False, markup=False)
+        return
+    console.print(f"[bold]{spec.name}[/] — {spec.description}")
+    table = Table(title="Design space", header_style="bold")
+    for col in ("input", "kind", "range / levels", "unit"):
+        table.add_column(col)
+    if spec.library is not None:
+        lib = store.library(name)
+        for col in spec.library.inputs:
+            table.add_row(col, "categorical" if col in spec.library.categorical else "descriptor",
+                          f"{lib[col].notna().sum() if lib is not None else 0} of "
+                          f"{0 if lib is None else len(lib)} known", "")
+    for p in spec.parameters:
+        rng = ", ".join(p.levels) if p.kind == "categorical" else f"{p.lower:g} – {p.upper:g}"
+        table.add_row(p.name, p.kind + (" (log)" if getattr(p, "log_scale", False) else ""), rng,
+                      p.column.unit)
+    for m in spec.mixtures:
+        table.add_row(m.name, f"mixture ({m.basis} fractions sum to 1)", ", ".join(m.components), "-")
+    console.print(table)
+    for lc in spec.linear_constraints:
+        lhs = " + ".join(f"{c:g}·{n}" for n, c in lc.coefficients.items())
+        console.print(f"Constraint: {lhs} {lc.operator} {lc.rhs:g}  {lc.description}")
+    targets = Table(title="Targets", header_style="bold")
+    for col in ("target", "direction", "constraint", "optimized"):
+        targets.add_column(col)
+    for t in spec.targets:
+        cons = "" if t.threshold is None else f"{'≥' if t.direction == 'max' else '≤'} {t.threshold:g} {t.column.unit}"
+        targets.add_row(t.column.label, t.direction, cons, "yes" if t.optimize else "recorded only")
+    console.print(targets)
+    if spec.descriptors:
+        console.print("Descriptors: " + ", ".join(d.column.label for d in spec.descriptors))
+    console.print(f"Plate: {spec.plate.wells} wells, {len(spec.plate.controls)} controls, "
+                  f"{spec.plate.replicates} replicates, {spec.sample_well_count} sample wells")
+    batches = store.batches(name)
+    snap = store.snapshot(name)
+    bt = Table(title="Plates", header_style="bold")
+    for col in ("batch", "week", "status", "generator", "seed", "data revision", "measured wells"):
+        bt.add_column(col)
+    obs = snap.observations
+    for b in batches:
+        n = int((obs["batch_id"] == b.id).sum()) if not obs.empty else 0
+        bt.add_row(str(b.id), b.iso_week, b.status, b.generator, str(b.seed), str(b.data_revision),
+                   f"{n}/{len(b.wells)}")
+    console.print(bt if batches else "No plates yet.")
+
+
+# --- suggest -------------------------------------------------------------------------------
+def suggest(
+    campaign: Annotated[str | None, typer.Option("--campaign", "-c", help="Campaign name.")] = None,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
+    model: Annotated[str, typer.Option(help="Surrogate once data exist: gp or ensemble.")] = "gp",
+    force: Annotated[bool, typer.Option(help="Regenerate this week's plate (only before results).")] = False,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: stable per campaign and week).")] = None,
+    due: Annotated[bool, typer.Option("--due", help="Propose for every campaign with no plate this week.")] = False,
+    fast: Annotated[bool, typer.Option(help="Cheaper optimizer settings.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Propose the week's plate (space-filling before data, BoTorch afterwards). Idempotent per week."""
+    from planner.weekly import due_campaigns, suggest_plate
+
+    if model not in ("gp", "ensemble"):
+        raise typer.BadParameter(f"--model must be gp or ensemble, got {model!r}")
+    store = open_store(db)
+    if due:
+        names = due_campaigns(store, week)
+        if not names:
+            console.print("Every campaign already has its plate for this week.")
+        for name in names:
+            result = suggest_plate(store, name, week=week, surrogate=model, seed=seed, fast=fast,
+                                   actor=_actor())
+            b = result.batch
+            console.print(f"{name}: proposed batch {b.id} for {b.iso_week} ({b.generator}, "
+                          f"{len(b.wells)} wells)")
+        return
+    if campaign is None:
+        raise typer.BadParameter("give --campaign NAME, or --due for every campaign")
+    result = suggest_plate(store, campaign, week=week, surrogate=model, seed=seed, force=force,
+                           fast=fast, actor=_actor())
+    if not result.created:
+        console.print(f"[yellow]Batch {result.batch.id} already exists for {result.batch.iso_week}; "
+                      "showing it unchanged (use --force to regenerate).[/]")
+    print_batch(result.batch)
+    console.print(f"Next: planner plate template --campaign {campaign} --out plate.xlsx")
+
+
+# --- plate ---------------------------------------------------------------------------------
+@plate_app.command("template")
+@report_errors
+def plate_template(
+    campaign: CampaignOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .xlsx.")],
+    batch: Annotated[int | None, typer.Option(help="Batch id (default: the newest).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the sheet the lab fills in: one row per well, empty result columns with units."""
+    from campaigns.sheet import SheetWell, template_frame, write_template
+
+    store = open_store(db)
+    spec = store.spec(campaign)
+    b = store.batch(campaign, batch)
+    wells = [SheetWell(w.well, w.role, {**w.recipe, **({"candidate_id": w.candidate_id}
+                                                      if w.candidate_id else {})})
+             for w in b.wells]
+    frame = template_frame(spec, batch_id=b.id, wells=wells)
+    write_template(frame, out)
+    console.print(f"Wrote {out} ({len(frame)} wells of batch {b.id}, {b.iso_week}). Fill in the "
+                  f"result columns, then: planner ingest {out} --campaign {campaign}")
+
+
+# --- ingest --------------------------------------------------------------------------------
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Filled plate sheet (.csv or .xlsx).")],
+    campaign: CampaignOpt,
+    batch: Annotated[int | None, typer.Option(help="Batch id (default: from the file's Batch column, else the newest).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Validate a filled plate and store all of it in one transaction, or nothing."""
+    from campaigns.errors import CampaignError, IngestError
+    from campaigns.uploads import ingest_bytes
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise CampaignError(f"cannot read {file}: {exc.strerror}.", hint="Check the path.") from None
+    store = open_store(db)
+    try:
+        outcome = ingest_bytes(store, campaign, data, filename=file.name, batch_id=batch,
+                               actor=_actor())
+    except IngestError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        err_console.print(f"[bold red]Rejected {file.name}:[/] {len(errors)} problem(s); nothing "
+                          "was stored.", highlight=False)
+        _print_problems(exc.problems)
+        raise typer.Exit(code=2) from None
+    if outcome.warnings:
+        _print_problems(list(outcome.warnings))
+    r = outcome.result
+    if r.already_uploaded:
+        console.print(f"{file.name} was already uploaded (same SHA-256): nothing changed.")
+        return
+    if not r.changed:
+        console.print(f"Every value in {file.name} is already stored: nothing changed.")
+        return
+    console.print(f"Stored {r.n_new} new value(s) and {r.n_superseding} correction(s) "
+                  f"({r.n_unchanged} unchanged) for {len(r.changed_wells)} well(s) of batch "
+                  f"{r.batch_id}; batch is now {r.batch_status}.")
+
+
+def _print_problems(problems) -> None:  # noqa: ANN001
+    table = Table(header_style="bold", show_lines=False)
+    for col in ("", "row", "column", "value", "problem", "hint"):
+        table.add_column(col, overflow="fold")
+    for p in problems:
+        mark = "[red]error[/]" if p.severity == "error" else "[yellow]warning[/]"
+        table.add_row(mark, "" if p.row is None else str(p.row), p.column or "",
+                      "" if p.value is None else str(p.value), p.message, p.hint or "")
+    err_console.print(table)
+
+
+# --- export --------------------------------------------------------------------------------
+def export(
+    campaign: CampaignOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .xlsx.")],
+    long: Annotated[bool, typer.Option("--long", help="One row per measurement (with superseded values) instead of one per well.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Export a campaign's measurements with provenance."""
+    from campaigns.errors import CampaignError
+
+    store = open_store(db)
+    frame = store.measurements(campaign, include_superseded=True) if long else store.export_frame(campaign)
+    frame = frame.copy()
+    for col in frame.columns:  # Excel cannot store time zones
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            frame[col] = frame[col].dt.tz_localize(None)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(out, index=False)
+    elif suffix == ".xlsx":
+        frame.to_excel(out, index=False)
+    else:
+        raise CampaignError(f"cannot export to {out.name}.", hint="Use a .csv or .xlsx file name.")
+    console.print(f"Wrote {len(frame)} rows to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to the top-level app."""
+    app.add_typer(campaign_app, name="campaign")
+    app.command("suggest")(report_errors(suggest))
+    app.add_typer(plate_app, name="plate")
+    app.command("ingest")(report_errors(ingest))
+    app.command("export")(report_errors(export))

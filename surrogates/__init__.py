@@ -1,0 +1,1 @@
+"""Surrogate models: GP, neural-network ensemble and random forest with honest uncertainty."""

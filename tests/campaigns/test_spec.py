@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from campaigns.errors import SpecError
+from campaigns.spec import CampaignSpec
+from campaigns.templates import TEMPLATES, load_template, template_text
+from tests.strategies import campaign_specs
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(campaign_specs())
+def test_spec_yaml_round_trip(spec: CampaignSpec) -> None:
+    assert CampaignSpec.from_yaml(spec.to_yaml()) == spec
+
+
+@settings(max_examples=40, deadline=None)
+@given(campaign_specs())
+def test_spec_dict_round_trip(spec: CampaignSpec) -> None:
+    assert CampaignSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_templates_are_valid_and_round_trip(template: str) -> None:
+    spec = load_template(template, name="t1")
+    assert spec.name == "t1"
+    assert CampaignSpec.from_yaml(spec.to_yaml()) == spec
+    assert spec.sample_well_count == spec.plate.wells - len(spec.plate.controls) - spec.plate.replicates
+
+
+def test_hard_carbon_template_content() -> None:
+    spec = load_template("hard-carbon")
+    assert spec.input_names == ["precursor", "carbonization_temperature_c", "heating_rate_c_per_min",
+                                "dwell_h", "n_doping_at_pct", "s_doping_at_pct"]
+    assert set(spec.categorical_inputs["precursor"]) >= {"cellulose", "lignin", "pitch", "starch"}
+    assert spec.parameter("carbonization_temperature_c").lower == 800
+    assert [t.name for t in spec.objectives] == ["ice_pct", "reversible_capacity_mah_per_g"]
+    assert [t.name for t in spec.constraints] == ["ice_pct"]
+    assert {d.name for d in spec.descriptors} == {"d002_nm", "la_nm", "lc_nm", "bet_ssa_m2_per_g", "raman_id_ig"}
+
+
+def test_electrolyte_template_has_mixture_summing_to_one() -> None:
+    spec = load_template("electrolyte")
+    (solvent,) = spec.mixtures
+    assert solvent.components == ("ec_frac", "pc_frac", "dmc_frac", "emc_frac", "dec_frac",
+                                  "dme_frac", "diglyme_frac")
+    assert "salt" in spec.categorical_inputs
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        CampaignSpec.from_yaml(text)
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "fix"),
+    [
+        pytest.param("name: x\ntargets: [{name: y}]\n", "(top level)", "add `parameters`", id="empty-space"),
+        pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 5, upper: 1}]\n"
+                     "targets: [{name: y}]\n", "parameters[0]", "swap them", id="bounds-swapped"),
+        pytest.param("name: x\nparameters: [{kind: cont, name: t_c, lower: 0, upper: 1}]\n"
+                     "targets: [{name: y}]\n", "parameters[0]", "continuous", id="bad-kind"),
+        pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
+                     "targets: [{name: y}]\ncolour: red\n", "colour", "remove this field", id="extra-field"),
+        pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
+                     "targets: [{name: y, direction: up}]\n", "targets[0].direction", "allowed values",
+                     id="bad-direction"),
+        pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
+                     "targets: [{name: y}]\nplate: {wells: 96, controls: [{well: J13}]}\n",
+                     "plate", "A1", id="control-off-plate"),
+        pytest.param("name: x\nmixtures: [{name: s, components: [a_frac, b_frac], lower: {a_frac: 0.7, "
+                     "b_frac: 0.5}}]\ntargets: [{name: y}]\n", "mixtures[0]", "loosen",
+                     id="infeasible-mixture"),
+    ],
+)
+def test_validation_names_field_and_fix(yaml_text: str, field: str, fix: str) -> None:
+    problems = _problems(yaml_text)
+    assert any(p.startswith(field) and fix in p for p in problems), problems
+
+
+def test_all_problems_reported_at_once() -> None:
+    problems = _problems(
+        "name: 'bad name'\nparameters: [{kind: continuous, name: T, lower: 0, upper: 1}]\n"
+        "targets: [{name: y, direction: up}]\nextra: 1\n"
+    )
+    assert len(problems) == 4
+
+
+def test_invalid_yaml_names_line() -> None:
+    with pytest.raises(SpecError, match="line 2"):
+        CampaignSpec.from_yaml("name: x\n  bad: [\n")
+
+
+def test_template_text_is_commented_yaml() -> None:
+    assert template_text("hard-carbon").startswith("#")
