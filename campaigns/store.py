@@ -173,6 +173,16 @@ class Store:
                 ) from None
         return cls(engine)
 
+    def close(self) -> None:
+        """Close every pooled connection (the store can be reopened with :meth:`open`)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -199,7 +209,7 @@ class Store:
             import difflib
 
             names = list(s.scalars(select(CampaignRow.name)))
-            close = difflib.get_close_matches(name, names, n=1)
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
             hint = f"Did you mean {close[0]!r}?" if close else (
                 "List campaigns with `planner campaign list`; create one with "
                 "`planner campaign create --template hard-carbon NAME`."

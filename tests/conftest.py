@@ -33,7 +33,8 @@ def db_url(tmp_path: Path) -> str:
 def store(db_url: str):  # noqa: ANN201
     from campaigns.store import Store
 
-    return Store.open(db_url)
+    with Store.open(db_url) as opened:
+        yield opened
 
 
 def _pg_bin(name: str) -> str | None:
@@ -87,13 +88,16 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import sqlalchemy
 
         while True:
+            probe = sqlalchemy.create_engine(url)
             try:
-                sqlalchemy.create_engine(url).connect().close()
+                probe.connect().close()
                 break
             except sqlalchemy.exc.OperationalError:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
+            finally:
+                probe.dispose()
         yield url
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],

@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 
 console = Console()
-if not console.is_terminal:  # wide tables in logs and pipes instead of 80 columns
-    console.width = 160
 err_console = Console(stderr=True)
+for _c in (console, err_console):
+    if not _c.is_terminal:  # wide tables in logs and pipes instead of 80 columns
+        _c.width = 160
 
 F = TypeVar("F", bound=Callable[..., Any])
 

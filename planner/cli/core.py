@@ -267,6 +267,10 @@ def ingest(
     if r.already_uploaded:
         console.print(f"{file.name} was already uploaded (same SHA-256): nothing changed.")
         return
+    if not r.changed and r.n_unchanged == 0:
+        console.print(f"{file.name} holds no results yet (every result cell is empty): nothing "
+                      "changed. Fill in the result columns and upload it again.")
+        raise typer.Exit(code=1)
     if not r.changed:
         console.print(f"Every value in {file.name} is already stored: nothing changed.")
         return
