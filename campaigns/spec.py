@@ -55,6 +55,8 @@ class ContinuousParameter(_Frozen):
     """Unit; defaults to the column registry's."""
     log_scale: bool = False
     """Search on a log scale (for quantities spanning orders of magnitude)."""
+    resolution: float | None = Field(default=None, gt=0)
+    """Smallest step the lab can set (1 °C on a furnace); proposals are rounded to it."""
 
     _check = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
@@ -150,6 +152,8 @@ class MixtureGroup(_Frozen):
     """Per-component minimum fraction (default 0)."""
     upper: dict[str, float] = Field(default_factory=dict)
     """Per-component maximum fraction (default 1)."""
+    resolution: float | None = Field(default=None, gt=0, lt=0.5)
+    """Step the fractions are dosed to (0.01); proposals are rounded, keeping the sum exactly 1."""
 
     @model_validator(mode="after")
     def _check(self) -> MixtureGroup:
@@ -488,6 +492,13 @@ _FIXES = {
 }
 
 
+def _all_field_names() -> list[str]:
+    models = (ContinuousParameter, IntegerParameter, CategoricalParameter, MixtureGroup,
+              LinearConstraint, CandidateLibrary, Target, Descriptor, ControlWell, PlateFormat,
+              CampaignSpec)
+    return sorted({f for m in models for f in m.model_fields})
+
+
 def _describe(err: Any) -> str:
     loc = ""
     for part in err["loc"]:
@@ -499,7 +510,60 @@ def _describe(err: Any) -> str:
             loc += ("." if loc else "") + str(part)
     msg = err["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(err["type"])
+    if err["type"] == "extra_forbidden" and err["loc"]:
+        import difflib
+
+        close = difflib.get_close_matches(str(err["loc"][-1]), _all_field_names(), n=1)
+        if close:
+            fix = f"did you mean {close[0]!r}? Otherwise remove this field"
     text = f"{loc or '(top level)'}: {msg}"
     if fix and "Hint:" not in msg:
         text += f". Hint: {fix}."
     return text
+
+
+def round_recipes(spec: CampaignSpec, recipes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Round proposed recipes to what the lab can actually set.
+
+    Continuous parameters with a ``resolution`` are rounded to it (and kept inside their
+    bounds); mixtures with a ``resolution`` are rounded so that the fractions still sum to
+    exactly 1 (the rounding error goes to the largest component). A row whose rounding would
+    break a linear constraint is kept unrounded. Integer parameters become ``int``.
+    """
+    out = []
+    for recipe in recipes:
+        new = dict(recipe)
+        for p in spec.parameters:
+            if p.name not in new or new[p.name] is None:
+                continue
+            if isinstance(p, ContinuousParameter) and p.resolution:
+                v = round(float(new[p.name]) / p.resolution) * p.resolution
+                new[p.name] = float(min(max(round(v, 10), p.lower), p.upper))
+            elif isinstance(p, IntegerParameter):
+                new[p.name] = int(round(float(new[p.name])))
+        for m in spec.mixtures:
+            if not m.resolution or any(c not in new for c in m.components):
+                continue
+            vals = [round(float(new[c]) / m.resolution) * m.resolution for c in m.components]
+            big = max(range(len(vals)), key=lambda i: vals[i])
+            vals[big] += 1.0 - sum(vals)
+            if min(vals) < -1e-12:
+                continue
+            for c, v in zip(m.components, vals, strict=True):
+                new[c] = float(round(v, 10))
+            total = sum(new[c] for c in m.components)
+            new[m.components[big]] += 1.0 - total
+        if all(_holds(lc, new) for lc in spec.linear_constraints):
+            out.append(new)
+        else:
+            out.append(dict(recipe))
+    return out
+
+
+def _holds(lc: LinearConstraint, recipe: dict[str, Any], tol: float = 1e-9) -> bool:
+    lhs = sum(c * float(recipe[n]) for n, c in lc.coefficients.items() if n in recipe)
+    if lc.operator == "<=":
+        return lhs <= lc.rhs + tol
+    if lc.operator == ">=":
+        return lhs >= lc.rhs - tol
+    return abs(lhs - lc.rhs) <= max(tol, 1e-6)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from campaigns.plate import fill_layout
+from campaigns.spec import round_recipes
 from campaigns.store import BatchInfo, Store
 from planner.design import library_design, space_filling_design
 from planner.errors import PlanningError
@@ -98,6 +99,8 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         generator = proposal.generator
         model_info = dict(proposal.model_info)
         warnings = list(proposal.warnings)
+    if not spec.is_library:
+        recipes = round_recipes(spec, recipes)
     wells = fill_layout(spec.plate, recipes, predictions)
     batch = store.save_batch(campaign, iso_week=week, wells=wells, generator=generator, seed=seed,
                              data_revision=snapshot.revision, model_info=model_info,
