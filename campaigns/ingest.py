@@ -1,0 +1,583 @@
+"""Reading a filled plate sheet: validate every cell once, report every problem in one pass.
+
+:func:`parse_plate` turns the bytes of an upload into :class:`MeasurementRecord` objects, or
+raises one :class:`~campaigns.errors.IngestError` listing every problem of the file with its
+spreadsheet row (header = 1), column, value, what was expected and what to do. It is pure: no
+database, no file writes. Storing the records is :class:`campaigns.store.Store`'s job.
+
+Values are never converted silently: a column whose values all look like a wrong unit (ICE as a
+fraction, d002 in Å) is an error whose hint says how to convert, because a chemist must confirm.
+
+Example:
+    >>> from campaigns.templates import load_template
+    >>> spec = load_template("hard-carbon")
+    >>> data = b"Well,ICE [%],Status\\nA2,84.5,\\nA3,,shorted\\n"
+    >>> parsed = parse_plate(data, filename="week12.csv", spec=spec,
+    ...                      expected_wells={"A2": "sample", "A3": "sample"})
+    >>> [(r.well, r.quantity, r.value, r.status) for r in parsed.records]
+    [('A2', 'ice_pct', 84.5, 'ok'), ('A3', 'status', None, 'failed_cell')]
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import pandas as pd
+
+from campaigns.columns import Column, HeaderIndex, normalize_header
+from campaigns.errors import IngestError, Problem
+from campaigns.plate import normalize_well
+from campaigns.readers import read_table
+from campaigns.sheet import STATUS_CODES, recipe_columns
+from campaigns.spec import CampaignSpec
+
+STATUS_SPELLINGS: dict[str, str] = {
+    **{code: code for code in STATUS_CODES},
+    **dict.fromkeys(("okay", "good", "pass", "passed", "valid", "measured"), "ok"),
+    **dict.fromkeys(
+        ("failed_synth", "synthesis_failed", "synthesis_failure", "no_material"), "failed_synthesis"
+    ),
+    **dict.fromkeys(
+        ("cell_failed", "cell_failure", "short", "shorted", "short_circuit", "shorted_cell",
+         "cell_short", "dead_cell"),
+        "failed_cell",
+    ),
+    **dict.fromkeys(("outliers", "suspect"), "outlier"),
+}
+"""Accepted spellings of a status (lower-cased; spaces, dashes, dots → ``_``) → status code."""
+
+_FIXED_HEADERS: dict[str, tuple[str, ...]] = {
+    "Batch": ("batch id", "batch no", "batch number"),
+    "Well": ("well id", "well position"),
+    "Role": (),
+    "Status": (),
+    "Operator": ("operated by", "analyst"),
+    "Instrument": ("device",),
+    "Measured at": ("measured on", "measurement date", "date", "timestamp"),
+    "Notes": ("note",),
+}
+_FIXED_KEYS = {
+    normalize_header(alias): name
+    for name, aliases in _FIXED_HEADERS.items()
+    for alias in (name, *aliases)
+}
+_HEADER_UNIT = re.compile(r"^(?P<stem>.*?)\s*[\[(](?P<unit>[^\[\]()]*)[\])]\s*$")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_COMMA_NUMBER = re.compile(r"(?P<sign>[+-]?)(?P<int>\d*),(?P<frac>\d+)(?P<exp>[eE][+-]?\d+)?")
+_SEPARATED_NUMBER = re.compile(r"[+-]?[\d.,' ]*\d[\d.,' ]*")
+_WELL = re.compile(r"[A-Z][0-9]+")
+_NOT_A_NUMBER = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity",
+                 "∞", "+∞", "-∞", "na", "n/a", "n.a.", "none", "null", "-", "--", "?"}
+_EMPTY_HINT = "Leave the cell empty if it was not measured."
+_FAILED = ("failed_synthesis", "failed_cell")
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """One measured value (or one failure) of one well, as read from a plate file."""
+
+    well: str
+    """Canonical well ID (``"A1"``)."""
+    quantity: str
+    """Column name (``"ice_pct"``), or ``"status"`` for a failure recorded without results."""
+    value: float | None
+    """The number in ``unit``; ``None`` for a status-only record."""
+    unit: str
+    """Unit of ``value`` as in the column registry (``"%"``); ``""`` for status records."""
+    status: str
+    """``ok``, ``failed_synthesis``, ``failed_cell`` or ``outlier``."""
+    operator: str | None
+    """Who measured it, if given."""
+    instrument: str | None
+    """Instrument or channel, if given."""
+    measured_at: datetime | None
+    """When it was measured, if given (timezone-aware only if the file gave an offset)."""
+    source_row: int
+    """Spreadsheet row the value came from (header = 1)."""
+    note: str | None
+    """Free-text note of the row, if given."""
+
+
+@dataclass(frozen=True)
+class ParsedPlate:
+    """A validated plate file: its records and the warnings found while reading it."""
+
+    filename: str
+    """Name of the upload."""
+    sha256: str
+    """Hex SHA-256 of the raw bytes (detects repeated uploads)."""
+    batch_id: int | None
+    """Batch number from the ``Batch`` column, or ``None`` when the file has none."""
+    n_rows: int
+    """Non-blank data rows in the file."""
+    records: tuple[MeasurementRecord, ...]
+    """Measured values and status-only failures, in row then column order."""
+    warnings: tuple[Problem, ...]
+    """Soft problems (``severity="warning"``): atypical values, ignored columns, missing wells."""
+
+
+class _CellError(ValueError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def parse_number(text: str, *, decimal_comma: bool = False) -> float:
+    """Read a number as a chemist writes it in a spreadsheet cell.
+
+    ``"0.372"``, ``"-1.5e-3"`` and ``"−2"`` (Unicode minus) are numbers. A decimal comma is
+    accepted when ``decimal_comma`` is true (``;``-separated files) or when it cannot be a
+    thousands separator (``"0,372"``, ``"12,5"``); ``"1,300"`` is ambiguous and rejected, and
+    thousands separators (``"1.300,5"``, ``"1 300"``) are never guessed.
+
+    Raises:
+        ValueError: With a message and a ``hint`` attribute saying what to write instead.
+    """
+    t = text.strip().replace("\u2212", "-")
+    if _NUMBER.fullmatch(t):
+        value = float(t)
+    elif t.lower() in _NOT_A_NUMBER or t.startswith("#"):
+        raise _CellError("is not a finite number (NaN, infinity or a spreadsheet error).",
+                         _EMPTY_HINT)
+    elif (m := _COMMA_NUMBER.fullmatch(t)) is not None:
+        if not (decimal_comma or len(m["frac"]) != 3 or m["int"] in ("", "0")):
+            raise _CellError(
+                f"is ambiguous: the comma may be a decimal comma ({m['int']}.{m['frac']}) or a "
+                f"thousands separator ({m['int']}{m['frac']}).",
+                "Write the number with a decimal point and no thousands separator.",
+            )
+        value = float(f"{m['sign']}{m['int'] or '0'}.{m['frac']}{m['exp'] or ''}")
+    elif _SEPARATED_NUMBER.fullmatch(t):
+        raise _CellError("expected a number; thousands separators are not accepted.",
+                         "Write the number without thousands separators, e.g. 1300.5.")
+    else:
+        raise _CellError("expected a number.",
+                         "Write only the number; the unit belongs in the header. " + _EMPTY_HINT)
+    if not math.isfinite(value):
+        raise _CellError("is not a finite number.", _EMPTY_HINT)
+    return value
+
+
+def normalize_status(text: str | None) -> str:
+    """Status code of a ``Status`` cell: empty → ``"ok"``, ``"Shorted"`` → ``"failed_cell"``.
+
+    Raises:
+        ValueError: Unknown status; the message lists the allowed codes, the hint the closest.
+    """
+    if text is None or not text.strip():
+        return "ok"
+    key = re.sub(r"[\s\-/.]+", "_", text.strip().lower()).strip("_")
+    if key in STATUS_SPELLINGS:
+        return STATUS_SPELLINGS[key]
+    close = difflib.get_close_matches(key, STATUS_SPELLINGS, n=3)
+    codes = list(dict.fromkeys(STATUS_SPELLINGS[k] for k in close))
+    mean = f"Did you mean {' or '.join(repr(c) for c in codes)}? " if codes else ""
+    raise _CellError(f"is not a status; allowed: {', '.join(STATUS_CODES)}.",
+                     f"{mean}Leave Status empty when the measurement is fine.")
+
+
+def _parse_datetime(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _CellError(
+            "is not a date; expected an ISO date or date and time.",
+            "Write 2025-03-14 or 2025-03-14 15:30 (day/month orders are ambiguous).",
+        ) from None
+
+
+def _norm_unit(unit: str) -> str:
+    """Unit spelling for comparison: ``"m² g⁻1"``, ``"m2/g"`` and ``"m2 g-1"`` compare equal."""
+    # "â" is what "°", "²", "³" gain when Excel reads a UTF-8 file as cp1252 ("mÂ²/g").
+    u = unit.strip().lower().replace("â", "")
+    for old, new in (("²", "2"), ("³", "3"), ("µ", "u"), ("μ", "u"), ("°", ""), ("deg", "")):
+        u = u.replace(old, new)
+    if u in ("", "-", "–", "1", "a.u.", "au", "none", "unitless", "dimensionless", "ratio"):
+        return "-"
+    u = u.replace("percent", "%").replace("pct", "%")
+    u = re.sub(r"(?:[-−]|⁻)1\b|⁻¹", "", u)
+    return re.sub(r"[\s.·*^/]", "", u)
+
+
+def _range_text(bounds: tuple[float, float], unit: str) -> str:
+    lo, hi = bounds
+    unit = "" if unit == "-" else f" {unit}"
+    if math.isinf(hi):
+        return f"≥ {lo:g}{unit}"
+    if math.isinf(lo):
+        return f"≤ {hi:g}{unit}"
+    return f"{lo:g}–{hi:g}{unit}"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+@dataclass(frozen=True)
+class _Col:
+    """How one column of the file is read."""
+
+    pos: int
+    header: str
+    kind: str  # "fixed" (Well, Status, ...), "output", "recipe" or "ignored"
+    name: str = ""
+    column: Column | None = None
+    unit_ok: bool = True
+    suggestion: str | None = None
+
+
+class _Report:
+    """Problems collected in one pass, sorted by row and column position when read."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int, Problem]] = []
+
+    def add(self, row: int | None, pos: int, column: str | None, value: str | None,
+            message: str, hint: str | None = None, *, warning: bool = False) -> None:
+        problem = Problem(row, column, value, message, hint, "warning" if warning else "error")
+        self.items.append((row or 0, pos, problem))
+
+    def problems(self, severity: str) -> list[Problem]:
+        ordered = sorted(self.items, key=lambda item: item[:2])
+        return [p for _, _, p in ordered if p.severity == severity]
+
+
+class _Headers:
+    """Resolves headers as labs write them to the campaign's columns."""
+
+    def __init__(self, spec: CampaignSpec) -> None:
+        self.outputs = {c.name: c for c in spec.output_columns()}
+        self.recipe = [c for _, c in recipe_columns(spec)]
+        self.out_index = HeaderIndex.for_columns(list(self.outputs.values()))
+        self.rec_index = HeaderIndex.for_columns(self.recipe)
+        self.display = dict(_FIXED_KEYS)  # normalized spelling → header to suggest
+        for c in [*self.outputs.values(), *self.recipe]:
+            for key in (c.name, c.label, *c.aliases):
+                self.display.setdefault(normalize_header(key), c.label)
+
+    def resolve(self, pos: int, header: str, report: _Report) -> _Col:
+        m = _HEADER_UNIT.match(header)
+        for candidate in (header, m["stem"]) if m else (header,):
+            key = normalize_header(candidate)
+            if key in _FIXED_KEYS:
+                return _Col(pos, header, "fixed", _FIXED_KEYS[key])
+            if (name := self.out_index.lookup.get(key)) is not None:
+                c = self.outputs[name]
+                given = m["unit"] if m else None
+                unit = None if given is None else _norm_unit(given)
+                ok = unit is None or unit == _norm_unit(c.unit) or (c.unit == "-" and unit != "%")
+                if not ok:
+                    report.add(None, pos, header, None,
+                               f"the header gives the unit {given!r} but {c.label} is "
+                               f"recorded in {c.unit}.",
+                               f"Convert the values to {c.unit} and name the column {c.label!r}; "
+                               "values are never converted silently.")
+                return _Col(pos, header, "output", name, c, ok)
+            if (name := self.rec_index.lookup.get(key)) is not None:
+                return _Col(pos, header, "recipe", name)
+        return self._unknown(pos, header, m, report)
+
+    def _unknown(self, pos: int, header: str, m: re.Match[str] | None, report: _Report) -> _Col:
+        keys = {normalize_header(header)} | ({normalize_header(m["stem"])} if m else set())
+        close = [c for k in keys for c in difflib.get_close_matches(k, self.display, cutoff=0.8)]
+        if not close:
+            report.add(None, pos, header, None, "is not a column of this campaign; it was ignored.",
+                       "Delete the column or move its content to Notes.", warning=True)
+            return _Col(pos, header, "ignored")
+        def score(candidate: str) -> float:
+            return max(difflib.SequenceMatcher(None, k, candidate).ratio() for k in keys)
+
+        suggestion = self.display[max(close, key=score)]
+        harmless = suggestion in {c.label for c in self.recipe}  # recipe columns are informational
+        report.add(None, pos, header, None, "is not a column of this campaign"
+                   + (" (recipe columns are ignored)." if harmless else "."),
+                   f"Did you mean {suggestion!r}? Rename the column.", warning=harmless)
+        return _Col(pos, header, "ignored", suggestion=suggestion)
+
+
+def _map_headers(table: pd.DataFrame, spec: CampaignSpec, report: _Report) -> list[_Col]:
+    headers = _Headers(spec)
+    cols = [_Col(pos, h, "ignored") if h == "" else headers.resolve(pos, h, report)
+            for pos, h in enumerate(table.columns)]
+    first: dict[str, _Col] = {}
+    for col in cols:
+        if col.kind in ("fixed", "output") and col.name in first:
+            report.add(None, col.pos, col.header, None,
+                       f"is a second column for {first[col.name].header!r}; the value to use is "
+                       "unclear.", "Delete one of the two columns.")
+        elif col.kind in ("fixed", "output"):
+            first[col.name] = col
+    suggested = {c.suggestion for c in cols}  # "did you mean" already covers a missing column
+    if "Well" not in first and "Well" not in suggested:
+        report.add(None, -1, "Well", None, "the required column is missing.",
+                   "Add a column 'Well' with IDs like A1; start from the plate template.")
+    labels = [c.label for c in headers.outputs.values()]
+    if not any(c.kind == "output" for c in cols) and not suggested & set(labels):
+        report.add(None, -1, None, None, "the file has no result column; expected at least one of "
+                   + ", ".join(repr(label) for label in labels) + ".",
+                   "Use the headers of the plate template.")
+    return cols
+
+
+def parse_plate(data: bytes, *, filename: str, spec: CampaignSpec,
+                expected_wells: Mapping[str, str]) -> ParsedPlate:
+    """Validate an uploaded plate file against a campaign and the batch's wells.
+
+    Args:
+        data: Raw bytes of the upload (CSV or XLSX; see :func:`campaigns.readers.read_table`).
+        filename: Name of the upload, for messages and the result.
+        spec: The campaign's spec: decides result columns, units and ranges.
+        expected_wells: Well ID → role (``sample``/``control``/``replicate``) of the batch the
+            file belongs to. Wells of the batch absent from the file are a warning (partial
+            upload is allowed).
+
+    Returns:
+        The records and warnings of a file without errors.
+
+    Raises:
+        IngestError: Anything is wrong; ``problems`` lists every error (then every warning) of
+            the file at once, rows numbered as in a spreadsheet (header = 1).
+    """
+    table = read_table(data, filename=filename)
+    report = _Report()
+    checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells, report)
+    for row, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
+        checker.check(int(row), values)
+    batch_id = checker.finish()
+    errors = report.problems("error")
+    if not errors:
+        records = checker.records()
+        checker.report_missing_wells({r.well for r in records})
+        return ParsedPlate(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                           batch_id=batch_id, n_rows=len(table), records=tuple(records),
+                           warnings=tuple(report.problems("warning")))
+    soft = report.problems("warning")
+    lines = [str(p) for p in errors] + [f"(warning) {p}" for p in soft]
+    raise IngestError(
+        f"{filename} was rejected with {len(errors)} error(s) and {len(soft)} warning(s); "
+        "nothing was stored:\n  - " + "\n  - ".join(lines),
+        problems=errors + soft,
+        hint="Fix every row listed and upload the whole file again.",
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    row: int
+    well: str | None  # set only for a valid, expected, first-seen well
+    status: str
+    values: tuple[object, ...]
+
+
+class _RowChecker:
+    """Checks rows one by one, collecting problems; builds records once the file is clean."""
+
+    def __init__(self, table: pd.DataFrame, cols: list[_Col], expected_wells: Mapping[str, str],
+                 report: _Report) -> None:
+        self.report = report
+        self.fixed = {c.name: c for c in reversed(cols) if c.kind == "fixed"}  # first one wins
+        self.outputs = [c for c in cols if c.kind == "output"]
+        self.stray = [c for c in cols if c.kind == "ignored" and c.header == ""]
+        self.expected = {normalize_well(w): role for w, role in expected_wells.items()}
+        self.separator = table.attrs.get("separator")  # None for XLSX
+        self.numbers: dict[int, list[tuple[int, str, float]]] = {c.pos: [] for c in self.outputs}
+        self.rows: list[_Row] = []
+        self.first_row: dict[str, int] = {}
+        self.batches: list[tuple[int, int, str]] = []
+        self.bad_columns: set[int] = set()
+
+    def cell(self, values: tuple[object, ...], name: str) -> str | None:
+        col = self.fixed.get(name)
+        return None if col is None else _text(values[col.pos])
+
+    def add(self, row: int, name: str, value: str | None, message: str, hint: str | None = None,
+            *, warning: bool = False) -> None:
+        col = self.fixed.get(name)
+        self.report.add(row, col.pos if col else -1, col.header if col else name, value, message,
+                        hint, warning=warning)
+
+    def check(self, row: int, values: tuple[object, ...]) -> None:
+        """Check one data row (spreadsheet number ``row``)."""
+        texts = {c.pos: _text(values[c.pos]) for c in self.outputs}
+        has_results = any(t is not None for t in texts.values())
+        self._check_stray(row, values)
+        status_text = self.cell(values, "Status")
+        try:
+            status = normalize_status(status_text)
+        except _CellError as e:
+            self.add(row, "Status", status_text, e.message, e.hint)
+            status = "?"
+        well = self._check_well(row, values, has_results or status_text is not None)
+        if (batch := self.cell(values, "Batch")) is not None:
+            try:
+                number = parse_number(batch)
+                if not number.is_integer():
+                    raise _CellError("not a whole number")
+                self.batches.append((row, int(number), batch))
+            except _CellError:
+                self.add(row, "Batch", batch, "expected a whole batch number.",
+                         "Leave the Batch column as the template wrote it.")
+        for c in self.outputs:
+            if (t := texts[c.pos]) is None:
+                continue
+            try:
+                value = parse_number(t, decimal_comma=self.separator == ";")
+                self.numbers[c.pos].append((row, t, value))
+            except _CellError as e:
+                self.report.add(row, c.pos, c.header, t, e.message, e.hint)
+        if (when := self.cell(values, "Measured at")) is not None:
+            try:
+                _parse_datetime(when)
+            except _CellError as e:
+                self.add(row, "Measured at", when, e.message, e.hint)
+        if well is not None and status in _FAILED and has_results:
+            self.add(row, "Status", status_text,
+                     f"the row has results and status {status}; the results are kept and marked "
+                     f"{status}.", "Clear the results if the measurement is meaningless.",
+                     warning=True)
+        self.rows.append(_Row(row, well, status, values))
+
+    def _check_stray(self, row: int, values: tuple[object, ...]) -> None:
+        if self.separator is None:  # XLSX: cells cannot shift; reported once in finish()
+            return
+        for c in self.stray:
+            if (t := _text(values[c.pos])) is not None:
+                hint = ("A decimal comma in a comma-separated file splits a number in two: use "
+                        "decimal points, or save the file with ';' as separator."
+                        if self.separator == "," else
+                        "Remove the extra cells or give the column a header.")
+                self.report.add(row, c.pos, None, t, "this row has more cells than the header; "
+                                "its values may have shifted.", hint)
+
+    def _check_well(self, row: int, values: tuple[object, ...], has_data: bool) -> str | None:
+        text = self.cell(values, "Well")
+        if text is None:
+            if has_data and "Well" in self.fixed:  # a missing column is reported once
+                self.add(row, "Well", None, "this row has results or a status but no well ID.",
+                         "Write the well ID (e.g. B3) in the row.")
+            return None
+        well = normalize_well(text)
+        if not _WELL.fullmatch(well):
+            self.add(row, "Well", text, "is not a well ID.", "Use IDs like A1 … H12.")
+        elif well not in self.expected:
+            self.add(row, "Well", text, f"well {well} is not on this batch's plate.",
+                     _plate_hint(self.expected))
+        elif well in self.first_row:
+            self.add(row, "Well", text,
+                     f"well {well} appears twice, in rows {self.first_row[well]} and {row}.",
+                     "Keep one row per well; correct a result later by uploading it again.")
+        else:
+            self.first_row[well] = row
+            role = self.cell(values, "Role")
+            if role is not None and role.strip().lower() != str(self.expected[well]).lower():
+                self.add(row, "Role", role, f"this batch has well {well} as a "
+                         f"{self.expected[well]}.", "Check that the file belongs to this batch.",
+                         warning=True)
+            return well
+        return None
+
+    def finish(self) -> int | None:
+        """Column-wide checks (units, ranges, one batch); returns the batch number, if any."""
+        if self.separator is None:
+            for c in self.stray:
+                self.report.add(None, c.pos, None, None, "a column without a header holds values; "
+                                "it was ignored.", "Give it a header or delete it.", warning=True)
+        self.bad_columns = {c.pos for c in self.outputs if not c.unit_ok}
+        self.bad_columns |= _check_ranges(self.outputs, self.numbers, self.report)
+        counts = Counter(b for _, b, _ in self.batches)
+        batch_id = counts.most_common(1)[0][0] if counts else None
+        for row, b, text in self.batches:
+            if b != batch_id:
+                self.add(row, "Batch", text, f"differs from batch {batch_id} in the other rows; "
+                         "a file holds one batch.",
+                         "Split the file by batch, or fix the Batch column.")
+        return batch_id
+
+    def records(self) -> list[MeasurementRecord]:
+        """Records of a file without errors, in row then column order."""
+        value_at = {(row, pos): x for pos, vals in self.numbers.items() for row, _, x in vals}
+        records: list[MeasurementRecord] = []
+        for r in self.rows:
+            if r.well is None:
+                continue
+            when = self.cell(r.values, "Measured at")
+            status_only = MeasurementRecord(
+                well=r.well, quantity="status", value=None, unit="", status=r.status,
+                operator=self.cell(r.values, "Operator"),
+                instrument=self.cell(r.values, "Instrument"),
+                measured_at=None if when is None else _parse_datetime(when),
+                source_row=r.row, note=self.cell(r.values, "Notes"),
+            )
+            measured = [
+                replace(status_only, quantity=c.name, value=value_at[r.row, c.pos],
+                        unit=c.column.unit)
+                for c in self.outputs
+                if c.column is not None
+                and c.pos not in self.bad_columns
+                and (r.row, c.pos) in value_at
+            ]
+            records += measured or ([status_only] if r.status != "ok" else [])
+        return records
+
+    def report_missing_wells(self, measured: set[str]) -> None:
+        """Warn about the batch's wells this file says nothing about (a partial upload is fine)."""
+        absent = [w for w in self.expected if w not in self.first_row]
+        empty = [w for w in self.expected if w in self.first_row and w not in measured]
+        cases = ((absent, "are not in the file"), (empty, "have no result or status yet"))
+        for wells, what in cases:
+            if wells:
+                self.report.add(None, -1, "Well", None,
+                                f"{len(wells)} well(s) of this batch {what}: {', '.join(wells)}.",
+                                "Fine for a partial upload; they stay pending.", warning=True)
+
+
+def _plate_hint(expected: Mapping[str, str]) -> str:
+    if not expected:
+        return "This batch has no wells; check that you chose the right batch."
+    wells = list(expected)
+    return (f"This batch has {len(wells)} well(s), {wells[0]} … {wells[-1]}; check the well ID, "
+            "or upload the file to the batch it belongs to.")
+
+
+def _check_ranges(outputs: list[_Col], numbers: dict[int, list[tuple[int, str, float]]],
+                  report: _Report) -> set[int]:
+    """Unit and range checks per result column; returns positions of columns in a wrong unit."""
+    wrong_unit: set[int] = set()
+    for c in outputs:
+        col, values = c.column, numbers[c.pos]
+        if col is None or not c.unit_ok or not values:
+            continue
+        xs = [v for _, _, v in values]
+        for hint in col.unit_hints:
+            lo, hi = hint.when
+            # An all-zero column (dead cells, non-porous carbons) says nothing about the unit.
+            if all(lo <= x <= hi for x in xs) and any(x != 0 for x in xs):
+                report.add(None, c.pos, c.header, f"{min(xs):g} … {max(xs):g}",
+                           f"all {len(xs)} value(s) lie in {lo:g}–{hi:g}, which suggests the "
+                           f"wrong unit (expected {col.unit}, typically "
+                           f"{_range_text(col.typical, col.unit)}).",
+                           f"{hint.hint} Values are never converted silently: fix them in the "
+                           "file.")
+                wrong_unit.add(c.pos)
+                break
+        if c.pos in wrong_unit:
+            continue
+        for row, text, x in values:
+            if not col.possible[0] <= x <= col.possible[1]:
+                unit_hint = next((h.hint for h in col.unit_hints if h.when[0] <= x <= h.when[1]),
+                                 None)
+                report.add(row, c.pos, c.header, text, "is outside the possible range "
+                           f"{_range_text(col.possible, col.unit)}.",
+                           unit_hint or "Check the value and its unit.")
+            elif not col.typical[0] <= x <= col.typical[1]:
+                report.add(row, c.pos, c.header, text, "is outside the typical range "
+                           f"{_range_text(col.typical, col.unit)}; accepted.",
+                           "Check the value and its unit.", warning=True)
+    return wrong_unit

@@ -1,0 +1,174 @@
+"""Raw decoding of uploaded plate files: bytes in, a table of text cells out.
+
+This module knows file formats, encodings and separators, and nothing about campaigns. Every
+failure becomes an :class:`~campaigns.errors.IngestError` carrying one file-level
+:class:`~campaigns.errors.Problem` (``row=None``) with a hint, so a chemist never sees a stack
+trace from a decoder.
+
+The content decides the format, not the file name: an ``.xlsx`` renamed ``.csv`` still opens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+import warnings
+
+import pandas as pd
+
+from campaigns.errors import IngestError, Problem
+
+_XLSX_MAGIC = b"PK\x03\x04"
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
+_SEPARATORS = (";", "\t", ",")
+_SEP_NAMES = {";": "semicolon", "\t": "tab", ",": "comma"}
+_SEP_LINE = re.compile(r"^\s*sep=(.)\s*$")
+_SAVE = "save the sheet as .xlsx or as CSV (UTF-8) from Excel/LibreOffice and upload it again."
+_UPLOAD_TEMPLATE = "Upload the filled plate template (.csv or .xlsx)."
+
+
+def _fail(filename: str, message: str, hint: str) -> IngestError:
+    problem = Problem(row=None, column=None, value=None, message=message, hint=hint)
+    return IngestError(f"{filename}: {message}", problems=[problem], hint=hint)
+
+
+def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
+    """Decode an uploaded plate file into a table of text cells.
+
+    Accepts CSV text in UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"),
+    cp1252 or Latin-1, separated by ``,``, ``;`` or tabs (detected from the header line, or from
+    an Excel ``sep=`` first line), and XLSX workbooks (first sheet only).
+
+    Args:
+        data: Raw bytes of the upload.
+        filename: Name of the upload, used in messages only.
+
+    Returns:
+        Frame whose columns are the header cells as written (stripped; ``""`` for an empty
+        header; duplicates kept) and whose cells are ``str`` or NaN for empty cells. The index
+        holds spreadsheet row numbers (header = the first non-empty row, usually 1); blank rows
+        and blank unnamed columns are dropped. ``attrs`` holds ``format`` (``"csv"`` or
+        ``"xlsx"``), ``separator`` (CSV only), ``encoding`` (CSV only) and ``header_row``.
+
+    Raises:
+        IngestError: The file is empty, binary garbage, a legacy/encrypted workbook, a damaged
+            XLSX, or holds no header row.
+    """
+    if not data or not data.strip():
+        raise _fail(filename, "the file is empty.", _UPLOAD_TEMPLATE)
+    if data.startswith(_XLSX_MAGIC):
+        rows, attrs = _xlsx_rows(data, filename)
+    elif data.startswith(_OLE2_MAGIC):
+        raise _fail(
+            filename,
+            "this is a legacy .xls workbook or a password-protected file, which cannot be read.",
+            "Remove any password and " + _SAVE,
+        )
+    else:
+        rows, attrs = _csv_rows(data, filename)
+    return _frame(rows, attrs, filename)
+
+
+def _xlsx_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str, object]]:
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about Excel features it drops (data validation, styles); harmless here.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
+            sheet = pd.read_excel(
+                io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl"
+            )
+    except Exception as exc:  # untrusted bytes: zipfile, XML and openpyxl errors of every kind
+        raise _fail(
+            filename,
+            f"the file looks like a workbook but cannot be opened ({type(exc).__name__}).",
+            "If it is an .ods or damaged file, open it and " + _SAVE,
+        ) from None
+    rows = [[None if pd.isna(v) else str(v) for v in row] for row in sheet.itertuples(index=False)]
+    return rows, {"format": "xlsx"}
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"  # never fails: every byte is a character
+
+
+def _looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    controls = sum(
+        1 for ch in text if ch not in "\t\r\n" and unicodedata.category(ch) in ("Cc", "Cs", "Co")
+    )
+    return controls > max(2, len(text) // 100)
+
+
+def _csv_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str, object]]:
+    text, encoding = _decode(data)
+    if _looks_binary(text):
+        raise _fail(
+            filename,
+            "the file is neither a text table (CSV) nor an Excel workbook.",
+            "Upload the filled plate template; " + _SAVE,
+        )
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise _fail(filename, "the file is empty.", _UPLOAD_TEMPLATE)
+    declared = _SEP_LINE.match(lines[first])
+    if declared:  # Excel's "sep=;" line: Excel hides it, so rows are numbered without it
+        sep = declared.group(1)
+        text = "\n".join(lines[first + 1 :])
+    else:
+        header = lines[first]
+        # The header holds no numbers, so it is the one line where a comma cannot be a decimal
+        # comma: the separator it uses most is the file's separator.
+        sep = max(_SEPARATORS, key=header.count)
+        if header.count(sep) == 0:
+            sep = ","
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+        rows: list[list[object]] = [list(r) for r in reader]
+    except csv.Error as exc:
+        raise _fail(
+            filename,
+            f"the file cannot be read as a {_SEP_NAMES.get(sep, repr(sep))}-separated table "
+            f"({exc}).",
+            "Check for unbalanced quotes; " + _SAVE,
+        ) from None
+    return rows, {"format": "csv", "separator": sep, "encoding": encoding}
+
+
+def _frame(rows: list[list[object]], attrs: dict[str, object], filename: str) -> pd.DataFrame:
+    cleaned = [[_clean(v) for v in row] for row in rows]
+    numbered = [(i + 1, row) for i, row in enumerate(cleaned) if any(v is not None for v in row)]
+    if not numbered:
+        raise _fail(filename, "the file holds no table.", _UPLOAD_TEMPLATE)
+    (header_row, header), body = numbered[0], numbered[1:]
+    width = max(len(row) for _, row in numbered)
+    headers = [(header[i] if i < len(header) else None) or "" for i in range(width)]
+    cells = [row + [None] * (width - len(row)) for _, row in body]
+    frame = pd.DataFrame(cells, columns=range(width), dtype="str")
+    frame.columns = pd.Index(headers, dtype=object)
+    frame.index = pd.Index([n for n, _ in body], dtype="int64", name="row")
+    keep = [h != "" or frame.iloc[:, i].notna().any() for i, h in enumerate(headers)]
+    frame = frame.loc[:, keep]
+    frame.attrs.update(attrs, header_row=header_row)
+    return frame
+
+
+def _clean(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("\u00a0", " ").strip()
+    return text or None
