@@ -1,0 +1,48 @@
+"""The planner's dashboard: ``planner dashboard`` runs ``streamlit run dashboard/app.py``.
+
+The database comes from ``$PLANNER_DB_URL`` (the CLI's ``--db``). This script only sets up the
+page, the sidebar's campaign chooser and the navigation; each page lives in ``views/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import streamlit as st
+
+from dashboard.common import campaign_picker, db_url, render, store
+
+_log = logging.getLogger("dashboard")
+if not _log.handlers:  # unexpected page errors go to the server log (the terminal)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    _log.addHandler(_handler)
+    _log.setLevel(logging.INFO)
+
+st.set_page_config(page_title="Battery BO planner", layout="wide",
+                   page_icon=":material/battery_charging_full:")
+
+PAGES = [  # (script, title, icon, URL path); the first page is the landing page
+    ("plate", "This week's plate", "grid_on", "plate"),
+    ("upload", "Upload results", "upload_file", "upload"),
+    ("progress", "Progress", "trending_up", "progress"),
+    ("insight", "Insight", "insights", "insight"),
+    ("data", "Data", "table_view", "data"),
+    ("campaigns", "Campaigns", "science", "campaigns"),
+]
+
+
+def _sidebar() -> None:
+    st.sidebar.markdown("### :material/battery_charging_full: Battery BO planner")
+    campaign_picker()
+    st.sidebar.caption(f"Database: `{store().url}`")
+
+
+render(_sidebar)
+try:
+    st.navigation([st.Page(f"views/{script}.py", title=title, icon=f":material/{icon}:",
+                           url_path=path) for script, title, icon, path in PAGES]).run()
+except Exception:  # a page script that fails to import must not show a trace
+    _log.exception("page failed to load (database %s)", db_url())
+    st.error("This page could not be loaded. The details were written to the server log.")

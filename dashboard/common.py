@@ -1,0 +1,258 @@
+"""What every page shares: the store, the chosen campaign, cached loads, and error handling.
+
+Pages call :func:`render` with their body; it turns domain errors into a message and a hint
+(never a stack trace) and logs anything unexpected to the server log.
+
+Caching: loads and computations are cached with ``st.cache_data`` on ``(db url, campaign,
+revision)`` (plus the plate ids where plates matter). The revision comes from a cheap
+fingerprint of the campaign (number of stored measurements, newest plate, spec), so a page only
+reloads the snapshot when the data changed, also when the CLI changed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from campaigns.errors import CampaignError
+from campaigns.snapshot import CampaignSnapshot
+from campaigns.store import BatchInfo, Store, default_url
+from planner.errors import PlanningError
+from surrogates.errors import SurrogateError
+
+log = logging.getLogger("dashboard")
+DOMAIN_ERRORS = (CampaignError, PlanningError, SurrogateError)
+CAMPAIGN_KEY = "campaign"
+_REQUEST_KEY = "campaign_request"
+
+
+# --- the store -----------------------------------------------------------------------------
+def db_url() -> str:
+    """The database the dashboard shows: ``$PLANNER_DB_URL``, else the CLI's default file."""
+    return os.environ.get("PLANNER_DB_URL") or default_url()
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(url: str) -> Store:
+    return Store.open(url)
+
+
+def store() -> Store:
+    """The open (and migrated) store, shared by every session of this server."""
+    return _open_store(db_url())
+
+
+def clear_caches() -> None:
+    """Forget cached loads after this dashboard wrote to the store."""
+    st.cache_data.clear()
+
+
+# --- error handling ------------------------------------------------------------------------
+def show_error(exc: BaseException) -> None:
+    """Show a domain error as its message and hint."""
+    st.error(str(exc))
+    hint = getattr(exc, "hint", None)
+    if hint:
+        st.info(f"**Hint:** {hint}")
+
+
+def render(body: Callable[[], None]) -> None:
+    """Run a page body; domain errors show message and hint, anything else a friendly note.
+
+    Streamlit's own control flow (``st.rerun``, ``st.stop``) derives from ``BaseException`` and
+    passes through untouched.
+    """
+    try:
+        body()
+    except DOMAIN_ERRORS as exc:
+        show_error(exc)
+    except Exception:  # the last line of defence of a page
+        log.exception("dashboard page failed")
+        st.error("Something went wrong while drawing this page. The details were written to the "
+                 "dashboard's server log.")
+        st.info("**Hint:** reload the page. If it happens again, send the server log to the "
+                "planner's maintainers.")
+
+
+# --- campaigns -----------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, ttl=5)
+def campaign_table(url: str) -> pd.DataFrame:
+    """Campaigns with their plates and measurements (refreshed every few seconds)."""
+    rows = [{"campaign": c.name, "plates": c.n_batches, "measurements": c.n_measurements,
+             "last week": c.last_week or "–", "owner": c.owner, "description": c.description,
+             "created": c.created_at} for c in _open_store(url).list_campaigns()]
+    return pd.DataFrame(rows, columns=["campaign", "plates", "measurements", "last week",
+                                       "owner", "description", "created"])
+
+
+def selected_campaign() -> str | None:
+    """The campaign chosen in the sidebar (kept in the URL as ``?campaign=``)."""
+    return st.session_state.get(CAMPAIGN_KEY)
+
+
+def select_campaign(name: str) -> None:
+    """Make ``name`` the current campaign from the next run on (call ``st.rerun()`` after).
+
+    The sidebar's selectbox owns ``st.session_state["campaign"]`` once drawn, so the request is
+    parked under another key and applied before the selectbox is drawn again.
+    """
+    st.session_state[_REQUEST_KEY] = name
+    st.query_params[CAMPAIGN_KEY] = name
+
+
+def campaign_picker() -> str | None:
+    """The sidebar's campaign chooser; defaults to the URL's campaign, else the busiest one."""
+    table = campaign_table(db_url())
+    names = table["campaign"].tolist()
+    if not names:
+        st.sidebar.info("No campaign yet: create one on the **Campaigns** page.")
+        st.session_state.pop(CAMPAIGN_KEY, None)
+        return None
+    wanted = (st.session_state.pop(_REQUEST_KEY, None) or st.session_state.get(CAMPAIGN_KEY)
+              or st.query_params.get(CAMPAIGN_KEY))
+    if wanted not in names:
+        busiest = table.sort_values(["measurements", "campaign"], ascending=[False, True])
+        wanted = busiest["campaign"].iloc[0]
+    st.session_state[CAMPAIGN_KEY] = wanted
+    chosen = st.sidebar.selectbox("Campaign", names, key=CAMPAIGN_KEY)
+    if st.query_params.get(CAMPAIGN_KEY) != chosen:
+        st.query_params[CAMPAIGN_KEY] = chosen
+    return chosen
+
+
+def require_campaign() -> str:
+    """The current campaign; stops the page with a pointer to the Campaigns page if none."""
+    name = selected_campaign()
+    if not name:
+        st.info("Create or choose a campaign first, on the **Campaigns** page.")
+        st.stop()
+    return name
+
+
+# --- cached loads --------------------------------------------------------------------------
+def fingerprint(campaign: str) -> tuple[int, int, str]:
+    """Cheap token that changes whenever the campaign's data, plates or spec change."""
+    s = store()
+    n_meas = next((c.n_measurements for c in s.list_campaigns() if c.name == campaign), 0)
+    try:
+        newest = s.batch(campaign).id
+    except CampaignError:
+        newest = 0
+    spec_hash = hashlib.sha256(s.spec(campaign).to_yaml().encode()).hexdigest()[:16]
+    return n_meas, newest, spec_hash
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _snapshot(url: str, campaign: str, token: tuple[int, int, str]) -> CampaignSnapshot:
+    return _open_store(url).snapshot(campaign)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _batches(url: str, campaign: str, token: tuple[int, int, str]) -> list[BatchInfo]:
+    return _open_store(url).batches(campaign)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _measurements(url: str, campaign: str, token: tuple[int, int, str]) -> pd.DataFrame:
+    return _open_store(url).measurements(campaign, include_superseded=True)
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    """One campaign at one revision: what a page reads."""
+
+    url: str
+    """Database URL."""
+    name: str
+    """Campaign name."""
+    token: tuple[int, int, str]
+    """Fingerprint used as the cache key."""
+    snapshot: CampaignSnapshot
+    """The snapshot (spec, observations, pending wells)."""
+    batches: list[BatchInfo]
+    """Plates, oldest first (discarded ones left out)."""
+
+    @property
+    def revision(self) -> int:
+        return self.snapshot.revision
+
+    @property
+    def key(self) -> tuple[str, str, int, int, str]:
+        """``(db url, campaign, revision, newest plate, spec hash)``: the cache key of
+        computations (a new plate or an edited spec changes it as new data do)."""
+        return self.url, self.name, self.snapshot.revision, self.token[1], self.token[2]
+
+    def measurements(self, *, include_superseded: bool = False) -> pd.DataFrame:
+        """Long table of measurements with provenance."""
+        frame = _measurements(self.url, self.name, self.token)
+        if include_superseded or frame.empty:
+            return frame
+        gone = set(frame["supersedes_id"].dropna().astype(int))
+        return frame[~frame["measurement_id"].isin(gone)].reset_index(drop=True)
+
+    def batch(self, batch_id: int) -> BatchInfo:
+        return next(b for b in self.batches if b.id == batch_id)
+
+
+def load(campaign: str) -> CampaignData:
+    """The campaign's snapshot and plates, from cache unless something changed."""
+    url = db_url()
+    token = fingerprint(campaign)
+    return CampaignData(url, campaign, token, _snapshot(url, campaign, token),
+                        _batches(url, campaign, token))
+
+
+def simulated_banner(data: CampaignData) -> None:
+    """Label campaigns whose data came from the virtual lab."""
+    from planner.progress import is_simulated
+
+    if is_simulated(data.measurements()):
+        st.warning("**Simulated data.** Results of this campaign come from the planner's virtual "
+                   "lab (a simulation), not from real instruments.", icon=":material/science:")
+
+
+def cached(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``st.cache_data`` for computations keyed by :attr:`CampaignData.key` and options."""
+    return st.cache_data(show_spinner=False, max_entries=16)(fn)
+
+
+@st.cache_resource(show_spinner=False)
+def _done() -> set[tuple[Any, ...]]:
+    return set()
+
+
+def remember(key: tuple[Any, ...]) -> None:
+    """Note that an on-demand computation (a cross-validation) ran for ``key`` on this server."""
+    _done().add(key)
+
+
+def remembered(key: tuple[Any, ...]) -> bool:
+    """Whether :func:`remember` saw ``key``: its cached result can be shown without asking."""
+    return key in _done()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _model_check(key: tuple[Any, ...], inputs: str, model: str, _data: CampaignData) -> Any:
+    from planner.insight import model_check as run
+
+    return run(_data.snapshot, inputs=inputs, model=model)  # type: ignore[arg-type]
+
+
+def model_check(data: CampaignData, *, inputs: str = "recipe", model: str = "rf") -> Any:
+    """Cross-validation of a surrogate on the campaign (cached per revision; shared by the
+    progress and insight pages). Remembered so later visits show it without asking."""
+    result = _model_check(data.key, inputs, model, data)
+    remember(("model_check", *data.key, inputs, model))
+    return result
+
+
+def model_checked(data: CampaignData, *, inputs: str = "recipe", model: str = "rf") -> bool:
+    """Whether :func:`model_check` already ran for this revision on this server."""
+    return remembered(("model_check", *data.key, inputs, model))

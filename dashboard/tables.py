@@ -1,0 +1,283 @@
+"""Tables the pages show and offer for download: the upload review, labelled frames, exports.
+
+Presentation only: validation is :func:`campaigns.uploads.preview_upload`'s job, plate sheets are
+:mod:`campaigns.sheet`'s. These functions take bytes and frames and return frames, styles and
+bytes, so they are tested without a browser.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from campaigns.columns import column
+from campaigns.errors import IngestError, Problem
+from campaigns.ingest import ParsedPlate
+from campaigns.readers import read_table
+from campaigns.sheet import SheetWell, template_frame, write_template
+from campaigns.spec import CampaignSpec
+from campaigns.store import BatchInfo, Store
+from campaigns.uploads import preview_upload
+
+if TYPE_CHECKING:
+    from campaigns.shared import PublishResult
+
+ERROR_CELL = "background-color: #ffb3b3; color: #5c0000; font-weight: 600"
+ERROR_LINE = "background-color: #ffe3e3"
+WARNING_CELL = "background-color: #ffe08a; color: #4d3800"
+WARNING_LINE = "background-color: #fff5d6"
+
+
+# --- upload review -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UploadReview:
+    """What the upload page shows before anything is stored."""
+
+    filename: str
+    """Name of the uploaded file."""
+    table: pd.DataFrame | None
+    """The sheet as read (index = spreadsheet row numbers, header = row 1), or ``None`` when
+    the file could not be decoded at all."""
+    problems: tuple[Problem, ...]
+    """Every error and warning, errors first."""
+    parsed: ParsedPlate | None
+    """The validated plate, ``None`` when the file was rejected."""
+    batch_id: int | None
+    """The plate the file belongs to (when accepted)."""
+    message: str | None = None
+    """The rejection's headline, when rejected."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.parsed is not None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity != "error"]
+
+
+def review_upload(store: Store, campaign: str, data: bytes, *, filename: str,
+                  batch_id: int | None = None) -> UploadReview:
+    """Validate an uploaded plate without storing it, keeping every problem for display.
+
+    Raises:
+        CampaignError: Not about the file (no such campaign or plate).
+    """
+    try:
+        table: pd.DataFrame | None = read_table(data, filename=filename)
+    except IngestError:
+        table = None  # preview_upload reports the same decoding problem below
+    try:
+        parsed, bid = preview_upload(store, campaign, data, filename=filename, batch_id=batch_id)
+    except IngestError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        warnings_ = [p for p in exc.problems if p.severity != "error"]
+        headline = str(exc).split("\n", 1)[0]
+        return UploadReview(filename, table, tuple(errors + warnings_), None, None, headline)
+    return UploadReview(filename, table, tuple(parsed.warnings), parsed, bid)
+
+
+def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
+    """The problem list: severity, row, column, value, problem, hint."""
+    rows = [{"": "error" if p.severity == "error" else "warning",
+             "Row": "" if p.row is None else str(p.row), "Column": p.column or "",
+             "Value": "" if p.value is None else str(p.value), "Problem": p.message,
+             "Hint": p.hint or ""} for p in problems]
+    return pd.DataFrame(rows, columns=["", "Row", "Column", "Value", "Problem", "Hint"])
+
+
+def display_sheet(table: pd.DataFrame) -> pd.DataFrame:
+    """The sheet with unique column names (a repeated header gets " (2)") and a ``Row`` index."""
+    seen: dict[str, int] = {}
+    names = []
+    for c in table.columns:
+        name = str(c) or "(no header)"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    out = table.astype(object).where(table.notna(), "")  # empty cells read as empty
+    out.columns = names
+    out.index = out.index.rename("Row")
+    return out
+
+
+def problem_styles(table: pd.DataFrame, problems: Sequence[Problem]) -> pd.DataFrame:
+    """CSS per cell of :func:`display_sheet` that marks where each problem is.
+
+    A problem with a row and a column colours that cell; with only a row, the row; with only a
+    column, the column. Errors are red, warnings amber; an error wins over a warning.
+    """
+    styles = pd.DataFrame("", index=range(len(table)), columns=range(table.shape[1]))
+    rank = pd.DataFrame(0, index=range(len(table)), columns=range(table.shape[1]))
+    positions = {int(r): i for i, r in enumerate(table.index)}
+    headers = [str(c) for c in table.columns]
+
+    def mark(rows: Iterable[int], cols: Iterable[int], css: str, level: int) -> None:
+        for i in rows:
+            for j in cols:
+                if rank.iat[i, j] < level:
+                    styles.iat[i, j], rank.iat[i, j] = css, level
+
+    all_rows, all_cols = range(len(table)), range(table.shape[1])
+    for p in problems:
+        error = p.severity == "error"
+        cols = [j for j, h in enumerate(headers) if p.column is not None and h == p.column]
+        row = positions.get(p.row) if p.row is not None else None
+        if row is not None and cols:
+            mark([row], cols, ERROR_CELL if error else WARNING_CELL, 4 if error else 3)
+        elif row is not None:
+            mark([row], all_cols, ERROR_LINE if error else WARNING_LINE, 2 if error else 1)
+        elif cols:
+            mark(all_rows, cols, ERROR_LINE if error else WARNING_LINE, 2 if error else 1)
+    styles.index, styles.columns = display_sheet(table).index, display_sheet(table).columns
+    return styles
+
+
+def column_order(table: pd.DataFrame, problems: Sequence[Problem]) -> list[int]:
+    """Column positions with ``Batch``/``Well``/``Role`` first, then every column a problem
+    names, then the rest: each marked cell is in view without scrolling sideways."""
+    headers = [str(c) for c in table.columns]
+    named = {p.column for p in problems if p.column}
+    first = [j for j, h in enumerate(headers) if h in ("Batch", "Well", "Role")]
+    flagged = [j for j, h in enumerate(headers) if h in named and j not in first]
+    return first + flagged + [j for j in range(len(headers)) if j not in first and j not in flagged]
+
+
+def flagged_rows(table: pd.DataFrame, problems: Sequence[Problem]) -> list[int]:
+    """Spreadsheet rows of ``table`` named by a problem (rows with something to fix)."""
+    named = {p.row for p in problems if p.row is not None}
+    return [int(r) for r in table.index if int(r) in named]
+
+
+# --- plate sheets and exports ------------------------------------------------------------------
+def sheet_frame(spec: CampaignSpec, batch: BatchInfo) -> pd.DataFrame:
+    """The empty plate sheet of a batch, as :func:`campaigns.sheet.template_frame` builds it."""
+    def recipe(w) -> dict:  # a stored well
+        if spec.library is not None and w.candidate_id:
+            return {**w.recipe, spec.library.id_column: w.candidate_id}
+        return dict(w.recipe)
+
+    wells = [SheetWell(w.well, w.role, recipe(w)) for w in batch.wells]
+    return template_frame(spec, batch_id=batch.id, wells=wells)
+
+
+def sheet_bytes(spec: CampaignSpec, batch: BatchInfo, fmt: str) -> bytes:
+    """The plate sheet as ``csv`` or ``xlsx`` bytes (XLSX with its Instructions sheet)."""
+    frame = sheet_frame(spec, batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"plate.{fmt}"
+        write_template(frame, path)
+        return path.read_bytes()
+
+
+def _naive(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:  # Excel cannot store time zones
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_localize(None)
+    return out
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV of a frame, without the index."""
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def xlsx_bytes(frame: pd.DataFrame, *, sheet: str = "Data") -> bytes:
+    """An XLSX workbook of a frame (time zones dropped, which Excel cannot store)."""
+    buf = io.BytesIO()
+    _naive(frame).to_excel(buf, index=False, sheet_name=sheet)
+    return buf.getvalue()
+
+
+META_LABELS = {
+    "batch_id": "Plate", "iso_week": "Week", "well": "Well", "role": "Role",
+    "candidate_id": "Candidate", "status": "Status", "replicate_of": "Replicate of",
+    "measurement_id": "Measurement", "quantity": "Quantity", "value": "Value", "unit": "Unit",
+    "operator": "Operator", "instrument": "Instrument", "measured_at": "Measured at",
+    "source_file": "Source file", "source_file_sha256": "Source SHA-256",
+    "source_row": "Source row",
+    "note": "Note", "supersedes_id": "Supersedes", "ingested_at": "Stored at",
+    "generator": "Generator", "seed": "Seed", "data_revision": "Data revision",
+    "superseded": "Superseded",
+}
+"""Headers of the bookkeeping columns, as the pages show them."""
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Human headers: registry labels with units for quantities (``carbonization_temperature_c``
+    → ``Carbonization temperature [°C]``), :data:`META_LABELS` for bookkeeping columns. Columns
+    that are empty everywhere (``candidate_id`` outside library mode) are dropped."""
+    from campaigns.columns import COLUMNS
+
+    empty = [c for c in frame.columns if c in META_LABELS and frame[c].isna().all()]
+    out = frame.drop(columns=empty)
+    names = {c: column(c).label for c in out.columns if c in COLUMNS}
+    names |= {c: META_LABELS[c] for c in out.columns if c in META_LABELS}
+    return out.rename(columns=names)
+
+
+def publish_zip(store: Store, campaign: str, *, licence: str, contributors: Sequence[str],
+                title: str | None = None,
+                citation: str | None = None) -> tuple[PublishResult, bytes]:
+    """Publish a campaign as a data package (:func:`campaigns.shared.publish_campaign`) and zip it.
+
+    Returns:
+        The ``PublishResult`` and the bytes of a ZIP holding the package folder.
+    """
+    import zipfile
+
+    from campaigns.shared import parse_contributor, publish_campaign
+
+    people = [parse_contributor(c) for c in contributors if c.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / f"{campaign}-package"
+        result = publish_campaign(store, campaign, folder, licence=licence, contributors=people,
+                                  title=title or None, citation=citation or None)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(folder.parent).as_posix())
+    return result, buf.getvalue()
+
+
+def filter_frame(frame: pd.DataFrame, *, weeks: Sequence[str] = (), statuses: Sequence[str] = (),
+                 quantities: Sequence[str] = (), wells: str = "") -> pd.DataFrame:
+    """Rows matching every given criterion; an empty criterion keeps everything.
+
+    Args:
+        frame: Measurements (long) or the per-well export (wide).
+        weeks: ISO weeks to keep.
+        statuses: Statuses to keep.
+        quantities: Quantities to keep (long tables only).
+        wells: Comma-separated well IDs or row letters (``"A1, B"`` keeps A1 and row B).
+    """
+    mask = pd.Series(True, index=frame.index)
+    if weeks and "iso_week" in frame:
+        mask &= frame["iso_week"].isin(list(weeks))
+    if statuses and "status" in frame:
+        mask &= frame["status"].isin(list(statuses))
+    if quantities and "quantity" in frame:
+        mask &= frame["quantity"].isin(list(quantities))
+    tokens = [t.strip().upper() for t in wells.split(",") if t.strip()]
+    if tokens and "well" in frame:
+        w = frame["well"].astype(str).str.upper()
+        hit = pd.Series(False, index=frame.index)
+        for t in tokens:
+            if any(ch.isdigit() for ch in t):
+                hit |= w == t
+            else:  # a row letter
+                hit |= w.str.match(rf"^{re.escape(t)}\d+$")
+        mask &= hit
+    return frame[mask].reset_index(drop=True)

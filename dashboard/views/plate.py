@@ -1,0 +1,177 @@
+"""This week's plate: the plate map, the recipes, the sheet to print, (re)generating the plate."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+import pandas as pd
+import streamlit as st
+
+from campaigns.store import BatchInfo
+from dashboard import figures, tables
+from dashboard.common import (
+    CampaignData,
+    clear_caches,
+    load,
+    render,
+    require_campaign,
+    simulated_banner,
+    store,
+)
+from planner.progress import has_predictions, plate_frame
+from planner.weekly import current_week, parse_week, suggest_plate
+
+CONFIRM = "confirm_regenerate"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _propose(data: CampaignData, week: str, *, force: bool) -> None:
+    n = data.snapshot.spec.sample_well_count
+    how = ("a space-filling design" if data.snapshot.observations.empty
+           else "BoTorch (may take a minute)")
+    with st.spinner(f"Proposing {n} recipes for {week} with {how}…"):
+        result = suggest_plate(store(), data.name, week=week, force=force,
+                               fast=os.environ.get("PLANNER_FAST") == "1", actor=_actor())
+    clear_caches()
+    b = result.batch
+    if result.created:
+        done = "Regenerated" if force else "Proposed"
+        flash = f"{done} plate {b.id} for {b.iso_week} ({b.generator})."
+    else:
+        flash = f"Plate {b.id} for {b.iso_week} already existed; it is shown unchanged."
+    st.session_state["plate_flash"] = flash
+    st.session_state["plate_choice"] = b.id
+    st.rerun()
+
+
+def _color_options(frame: pd.DataFrame, data: CampaignData) -> list[str]:
+    spec = data.snapshot.spec
+    preds = [c for c in frame.columns if c.startswith(("predicted_", "p_feasible_"))]
+    measured = [c for c in spec.output_names if c in frame and frame[c].notna().any()]
+    return [*preds, *measured, *spec.input_names, "role"]
+
+
+def _table(frame: pd.DataFrame, data: CampaignData) -> pd.DataFrame:
+    spec = data.snapshot.spec
+    out = frame[["well", "role", "replicate_of", *spec.input_names]].copy()
+    for t in spec.targets:
+        m = f"predicted_{t.name}"
+        if m in frame:
+            pairs = zip(frame[m], frame[f"{m}_std"], strict=True)
+            out[f"Predicted {figures.label(t.name)}"] = [
+                "" if pd.isna(a) else f"{a:.4g} ± {b:.2g}" for a, b in pairs]
+    for name in spec.output_names:
+        if name in frame and frame[name].notna().any():
+            out[f"Measured {figures.label(name)}"] = frame[name]
+    out["replicate_of"] = out["replicate_of"].fillna("")
+    return tables.labelled(out)
+
+
+def _actions(data: CampaignData, batch: BatchInfo, measured: bool) -> None:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    stem = f"{data.name}-{batch.iso_week}-plate{batch.id}"
+    spec = data.snapshot.spec
+    # Deferred downloads: the sheet is written when the button is clicked, not on every run.
+    c1.download_button("Plate sheet (XLSX)", lambda: tables.sheet_bytes(spec, batch, "xlsx"),
+                       file_name=f"{stem}.xlsx", mime=XLSX, key="dl_xlsx",
+                       icon=":material/download:")
+    c2.download_button("Plate sheet (CSV)", lambda: tables.sheet_bytes(spec, batch, "csv"),
+                       file_name=f"{stem}.csv", mime="text/csv", key="dl_csv",
+                       icon=":material/download:")
+    why = ("Only before any result of the plate is uploaded." if measured else
+           "Propose a new plate for this week; the current one is kept as discarded.")
+    if c3.button("Regenerate this plate…", disabled=measured, key="regenerate", help=why):
+        st.session_state[CONFIRM] = batch.id
+    if st.session_state.get(CONFIRM) == batch.id and not measured:
+        st.warning(f"Replace plate {batch.id} for {batch.iso_week}? The current proposal is kept "
+                   "in the record as *discarded*; throw away any printed sheet of it.")
+        yes, no, _ = st.columns([1, 1, 4])
+        if yes.button("Yes, regenerate", type="primary", key="confirm_yes"):
+            st.session_state.pop(CONFIRM, None)
+            _propose(data, batch.iso_week, force=True)
+        if no.button("Cancel", key="confirm_no"):
+            st.session_state.pop(CONFIRM, None)
+            st.rerun()
+
+
+def _choose_plate(data: CampaignData, this_week: BatchInfo | None) -> BatchInfo:
+    by_id = {b.id: b for b in reversed(data.batches)}  # newest first
+    wanted = st.session_state.pop("plate_choice", None)
+    if wanted not in by_id and st.session_state.get("plate_select") not in by_id:
+        wanted = this_week.id if this_week else next(iter(by_id))
+    if wanted in by_id:
+        st.session_state["plate_select"] = wanted
+
+    def describe(i: int) -> str:
+        b = by_id[i]
+        return f"{b.iso_week} · plate {i} · {b.status} · {b.generator}"
+
+    return by_id[st.selectbox("Plate", list(by_id), key="plate_select", format_func=describe)]
+
+
+def _headline(batch: BatchInfo, frame: pd.DataFrame) -> None:
+    roles = frame["role"].value_counts()
+    m = st.columns(5)
+    m[0].metric("Week", batch.iso_week)
+    m[1].metric("Status", batch.status)
+    m[2].metric("Samples", int(roles.get("sample", 0)))
+    m[3].metric("Controls · replicates",
+                f"{int(roles.get('control', 0))} · {int(roles.get('replicate', 0))}")
+    m[4].metric("Measured wells", int(frame["status"].notna().sum()) if "status" in frame else 0)
+    note = "" if has_predictions(frame) else " A space-filling plate carries no model predictions."
+    st.caption(f"Generated by {batch.generator}, seed {batch.seed}, from data revision "
+               f"{batch.data_revision}.{note}")
+    for w in batch.warnings:
+        st.warning(str(w))
+
+
+def _plan_other_week(data: CampaignData) -> None:
+    with st.expander("Plan another week"):
+        other = st.text_input("ISO week", placeholder="2026-W48", key="other_week")
+        if st.button("Propose for that week", key="propose_other") and other.strip():
+            _propose(data, parse_week(other), force=False)
+
+
+def body() -> None:
+    name = require_campaign()
+    data = load(name)
+    spec = data.snapshot.spec
+    st.title("This week's plate")
+    simulated_banner(data)
+    if flash := st.session_state.pop("plate_flash", None):
+        st.success(flash)
+    week = current_week()
+    this_week = next((b for b in data.batches if b.iso_week == week), None)
+    if this_week is None:
+        st.info(f"No plate for this week ({week}) yet.")
+        label = "Propose the first plate" if not data.batches else f"Propose the plate for {week}"
+        if st.button(label, type="primary", key="propose"):
+            _propose(data, week, force=False)
+    if not data.batches:
+        _plan_other_week(data)
+        return
+    batch = _choose_plate(data, this_week)
+    frame = plate_frame(batch, spec, data.snapshot.observations)
+    _headline(batch, frame)
+    _actions(data, batch, measured="status" in frame and frame["status"].notna().any())
+    options = _color_options(frame, data)
+    if st.session_state.get("plate_color") not in options:
+        st.session_state.pop("plate_color", None)
+    color = st.columns([2, 3])[0].selectbox("Colour wells by", options, key="plate_color",
+                                            format_func=figures.label)
+    st.plotly_chart(figures.plate_map(frame, spec, color=color), width="content",
+                    config=figures.CONFIG)
+    st.subheader("Recipes")
+    st.dataframe(_table(frame, data), hide_index=True, width="stretch", height=420)
+    _plan_other_week(data)
+
+
+render(body)

@@ -1,0 +1,318 @@
+"""What the data say about the chemistry: partial dependence, feature importance, model checks.
+
+The dashboard's insight page asks "how does ICE depend on the carbonization temperature?". This
+module answers with a surrogate fitted on the campaign's measured wells (``status == ok``):
+
+* :func:`fit_insight_model` fits one surrogate (random forest by default: seconds, not minutes)
+  on either the recipe parameters or the measured descriptors (d002, SSA, ...) as inputs;
+* :func:`partial_dependence` sweeps one input over its range while every other input keeps the
+  values of the observed wells, and averages the predictions over those wells (Friedman's
+  partial dependence), with an uncertainty band;
+* :func:`model_check` cross-validates the surrogate (whole plates held out) through
+  :func:`surrogates.evaluation.cross_validate`: parity data, 90 % interval coverage and
+  permutation importance on held-out plates.
+
+Nothing here proposes experiments; that is :mod:`planner.weekly`'s job.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from campaigns.snapshot import CampaignSnapshot
+from planner.errors import NoDataError
+
+InputSet = Literal["recipe", "descriptors"]
+MODELS = {"rf": "Random forest", "gp": "Gaussian process", "ensemble": "Neural-network ensemble"}
+"""Surrogates the insight page offers, by short name."""
+MIN_ROWS = 8
+"""Fewest measured wells an insight model is fitted on."""
+
+
+@dataclass(frozen=True)
+class InsightData:
+    """The rows an insight model learns from.
+
+    Attributes:
+        X: ``n x d`` inputs (recipe parameters or descriptors).
+        Y: ``n x t`` targets, in their units.
+        categorical: Categorical inputs and their levels.
+        groups: ``n`` batch ids (one plate shares hidden conditions).
+        bounds: Sweep range per numeric input: the spec's bounds for recipe parameters, the
+            observed range for descriptors.
+    """
+
+    X: pd.DataFrame
+    Y: pd.DataFrame
+    categorical: dict[str, list[str]]
+    groups: np.ndarray
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def insight_data(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe") -> InsightData:
+    """Inputs and targets of the measured wells, ready for a surrogate.
+
+    Args:
+        snapshot: The campaign at one revision.
+        inputs: ``"recipe"`` (the planner's inputs) or ``"descriptors"`` (structure-property
+            view: d002, La, Lc, SSA, ID/IG, ... as inputs).
+
+    Raises:
+        NoDataError: Fewer than :data:`MIN_ROWS` usable wells, or no descriptor measured.
+    """
+    spec = snapshot.spec
+    obs = snapshot.observations
+    rows = obs[obs["status"] == "ok"] if not obs.empty else obs
+    if inputs == "descriptors":
+        names = [d.name for d in spec.descriptors if d.name in rows and rows[d.name].notna().any()]
+        if not names:
+            raise NoDataError(f"campaign {spec.name!r} has no measured descriptors.",
+                              hint="Choose the recipe parameters as inputs, or upload "
+                                   "descriptor columns.")
+        categorical: dict[str, list[str]] = {}
+    else:
+        names = list(spec.input_names)
+        categorical = {k: [str(v) for v in levels] for k, levels in spec.categorical_inputs.items()}
+        if spec.is_library and snapshot.library is not None:
+            categorical = {k: sorted(snapshot.library[k].dropna().astype(str).unique())
+                           for k in categorical}
+    targets = [t.name for t in spec.targets]
+    rows = rows[rows[targets].notna().any(axis=1)] if not rows.empty else rows
+    if len(rows) < MIN_ROWS:
+        raise NoDataError(
+            f"campaign {spec.name!r} has {len(rows)} measured well(s); insight needs at least "
+            f"{MIN_ROWS}.",
+            hint="Upload the results of a plate first.")
+    X = rows[names].reset_index(drop=True).copy()
+    for name in names:
+        if name in categorical:
+            X[name] = X[name].astype(object).where(X[name].notna(), None).map(
+                lambda v: None if v is None else str(v))
+        else:
+            X[name] = pd.to_numeric(X[name], errors="coerce")
+    Y = rows[targets].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
+    Y = Y.loc[:, Y.notna().sum() >= 3]  # a target measured on < 3 wells cannot be modelled
+    bounds: dict[str, tuple[float, float]] = {}
+    for name in names:
+        if name in categorical:
+            continue
+        lo, hi = float(X[name].min()), float(X[name].max())
+        if inputs == "recipe" and not spec.is_library:
+            lo, hi = _spec_bounds(spec, name, (lo, hi))
+        if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+            bounds[name] = (lo, hi)
+    return InsightData(X, Y, categorical, rows["batch_id"].to_numpy(), bounds)
+
+
+def _spec_bounds(spec: Any, name: str, observed: tuple[float, float]) -> tuple[float, float]:
+    """The design-space range of a recipe input (parameter bounds or mixture component bounds)."""
+    for p in spec.parameters:
+        if p.name == name and p.kind != "categorical":
+            return float(p.lower), float(p.upper)
+    for m in spec.mixtures:
+        if name in m.components:
+            return m.bound(name)
+    return observed
+
+
+@dataclass
+class InsightModel:
+    """A surrogate fitted by :func:`fit_insight_model`, with the data it saw."""
+
+    model: Any
+    """The fitted surrogate (``predict`` gives mean and std in target units)."""
+    data: InsightData
+    """Its training rows."""
+    name: str
+    """Short name of the surrogate (``rf``, ``gp``, ``ensemble``)."""
+    fit_warnings: list[str]
+    """What the surrogate had to work around while fitting."""
+
+
+def _surrogate(name: str, data: InsightData, seed: int) -> Any:
+    from surrogates import make_surrogate
+
+    if name not in MODELS:
+        raise NoDataError(f"unknown insight model {name!r}.",
+                          hint=f"Choose one of {', '.join(MODELS)}.")
+    return make_surrogate(name, categorical=tuple(data.categorical),
+                          categories=data.categorical or None, seed=seed)
+
+
+def fit_insight_model(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe",
+                      model: str = "rf", targets: list[str] | None = None,
+                      seed: int = 0) -> InsightModel:
+    """Fit a surrogate of the targets on the measured wells.
+
+    Args:
+        snapshot: The campaign at one revision.
+        inputs: ``"recipe"`` or ``"descriptors"`` (see :func:`insight_data`).
+        model: ``"rf"`` (seconds), ``"gp"`` (what the planner uses; slower on hundreds of
+            wells) or ``"ensemble"``.
+        targets: Targets to model (default: every target measured on at least 3 wells); one
+            target fits faster than all.
+        seed: Seeds the surrogate.
+
+    Raises:
+        NoDataError: Too few measured wells.
+        surrogates.errors.SurrogateError: The surrogate cannot be fitted to these data.
+    """
+    data = insight_data(snapshot, inputs=inputs)
+    if targets is not None:
+        unknown = sorted(set(targets) - set(data.Y.columns))
+        if unknown:
+            raise NoDataError(f"no model can be fitted for {unknown}: fewer than 3 measured wells.",
+                              hint=f"Choose one of {list(data.Y.columns)}.")
+        data = InsightData(data.X, data.Y[list(targets)], data.categorical, data.groups,
+                           data.bounds)
+    surrogate = _surrogate(model, data, seed)
+    with warnings.catch_warnings(record=True):
+        # Fallbacks are recorded on the model (fit_warnings_) and shown on the page.
+        warnings.simplefilter("always")
+        surrogate.fit(data.X, data.Y)
+    return InsightModel(surrogate, data, model, list(getattr(surrogate, "fit_warnings_", [])))
+
+
+def _typical_rows(data: InsightData, max_rows: int, seed: int) -> pd.DataFrame:
+    X = data.X
+    if len(X) <= max_rows:
+        return X
+    return X.sample(n=max_rows, random_state=seed).reset_index(drop=True)
+
+
+def partial_dependence(fitted: InsightModel, *, features: list[str] | None = None,
+                       grid_points: int = 21, max_rows: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Partial dependence of every target on each input, with an uncertainty band.
+
+    For each grid value ``v`` of input ``j``, every background row (up to ``max_rows`` measured
+    wells, seeded sample) gets ``x_j = v`` and the surrogate predicts it; the curve is the mean
+    of those predictions. The band's half-width is ``2 x`` the mean predictive standard deviation
+    of the model's mean (no measurement noise), an upper bound on the standard deviation of the
+    averaged curve.
+
+    Args:
+        fitted: From :func:`fit_insight_model`.
+        features: Inputs to sweep (default: all of them).
+        grid_points: Grid size for numeric inputs (categorical inputs use their levels).
+        max_rows: Background rows averaged over.
+        seed: Seeds the background sample.
+
+    Returns:
+        Long frame: ``feature``, ``value`` (float grid value, NaN for levels), ``level`` (str for
+        categorical inputs, else ``None``), ``target``, ``mean``, ``std``, ``lower``, ``upper``
+        (``mean ± 2 std``), in target units.
+    """
+    data = fitted.data
+    features = list(data.X.columns) if features is None else features
+    background = _typical_rows(data, max_rows, seed)
+    blocks: list[pd.DataFrame] = []
+    keys: list[tuple[str, float, str | None]] = []
+    for feature in features:
+        if feature in data.categorical:
+            levels = [lv for lv in data.categorical[feature]
+                      if lv in set(data.X[feature].dropna())] or data.categorical[feature]
+            grid: list[tuple[float, str | None]] = [(math.nan, lv) for lv in levels]
+        elif feature in data.bounds:
+            lo, hi = data.bounds[feature]
+            grid = [(float(v), None) for v in np.linspace(lo, hi, grid_points)]
+        else:
+            continue
+        for value, level in grid:
+            block = background.copy()
+            block[feature] = level if level is not None else value
+            blocks.append(block)
+            keys.append((feature, value, level))
+    cols = ["feature", "value", "level", "target", "mean", "std", "lower", "upper"]
+    if not blocks:
+        return pd.DataFrame(columns=cols)
+    stacked = pd.concat(blocks, ignore_index=True)
+    mean, std = fitted.model.predict(stacked, observation_noise=False)
+    n = len(background)
+    targets = list(fitted.model.target_names_)
+    rows = []
+    for k, (feature, value, level) in enumerate(keys):
+        m = mean[k * n:(k + 1) * n].mean(axis=0)
+        s = std[k * n:(k + 1) * n].mean(axis=0)
+        for j, target in enumerate(targets):
+            rows.append({"feature": feature, "value": value, "level": level, "target": target,
+                         "mean": float(m[j]), "std": float(s[j]),
+                         "lower": float(m[j] - 2 * s[j]), "upper": float(m[j] + 2 * s[j])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """Cross-validation of a surrogate on the campaign's plates.
+
+    Attributes:
+        model: Short name of the surrogate.
+        inputs: ``"recipe"`` or ``"descriptors"``.
+        folds: Folds used (whole plates held out when there are several plates).
+        grouped: Whether folds hold out whole plates.
+        metrics: One row per target: ``target``, ``r2``, ``mae``, ``rmse``, ``coverage90``, ``n``.
+        parity: Held-out predictions: ``target``, ``y_true``, ``mean``, ``std``, ``fold``.
+        importance: ``target``, ``feature``, ``importance`` (drop in held-out R² when the
+            input is shuffled), ``importance_std``; largest first per target.
+        notes: What the evaluation had to adjust.
+    """
+
+    model: str
+    inputs: str
+    folds: int
+    grouped: bool
+    metrics: pd.DataFrame
+    parity: pd.DataFrame
+    importance: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+def model_check(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe", model: str = "rf",
+                folds: int = 5, seed: int = 0, importance_repeats: int = 3) -> ModelCheck:
+    """Cross-validate a surrogate on the measured wells, holding out whole plates.
+
+    With two or more plates, each fold holds out whole plates (the honest question: "how well
+    would it predict a plate it has not seen?"); with one plate, random K-fold is used.
+
+    Args:
+        snapshot: The campaign at one revision.
+        inputs: ``"recipe"`` or ``"descriptors"``.
+        model: ``"rf"``, ``"gp"`` or ``"ensemble"``.
+        folds: Most folds (fewer when there are fewer plates).
+        seed: Seeds folds and models.
+        importance_repeats: Shuffles per input for permutation importance.
+
+    Raises:
+        NoDataError: Too few measured wells.
+    """
+    from surrogates.evaluation import cross_validate
+
+    data = insight_data(snapshot, inputs=inputs)
+    table = pd.concat([data.X, data.Y], axis=1)
+    table["_plate"] = data.groups
+    grouped = len(np.unique(data.groups)) >= 2
+    with warnings.catch_warnings(record=True):
+        # Fit fallbacks are collected by cross_validate in report.fit_warnings.
+        warnings.simplefilter("always")
+        report = cross_validate(
+            table, inputs=list(data.X.columns), targets=list(data.Y.columns),
+            categorical=list(data.categorical), group="_plate" if grouped else None,
+            models=model, folds=min(folds, len(table)), seed=seed, progress=False,
+            model_options={model: {"categories": data.categorical}} if data.categorical else None,
+            importance_repeats=importance_repeats)
+    metrics = []
+    for target, row in report.metrics[model].items():
+        scores = {k: row.get(k, math.nan) for k in ("r2", "mae", "rmse", "coverage90")}
+        metrics.append({"target": target, **scores,
+                        "n": int(len(data.Y) - report.n_excluded.get(target, 0))})
+    parity = report.parity(model)[["target", "y_true", "mean", "std", "fold"]]
+    importance = (report.importance(model)[["target", "feature", "importance", "importance_std"]]
+                  .sort_values(["target", "importance"], ascending=[True, False],
+                               ignore_index=True))
+    return ModelCheck(model, inputs, report.folds, grouped, pd.DataFrame(metrics), parity,
+                      importance, tuple(report.notes))
