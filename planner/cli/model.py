@@ -1,7 +1,229 @@
-"""`planner model` commands (work in progress)."""
+"""`planner model` commands: cross-validate surrogate models on any lab table.
+
+Example::
+
+    planner model cv data.csv --inputs T,c,salt --target k --categorical salt --group doi
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
 import typer
+from rich.table import Table
+
+from planner.cli._common import console, err_console, report_errors
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Fit and cross-validate surrogate models on any CSV."""
+
+_DECIMAL_COMMA = re.compile(r"(?:^|[;\t])\s*-?\d+,\d+\s*(?=[;\t]|$)", re.MULTILINE)
+
+
+def _input_error(message: str, hint: str | None = None) -> Exception:
+    from surrogates.errors import InputDataError
+
+    return InputDataError(message, hint=hint)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a lab table whatever its dialect: ``,`` ``;`` or tab separators, decimal commas,
+    a UTF-8 byte-order mark or a Windows code page; ``.xlsx`` through openpyxl.
+
+    The index holds spreadsheet row numbers (header = row 1), so errors can name the row a
+    chemist sees in Excel.
+    """
+    if not path.exists():
+        raise _input_error(f"File {str(path)!r} does not exist.", "Check the path and spelling.")
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        try:
+            frame = pd.read_excel(path)
+        except Exception as exc:  # openpyxl raises many types for broken files
+            raise _input_error(f"Cannot read {path.name}: {exc}", "Save it again as .xlsx or .csv.")
+    else:
+        raw = path.read_bytes()
+        for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        if not text.strip():
+            raise _input_error(f"File {path.name} is empty.", "Export the table again.")
+        sample = "\n".join(text.splitlines()[:50])
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+        except csv.Error:
+            header = text.splitlines()[0]
+            sep = max((",", ";", "\t"), key=header.count)
+        decimal = "," if sep != "," and _DECIMAL_COMMA.search(sample) else "."
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, skipinitialspace=True)
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise _input_error(
+                f"Cannot parse {path.name} as a table: {str(exc).strip()}",
+                "Check that every row has as many cells as the header (quote cells that hold "
+                "the separator).",
+            ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
+    if frame.empty:
+        raise _input_error(f"File {path.name} has a header but no rows.", "Add measurements.")
+    return frame
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]`` (options may be repeated or comma-separated)."""
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return list(dict.fromkeys(out))
+
+
+def check_columns(
+    frame: pd.DataFrame,
+    inputs: list[str],
+    targets: list[str],
+    categorical: list[str],
+    group: str | None = None,
+) -> None:
+    """Refuse unknown names and text in numeric columns, naming every problem at once."""
+    from surrogates.preprocessing import did_you_mean
+
+    problems, hints = [], []
+    columns = list(frame.columns)
+    named = (
+        ("input", inputs),
+        ("target", targets),
+        ("categorical", categorical),
+        ("group", [group] if group else []),
+    )
+    for kind, names in named:
+        for c in names:
+            if c not in columns:
+                problems.append(f"There is no {kind} column {c!r} in the file.")
+                hints.append(did_you_mean(c, columns))
+    for c in categorical:
+        if c in columns and c not in inputs:
+            problems.append(f"Categorical column {c!r} is not one of --inputs.")
+            hints.append(f"Add {c} to --inputs.")
+    for c in [*inputs, *targets]:
+        if c not in columns or c in categorical:
+            continue
+        col = frame[c]
+        text = col.notna() & pd.to_numeric(col, errors="coerce").isna()
+        if text.any():
+            row = text.idxmax()
+            problems.append(
+                f"Column {c!r} holds text, e.g. {col[row]!r} in row {row} "
+                f"({int(text.sum())} such cells)."
+            )
+            hints.append(
+                f"Pass --categorical {c} if it is a category (a precursor, a salt)."
+                if c in inputs
+                else f"Target {c} must be numeric: remove units or comments from its cells."
+            )
+    if problems:
+        raise _input_error(" ".join(problems), " ".join(dict.fromkeys(hints)))
+
+
+@app.command("cv")
+@report_errors
+def cv(
+    data: Annotated[Path, typer.Argument(help="CSV or XLSX table, one row per sample.")],
+    inputs: Annotated[
+        list[str], typer.Option("--inputs", help="Input columns, comma-separated.")
+    ],
+    target: Annotated[
+        list[str], typer.Option("--target", help="Target column (repeat for several).")
+    ],
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option("--categorical", help="Categorical input column (repeat or comma-separate)."),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="Keep rows with the same value (paper, plate) in one fold."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="gp, ensemble, rf or all.")
+    ] = "all",
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Number of folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for folds and models.")] = 0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")
+    ] = None,
+) -> None:
+    """Cross-validate surrogate models: R², MAE, RMSE, NLPD and 90% coverage per target."""
+    from surrogates.evaluation import MODEL_NAMES, cross_validate
+
+    frame = read_table(data)
+    input_names = _split_names(inputs)
+    targets = _split_names(target)
+    cats = _split_names(categorical)
+    models = list(MODEL_NAMES) if model == "all" else _split_names([model])
+    unknown = [m for m in models if m not in MODEL_NAMES]
+    if unknown:
+        raise _input_error(
+            f"Unknown model {unknown[0]!r}.", f"Use --model {'|'.join(MODEL_NAMES)}|all."
+        )
+    check_columns(frame, input_names, targets, cats, group)
+    report = cross_validate(
+        frame,
+        inputs=input_names,
+        targets=targets,
+        categorical=cats,
+        group=group,
+        models=models,
+        folds=folds,
+        seed=seed,
+        progress=True,
+    )
+    result = report.to_dict()
+    table = Table(
+        title=f"{report.folds}-fold {'grouped by ' + group if group else 'random'} "
+        f"cross-validation, {result['n_rows']} rows"
+    )
+    for col in ("model", "target", "R²", "MAE", "RMSE", "NLPD", "cover 90%", "fit s"):
+        table.add_column(col, justify="left" if col in ("model", "target") else "right")
+
+    def fmt(v: float | None, spec: str) -> str:
+        return "–" if v is None else format(v, spec)
+
+    for name, per_target in result["models"].items():
+        for t, m in per_target.items():
+            table.add_row(
+                name,
+                t,
+                fmt(m["r2"], ".3f"),
+                fmt(m["mae"], ".4g"),
+                fmt(m["rmse"], ".4g"),
+                fmt(m["nlpd"], ".3f"),
+                fmt(m["coverage90"], ".0%"),
+                fmt(m["fit_seconds"], ".2f"),
+            )
+    console.print(table)
+    for t, n in result["n_excluded"].items():
+        if n:
+            console.print(f"{n} rows without {t} were left out of its fits and scores.")
+    for note in report.notes:
+        console.print(note)
+    for name, texts in report.fit_warnings.items():
+        if texts:
+            err_console.print(
+                f"[yellow]{name}: {len(texts)} fit warning(s)[/], first: {texts[0]}",
+                highlight=False,
+            )
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        console.print(f"Metrics written to {json_out}.")

@@ -1,0 +1,302 @@
+"""The one surrogate interface: scikit-learn style fit/predict plus a BoTorch model.
+
+Every surrogate (:class:`~surrogates.gp.GPSurrogate`,
+:class:`~surrogates.ensemble.EnsembleSurrogate`, :class:`~surrogates.forest.ForestSurrogate`)
+derives from :class:`Surrogate`, which owns the data handling shared by all of them: column
+checks, category codes, log scales, imputation of missing inputs, exclusion of rows without a
+target, and reproducible seeding.
+
+Encoding and imputation for the planner:
+    ``Xt = model.encode(df)`` returns a complete ``n x d`` ``torch.double`` tensor (missing inputs
+    are imputed by the fitted imputer, in the units of the lab); ``model.encode(df, impute=False)``
+    keeps NaN, and ``model.impute_encoded(Xt)`` fills it later. The model from
+    ``model.to_botorch()`` takes the encoded tensor (complete or not) and returns ``t`` outputs in
+    target units; log scales and normalization happen inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.models.model import Model
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+from torch import Tensor
+
+from surrogates.errors import (
+    InputDataError,
+    InputDataWarning,
+    NotFittedError,
+    SurrogateFitWarning,
+)
+from surrogates.preprocessing import TabularEncoder, as_frame, numeric_column
+
+#: Fewest observed values of a target a surrogate will fit.
+MIN_ROWS = 3
+EXCLUDED_ROWS_MESSAGE = "Rows without a target value were left out of that target's model: "
+
+
+class Surrogate(BaseEstimator, ABC):
+    """Base class: a fitted model of ``t`` targets over ``d`` inputs with mean and std.
+
+    Subclasses implement :meth:`_fit_encoded` and :meth:`_predict_encoded`; hyperparameters are
+    set in ``__init__`` only, learned state ends in ``_``.
+
+    Fitted attributes:
+        feature_names_in_: the ``d`` input column names, in encoding order.
+        target_names_: the ``t`` target names.
+        categorical_indices_: positions of categorical columns in the encoding.
+        categories_: levels of each categorical column; a level's code is its position.
+        log_columns_: numeric inputs modelled on a log10 scale.
+        n_excluded_: per target, the number of training rows without that target.
+        fit_warnings_: every fallback and third-party warning met while fitting, as text.
+        model_: the BoTorch model (also returned by :meth:`to_botorch`).
+    """
+
+    name: ClassVar[str] = "surrogate"
+    categorical: Sequence[str]
+    categories: Mapping[str, Sequence[Any]] | None
+    log_columns: str | Sequence[str] | None
+    seed: int
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X: Any, Y: Any, *, groups: Any = None) -> Surrogate:
+        """Fit the model.
+
+        Args:
+            X: ``n x d`` frame of inputs (numeric columns in lab units, categorical columns as
+                labels); NaN cells are imputed inside the model.
+            Y: ``n x t`` frame (or a Series for one target) of targets in their units. A row
+                without a value for a target is left out of that target's model only; the count
+                is in ``n_excluded_`` and an :class:`InputDataWarning` says so.
+            groups: optional ``n`` labels of the source of each row (paper, plate, batch).
+                Rows of one group share hidden conditions; with labels, the uncertainty is
+                calibrated on whole held-out groups, so intervals stay honest for a new paper
+                or plate rather than for a new row of a known one.
+
+        Returns:
+            ``self``.
+        """
+        X = as_frame(X)
+        Yf = as_frame(Y, what="Y")
+        if len(X) != len(Yf):
+            raise InputDataError(
+                f"X has {len(X)} rows but Y has {len(Yf)}.",
+                hint="Pass inputs and targets of the same rows.",
+            )
+        self.fit_warnings_: list[str] = []
+        encoder = TabularEncoder(
+            categorical=self.categorical,
+            categories=self.categories,
+            log_columns=self.log_columns,
+            impute=getattr(self, "impute", "iterative"),
+            seed=self.seed,
+        ).fit(X.rename(columns=str))
+        self.fit_warnings_.extend(encoder.warnings_)
+        Ynp = self._targets(Yf)
+        group_codes = None
+        if groups is not None:
+            labels = pd.Series(np.asarray(groups, dtype=object)).fillna("<missing>").map(str)
+            if len(labels) != len(X):
+                raise InputDataError(
+                    f"groups has {len(labels)} labels for {len(X)} rows.",
+                    hint="Pass one group label per row.",
+                )
+            group_codes = pd.factorize(labels)[0]
+        Xt = encoder.encode(X.rename(columns=str), impute=False)
+        self.encoder_ = encoder
+        self.feature_names_in_ = np.asarray(encoder.feature_names_, dtype=object)
+        self.n_features_in_ = len(encoder.feature_names_)
+        self.categorical_indices_ = list(encoder.categorical_indices_)
+        self.categories_ = {k: list(v) for k, v in encoder.categories_.items()}
+        self.log_columns_ = list(encoder.log_columns_)
+        with torch.random.fork_rng(), single_thread():
+            torch.manual_seed(self.seed)
+            self.model_ = self._fit_encoded(
+                Xt, torch.as_tensor(Ynp, dtype=torch.double), group_codes
+            )
+        return self
+
+    def predict(self, X: Any, *, observation_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Predict mean and standard deviation of every target.
+
+        Args:
+            X: ``n x d`` frame with the training input columns; NaN cells allowed.
+            observation_noise: include measurement noise in ``std`` (default), so that the
+                central 90% interval ``mean ± 1.645 std`` should hold 90% of new measurements.
+                With ``False`` it is the uncertainty of the mean (what acquisition sees).
+
+        Returns:
+            ``(mean, std)``, both ``n x t`` float arrays in target units.
+        """
+        self._check_fitted()
+        Xt = self.encoder_.encode(X, impute=False)
+        with torch.no_grad(), single_thread():
+            mean, var = self._predict_encoded(Xt, observation_noise=observation_noise)
+        return mean.numpy().astype(float), var.clamp_min(0).sqrt().numpy().astype(float)
+
+    def encode(self, X: Any, *, impute: bool = True) -> Tensor:
+        """Encode ``n x d`` inputs as the ``n x d`` ``torch.double`` tensor BoTorch sees.
+
+        Columns follow ``feature_names_in_``; numeric columns stay in lab units, categorical
+        columns become level codes ``0..k-1`` (``categories_``). Missing cells are imputed
+        unless ``impute=False``. An unseen category level raises :class:`InputDataError`.
+        """
+        self._check_fitted()
+        return self.encoder_.encode(X, impute=impute)
+
+    def impute_encoded(self, Xt: Tensor) -> Tensor:
+        """Fill NaN cells of an encoded ``... x d`` tensor with the imputer learned in ``fit``."""
+        self._check_fitted()
+        return self.encoder_.impute(Xt)
+
+    def to_botorch(self) -> Model:
+        """The fitted BoTorch model on the encoded space: ``... x q x d`` -> ``t`` outputs.
+
+        Outputs are in target units. The returned object is the model used by ``predict``;
+        do not train it further.
+        """
+        self._check_fitted()
+        return self.model_
+
+    @property
+    def target_names(self) -> list[str]:
+        """Alias of ``target_names_``."""
+        self._check_fitted()
+        return list(self.target_names_)
+
+    # ------------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _fit_encoded(self, Xt: Tensor, Y: Tensor, groups: np.ndarray | None) -> Model:
+        """Fit on ``n x d`` encoded inputs (NaN = missing), ``n x t`` targets (NaN = unobserved)
+        and optional ``n`` integer group codes."""
+
+    @abstractmethod
+    def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:
+        """Return ``n x t`` mean and variance for ``n x d`` encoded inputs (NaN = missing)."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet.",
+                hint="Call fit(X, Y) before predict, encode or to_botorch.",
+            )
+
+    def _targets(self, Yf: pd.DataFrame) -> np.ndarray:
+        """Check targets, record exclusions and return ``n x t`` floats with NaN."""
+        names = [str(c) for c in Yf.columns]
+        if not names:
+            raise InputDataError("No target column was given.", hint="Pass at least one target.")
+        cols = [
+            numeric_column(
+                Yf.iloc[:, k],
+                name=name,
+                hint="Targets must be numbers; remove units or comments from the cells.",
+            )
+            for k, name in enumerate(names)
+        ]
+        Ynp = np.column_stack(cols)
+        self.target_names_ = names
+        self.n_excluded_ = {name: int(np.isnan(Ynp[:, k]).sum()) for k, name in enumerate(names)}
+        for k, name in enumerate(names):
+            n_obs = len(Ynp) - self.n_excluded_[name]
+            if n_obs < MIN_ROWS:
+                raise InputDataError(
+                    f"Target {name!r} has {n_obs} measured value(s); at least {MIN_ROWS} are "
+                    "needed to fit a model.",
+                    hint="Measure more samples or drop this target.",
+                )
+            if np.nanstd(Ynp[:, k]) == 0:
+                self._warn(f"Target {name!r} is constant; its model predicts that constant.",
+                           InputDataWarning)
+        excluded = {k: v for k, v in self.n_excluded_.items() if v}
+        if excluded:  # counted in n_excluded_, so warned but not repeated in fit_warnings_
+            warnings.warn(
+                EXCLUDED_ROWS_MESSAGE
+                + ", ".join(f"{k}: {v} of {len(Ynp)}" for k, v in excluded.items())
+                + ".",
+                InputDataWarning,
+                stacklevel=3,
+            )
+        return Ynp
+
+    def _warn(self, message: str, category: type[Warning] = SurrogateFitWarning) -> None:
+        """Record a message in ``fit_warnings_`` and emit it as a warning."""
+        self.fit_warnings_.append(message)
+        warnings.warn(message, category, stacklevel=3)
+
+    @contextlib.contextmanager
+    def _recording(self, where: str) -> Iterator[None]:
+        """Record third-party warnings in ``fit_warnings_`` instead of letting them escape."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        seen = set(self.fit_warnings_)
+        for w in caught:
+            text = f"{where}: {w.category.__name__}: {w.message}"
+            if text not in seen:
+                seen.add(text)
+                self.fit_warnings_.append(text)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the caller's setting.
+
+    The matrices here are small (a few thousand rows at most); with several OpenMP threads on a
+    shared or busy machine a 100 x 100 Cholesky was measured 100x slower than on one thread, and
+    one thread also makes results bit-for-bit reproducible.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def calibrate_variance(residual: np.ndarray, spread_var: np.ndarray) -> tuple[float, float]:
+    """Fit ``var = scale * spread_var + noise`` to held-out residuals by Gaussian likelihood.
+
+    Used by the ensemble and the forest: members' spread measures model uncertainty but not
+    measurement noise and is usually too narrow; out-of-bag residuals tell by how much. Both
+    quantities are in standardized target units. ``scale`` is kept >= 1: inside the data the
+    residuals are mostly noise and say little about the spread, and shrinking it would leave
+    acquisition functions no uncertainty to explore with.
+
+    Args:
+        residual: ``k`` out-of-bag residuals (observed minus out-of-bag mean).
+        spread_var: ``k`` out-of-bag member variances at the same rows.
+
+    Returns:
+        ``(scale, noise)``: multiplier of the spread variance and the noise variance.
+    """
+    r2 = np.asarray(residual, dtype=float) ** 2
+    v = np.asarray(spread_var, dtype=float)
+    if len(r2) < 5:
+        return 1.0, float(max(np.mean(r2) if len(r2) else 0.1, 1e-6))
+
+    def nll(theta: np.ndarray) -> float:
+        var = np.exp(theta[0]) * v + np.exp(theta[1]) + 1e-9
+        return float(np.mean(np.log(var) + r2 / var))
+
+    start = np.log([1.0, max(float(np.mean(r2)) * 0.5, 1e-4)])
+    res = minimize(nll, start, method="L-BFGS-B", bounds=[(0.0, 6.0), (-14.0, 3.0)])
+    scale, noise = np.exp(res.x)
+    return float(scale), float(noise)
+
+
+def member_stats(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and unbiased variance over the member axis (``-3``) of ``... x s x n x t`` values,
+    the same statistics :class:`botorch.posteriors.ensemble.EnsemblePosterior` reports."""
+    mean = values.mean(dim=-3)
+    if values.shape[-3] < 2:
+        return mean, torch.zeros_like(mean)
+    return mean, values.var(dim=-3, unbiased=True)
