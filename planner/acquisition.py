@@ -1,0 +1,286 @@
+"""Acquisition functions: the one place that turns objectives and constraints into BoTorch.
+
+Objectives and outcome constraints are given by *model output index*, so the same code serves a
+GP (`ModelListGP`, `SingleTaskGP`) and the ensemble/forest surrogates (BoTorch `EnsembleModel`).
+
+* One objective: `qLogNoisyExpectedImprovement` (noise-aware, numerically robust in the tails).
+* Several objectives: `qLogNoisyExpectedHypervolumeImprovement` with a reference point.
+
+Minimized objectives are handled by a sign flip in the MC objective, so every acquisition value
+is a maximization. Outcome constraints become BoTorch constraint callables (negative =
+feasible) on the raw model outputs, in target units.
+
+Example:
+    >>> acqf = build_acquisition(
+    ...     model, X_baseline=X,
+    ...     objectives=[ObjectiveSpec(0, "max"), ObjectiveSpec(1, "max")],
+    ...     constraints=[ConstraintSpec(0, "max", 80.0)],   # ICE >= 80 %
+    ... )
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.cached_cholesky import supports_cache_root
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model import Model
+from botorch.sampling.get_sampler import get_sampler
+from torch import Tensor
+
+from planner.errors import PlanningError
+
+Direction = Literal["max", "min"]
+
+
+class AcquisitionSpecError(PlanningError):
+    """Objectives, constraints or the reference point do not fit the model."""
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """One objective of the campaign."""
+
+    index: int
+    """Position of the objective among the model outputs (0-based)."""
+    direction: Direction
+    """``"max"`` to maximize the output, ``"min"`` to minimize it."""
+
+    @property
+    def sign(self) -> float:
+        """+1 for maximization, -1 for minimization."""
+        return 1.0 if self.direction == "max" else -1.0
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """An outcome constraint: ``y[index] >= threshold`` (``"max"``) or ``<= threshold``."""
+
+    index: int
+    """Position of the constrained quantity among the model outputs (0-based)."""
+    direction: Direction
+    """``"max"``: feasible when the output is at least ``threshold``; ``"min"``: at most."""
+    threshold: float
+    """The bound, in the output's units (e.g. 80.0 for ICE >= 80 %)."""
+
+    def as_callable(self) -> Callable[[Tensor], Tensor]:
+        """BoTorch constraint callable ``(... x q x m) -> (... x q)``; negative = feasible."""
+        index, threshold = self.index, float(self.threshold)
+        if self.direction == "max":
+            return lambda Z: threshold - Z[..., index]
+        return lambda Z: Z[..., index] - threshold
+
+
+def _check_specs(
+    num_outputs: int, objectives: Sequence[ObjectiveSpec], constraints: Sequence[ConstraintSpec]
+) -> None:
+    if not objectives:
+        raise AcquisitionSpecError(
+            "No objective was given.", hint="Give at least one target with a direction."
+        )
+    problems = []
+    for spec in (*objectives, *constraints):
+        if spec.direction not in ("max", "min"):
+            problems.append(f"{spec}: direction must be 'max' or 'min', not {spec.direction!r}")
+        if not 0 <= spec.index < num_outputs:
+            problems.append(
+                f"{spec}: index {spec.index} is not one of the model's "
+                f"{num_outputs} outputs (0..{num_outputs - 1})"
+            )
+    for spec in constraints:
+        if not math.isfinite(spec.threshold):
+            problems.append(f"{spec}: threshold must be a finite number")
+    indices = [o.index for o in objectives]
+    if len(set(indices)) != len(indices):
+        problems.append(f"objective indices repeat: {indices}")
+    if problems:
+        raise AcquisitionSpecError(
+            "Invalid acquisition setup: " + "; ".join(problems),
+            hint="Objectives and constraints refer to model outputs by position.",
+        )
+
+
+def reference_point(
+    Y: Tensor,
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[ConstraintSpec] = (),
+    *,
+    margin: float = 0.1,
+) -> list[float]:
+    """Hypervolume reference point, one entry per objective, in the maximization convention.
+
+    Where a constraint bounds an objective from the "bad" side (``ICE >= 80`` on a maximized ICE,
+    ``loss <= 0.2`` on a minimized loss), the threshold itself is the reference: only designs
+    that satisfy it add hypervolume. Otherwise the point is taken from the data,
+    ``min(s * y) - margin * range(s * y)`` with ``s = +1`` (max) or ``-1`` (min).
+
+    Args:
+        Y: ``n x m`` outcomes in target units (observed values or posterior means); NaN allowed.
+        objectives: The objectives; their order sets the order of the returned point.
+        constraints: Outcome constraints; only those on an objective's index matter here.
+        margin: Fraction of the observed range to step below the worst value.
+
+    Returns:
+        ``len(objectives)`` floats, each the sign-flipped bound (e.g. ``[80.0, -0.2]``).
+
+    Raises:
+        AcquisitionSpecError: an objective has no finite observation and no constraint.
+    """
+    ref: list[float] = []
+    for obj in objectives:
+        bound = [
+            c.threshold
+            for c in constraints
+            if c.index == obj.index and c.direction == obj.direction
+        ]
+        if bound:
+            # Several constraints on one objective: the tightest one decides.
+            ref.append(max(obj.sign * t for t in bound))
+            continue
+        values = obj.sign * Y[..., obj.index].reshape(-1).double()
+        values = values[torch.isfinite(values)]
+        if values.numel() == 0:
+            raise AcquisitionSpecError(
+                f"Objective at output {obj.index} has no finite observation to place the "
+                "hypervolume reference point.",
+                hint="Measure a few designs first, or give ref_point explicitly.",
+            )
+        lo, hi = values.min().item(), values.max().item()
+        span = hi - lo
+        if span <= 0:
+            span = max(abs(lo), 1.0)
+        ref.append(lo - margin * span)
+    return ref
+
+
+def build_acquisition(
+    model: Model,
+    *,
+    X_baseline: Tensor,
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[ConstraintSpec] = (),
+    Y_baseline: Tensor | None = None,
+    X_pending: Tensor | None = None,
+    ref_point: Sequence[float] | None = None,
+    mc_samples: int = 128,
+    seed: int = 0,
+) -> AcquisitionFunction:
+    """Noisy (log) expected improvement, or hypervolume improvement for several objectives.
+
+    Args:
+        model: Fitted BoTorch model on the encoded input space with ``m`` outputs in target
+            units (a GP, a `ModelListGP` or an `EnsembleModel`).
+        X_baseline: ``n x d`` encoded inputs already measured (the incumbents).
+        objectives: What to optimize, by output index and direction.
+        constraints: Outcome constraints, by output index, direction and threshold.
+        Y_baseline: ``n x m`` observed outcomes, used only to place the reference point of a
+            multi-objective problem; when missing, the posterior mean at ``X_baseline`` is used.
+        X_pending: ``p x d`` encoded inputs proposed but not yet measured; the acquisition
+            values the *additional* improvement over them.
+        ref_point: Reference point in the maximization convention (one value per objective,
+            minimized objectives negated); default from :func:`reference_point`.
+        mc_samples: Number of quasi-MC posterior samples (ensembles: members drawn).
+        seed: Seed of the base samples, for reproducible proposals.
+
+    Returns:
+        A BoTorch acquisition function taking ``b x q x d`` and returning ``b`` values (larger
+        is better; log scale).
+
+    Raises:
+        AcquisitionSpecError: objective/constraint indices do not match the model outputs, or
+            the reference point has the wrong length.
+    """
+    _check_specs(model.num_outputs, objectives, constraints)
+    X_baseline = X_baseline.to(torch.double)
+    if X_baseline.ndim != 2 or X_baseline.shape[0] == 0:
+        raise AcquisitionSpecError(
+            f"X_baseline must be a non-empty n x d tensor, got shape {tuple(X_baseline.shape)}.",
+            hint="Fit the surrogate on at least one measured design first.",
+        )
+    if X_pending is not None:
+        X_pending = X_pending.to(X_baseline)
+        if X_pending.numel() == 0:
+            X_pending = None
+    with torch.random.fork_rng():
+        # Baseline pruning draws its own unseeded samples from torch's global generator; seed it
+        # so that a proposal is reproducible from its seed.
+        torch.manual_seed(seed)
+        return _build(
+            model,
+            X_baseline,
+            objectives,
+            constraints,
+            Y_baseline,
+            X_pending,
+            ref_point,
+            mc_samples,
+            seed,
+        )
+
+
+def _build(
+    model: Model,
+    X_baseline: Tensor,
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[ConstraintSpec],
+    Y_baseline: Tensor | None,
+    X_pending: Tensor | None,
+    ref_point: Sequence[float] | None,
+    mc_samples: int,
+    seed: int,
+) -> AcquisitionFunction:
+    with torch.no_grad():
+        posterior = model.posterior(X_baseline[:1])
+    sampler = get_sampler(posterior, sample_shape=torch.Size([mc_samples]), seed=seed)
+    constraint_fns = [c.as_callable() for c in constraints] or None
+    # The cached-Cholesky trick only exists for GPyTorch models; ensembles need it off.
+    cache_root = supports_cache_root(model)
+
+    if len(objectives) == 1:
+        index, sign = objectives[0].index, objectives[0].sign
+        objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., index])
+        return qLogNoisyExpectedImprovement(
+            model=model,
+            X_baseline=X_baseline,
+            sampler=sampler,
+            objective=objective,
+            X_pending=X_pending,
+            constraints=constraint_fns,
+            prune_baseline=True,
+            cache_root=cache_root,
+        )
+
+    mo_objective = WeightedMCMultiOutputObjective(
+        weights=torch.tensor([o.sign for o in objectives], dtype=torch.double),
+        outcomes=[o.index for o in objectives],
+        num_outcomes=model.num_outputs,
+    )
+    if ref_point is None:
+        if Y_baseline is None:
+            with torch.no_grad():
+                Y_baseline = model.posterior(X_baseline).mean
+        ref_point = reference_point(Y_baseline, objectives, constraints)
+    if len(ref_point) != len(objectives):
+        raise AcquisitionSpecError(
+            f"ref_point has {len(ref_point)} values for {len(objectives)} objectives.",
+            hint="Give one reference value per objective, in the maximization convention.",
+        )
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model=model,
+        ref_point=[float(r) for r in ref_point],
+        X_baseline=X_baseline,
+        sampler=sampler,
+        objective=mo_objective,
+        constraints=constraint_fns,
+        X_pending=X_pending,
+        prune_baseline=True,
+        cache_root=cache_root,
+    )

@@ -1,0 +1,186 @@
+"""Proposal strategies a backtest compares: random, our surrogates + BoTorch, and the peers.
+
+A strategy sees the pool's *inputs* and only the outcomes of the rows it has picked. Each
+``propose`` call returns ``q`` pool row indices that were not picked before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from planner.acquisition import ObjectiveSpec, build_acquisition
+from planner.errors import PlanningError
+from planner.pool import select_from_pool
+
+#: Smallest max/min ratio of a positive target that ``log_targets="auto"`` models on a log scale.
+LOG_SPAN = 10.0
+
+#: Strategy names understood by :func:`make_strategy`, in report order.
+STRATEGIES = ("random", "gp", "ensemble", "ax", "baybe")
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """What a strategy may know about the pool: inputs, target names and directions, no outcomes."""
+
+    X: pd.DataFrame
+    """``N x d`` candidate inputs (numeric columns as floats, NaN allowed; categoricals as str)."""
+    target_names: tuple[str, ...]
+    """The ``t`` target names."""
+    directions: tuple[str, ...]
+    """``"max"``/``"min"`` per target."""
+    categorical: tuple[str, ...] = ()
+    """Names of categorical input columns."""
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    """All levels of each categorical column in the pool (sorted)."""
+
+
+class Strategy(Protocol):
+    """A closed-loop proposal strategy over a fixed pool."""
+
+    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
+        """Choose ``q`` new rows.
+
+        Args:
+            picked: indices of the rows measured so far, in order.
+            Y_picked: ``len(picked) x t`` outcomes of those rows, target units.
+            q: number of rows to return.
+
+        Returns:
+            ``q`` distinct pool row indices not in ``picked``.
+        """
+        ...
+
+
+class RandomStrategy:
+    """Uniform random picks without replacement (the reference of EF and AF)."""
+
+    def __init__(self, pool: PoolView, *, seed: int) -> None:
+        self._n = len(pool.X)
+        self._rng = np.random.default_rng([seed, 7])
+
+    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
+        """``q`` unpicked rows drawn uniformly."""
+        free = np.setdiff1d(np.arange(self._n), picked)
+        return self._rng.choice(free, size=q, replace=False).tolist()
+
+
+class SurrogateStrategy:
+    """One of our surrogates, refitted every batch, + BoTorch acquisition + greedy pool selection.
+
+    Single target: qLogNEI; several: qLogNEHVI with the reference point from the data. The whole
+    pool is encoded with the surrogate's own encoder (imputing missing inputs) and scored by
+    :func:`planner.pool.select_from_pool`, never re-picking a measured row.
+
+    Args:
+        kind: ``"gp"`` or ``"ensemble"`` (any name of :func:`surrogates.make_surrogate`).
+        pool: the pool without outcomes.
+        seed: seeds the surrogate and the MC base samples.
+        mc_samples: posterior samples for the acquisition.
+        log_targets: model ``log10(y)`` instead of ``y``: ``True``, ``False`` or ``"auto"``
+            (a target whose measured values so far are all positive and span more than a factor
+            of :data:`LOG_SPAN`, like a conductivity or an instability index). A monotone
+            transform keeps the optimum where it is; on the log scale the GP's stationary kernel
+            and Gaussian noise fit such targets far better.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        pool: PoolView,
+        *,
+        seed: int,
+        mc_samples: int = 128,
+        log_targets: bool | str = "auto",
+    ) -> None:
+        from surrogates import make_surrogate
+
+        self._make = lambda: make_surrogate(
+            kind, categorical=pool.categorical, categories=pool.categories or None, seed=seed
+        )
+        self._pool = pool
+        self._seed = seed
+        self._mc_samples = mc_samples
+        self._objectives = [
+            ObjectiveSpec(index=j, direction=d)  # type: ignore[arg-type]
+            for j, d in enumerate(pool.directions)
+        ]
+        self._step = 0
+        self._log_targets = log_targets
+
+    def _log_mask(self, Y: np.ndarray) -> np.ndarray:
+        if self._log_targets == "auto":
+            positive = (Y > 0).all(axis=0)
+            span = np.where(positive, Y.max(axis=0) / np.where(positive, Y.min(axis=0), 1.0), 0.0)
+            return positive & (span > LOG_SPAN)
+        return np.full(Y.shape[1], bool(self._log_targets)) & (Y > 0).all(axis=0)
+
+    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
+        """Fit on the picked rows, build the acquisition and select ``q`` pool rows."""
+        pool = self._pool
+        model = self._make()
+        Y_fit = np.array(Y_picked, dtype=float)
+        logs = self._log_mask(Y_fit)
+        Y_fit[:, logs] = np.log10(Y_fit[:, logs])
+        Y = pd.DataFrame(Y_fit, columns=list(pool.target_names))
+        model.fit(pool.X.iloc[picked].reset_index(drop=True), Y)
+        Xt = model.encode(pool.X)
+        idx = torch.as_tensor(np.asarray(picked), dtype=torch.long)
+        acqf = build_acquisition(
+            model.to_botorch(),
+            X_baseline=Xt[idx],
+            objectives=self._objectives,
+            Y_baseline=torch.as_tensor(Y_fit, dtype=torch.double),
+            mc_samples=self._mc_samples,
+            seed=self._seed * 1000 + self._step,
+        )
+        self._step += 1
+        chosen, _ = select_from_pool(acqf, Xt, q, exclude=idx)
+        return chosen.tolist()
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why a strategy cannot run here (a missing optional package), else ``None``."""
+    if name not in STRATEGIES:
+        raise PlanningError(
+            f"Unknown strategy {name!r}.", hint=f"Choose from {', '.join(STRATEGIES)}."
+        )
+    if name == "baybe" and importlib.util.find_spec("baybe") is None:
+        return "BayBE is not installed (pip install 'battery-bo-planner[peers]')"
+    if name == "ax" and importlib.util.find_spec("ax") is None:
+        return "Ax is not installed (pip install ax-platform)"
+    return None
+
+
+def make_strategy(
+    name: str, pool: PoolView, *, seed: int, options: dict[str, Any] | None = None
+) -> Strategy:
+    """Build a strategy by name (see :data:`STRATEGIES`); peers are imported only when asked for.
+
+    Args:
+        name: strategy name.
+        pool: the pool without outcomes.
+        seed: seed of the strategy's own randomness.
+        options: extra keyword arguments for the strategy's constructor.
+    """
+    options = options or {}
+    if name == "random":
+        return RandomStrategy(pool, seed=seed)
+    if name in ("gp", "ensemble", "rf"):
+        return SurrogateStrategy(name, pool, seed=seed, **options)
+    if name == "ax":
+        from planner.peers.ax_peer import AxStrategy
+
+        return AxStrategy(pool, seed=seed, **options)
+    if name == "baybe":
+        from planner.peers.baybe_peer import BayBEStrategy
+
+        return BayBEStrategy(pool, seed=seed, **options)
+    raise PlanningError(f"Unknown strategy {name!r}.", hint=f"Choose from {', '.join(STRATEGIES)}.")

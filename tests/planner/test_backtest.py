@@ -1,0 +1,311 @@
+"""Pool-based backtests: metrics on hand-made examples, table handling, the loop and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from planner import backtest_metrics as bm
+from planner.backtest import (
+    BacktestConfig,
+    BacktestInputError,
+    BacktestProblem,
+    TargetSpec,
+    parse_target,
+    read_table,
+    run_backtest,
+    run_campaign,
+)
+from planner.cli import backtest as backtest_cli
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_enhancement_and_acceleration_on_a_hand_made_example() -> None:
+    R = np.array([0.1, 0.2, 0.2, 0.4, 0.5, 0.5])
+    S = np.array([0.1, 0.2, 0.5, 0.8, 1.0, 1.0])
+    np.testing.assert_allclose(bm.enhancement_curve(S, R), [1, 1, 2.5, 2, 2, 2])
+    # Mean over the model-driven experiments 3..6 (init = 2): (2.5 + 2 + 2 + 2) / 4.
+    assert bm.enhancement_factor(S, R, init=2) == pytest.approx(2.125)
+    # Random reaches its final 0.5 at n = 5; the strategy at n = 3: AF = 5 / 3.
+    assert bm.acceleration_factor(S, R) == pytest.approx(5 / 3)
+    # A strategy that never reaches random's final level has no acceleration factor.
+    assert math.isnan(bm.acceleration_factor(np.full(6, 0.3), R))
+
+
+def test_normalization_makes_minimization_and_offsets_equivalent() -> None:
+    y = np.array([[5.0], [1.0], [3.0]])
+    np.testing.assert_allclose(bm.normalized_outcomes(y, ["max"])[:, 0], [1.0, 0.0, 0.5])
+    np.testing.assert_allclose(bm.normalized_outcomes(-y - 100, ["min"])[:, 0], [1.0, 0.0, 0.5])
+
+
+def test_hypervolume_curve_of_two_targets() -> None:
+    U = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.2]])
+    # Pool front {(1,0), (0,1), (.5,.5)}: HV = 0.25 (the (.5,.5) box).
+    assert bm.pool_hypervolume(U) == pytest.approx(0.25)
+    np.testing.assert_allclose(bm.performance_curve([3, 2, 0, 1], U), [0.04 / 0.25, 1.0, 1.0, 1.0])
+
+
+def test_top_mask_includes_ties() -> None:
+    scores = np.array([0.1, 0.9, 0.9, 0.5, 0.2])
+    assert bm.top_mask(scores, 0.2).tolist() == [False, True, True, False, False]
+
+
+def test_first_top_counts_whole_batches() -> None:
+    ends = bm.batch_ends(budget=10, init=2, batch_size=3)
+    assert ends.tolist() == [2, 5, 8, 10]
+    is_top = np.zeros(20, dtype=bool)
+    is_top[7] = True
+    assert bm.first_top([0, 1, 2, 7, 3], is_top, ends) == 5.0  # 4th pick, in the batch ending at 5
+    assert math.isinf(bm.first_top([0, 1, 2], is_top, ends))
+
+
+def test_random_first_top_is_exact() -> None:
+    # N = 10, K = 1: the top row's position is uniform on 1..10; batches end at 2, 4, ..., 10.
+    stats = bm.random_first_top(10, 1, bm.batch_ends(10, 2, 2))
+    assert stats["median"] == 6.0  # P(T <= 4) = 0.4, P(T <= 6) = 0.6
+    assert stats["mean"] == pytest.approx(6.0)
+    assert stats["hit_rate"] == pytest.approx(1.0)
+    # Budget 4 of 10: hit rate 0.4, and the statistics continue past the budget.
+    short = bm.random_first_top(10, 1, bm.batch_ends(4, 2, 2))
+    assert short["hit_rate"] == pytest.approx(0.4)
+    assert short["median"] == 6.0
+
+
+def test_quantile_treats_misses_as_larger() -> None:
+    assert bm.quantile([1.0, 3.0, math.inf], 0.5) == 3.0
+    assert math.isinf(bm.quantile([1.0, math.inf, math.inf], 0.5))
+    assert bm.quantile([2.0, 4.0], 0.5) == 3.0
+
+
+# ---------------------------------------------------------------------------- tables
+def test_read_table_handles_bom_semicolons_and_decimal_commas(tmp_path) -> None:
+    path = tmp_path / "lab.csv"
+    path.write_bytes("\ufeffT [°C];ICE [%];salt\n800;81,5;LiPF6\n900;83,0;LiFSI\n".encode())
+    df = read_table(path)
+    assert list(df.columns) == ["T [°C]", "ICE [%]", "salt"]
+    problem = BacktestProblem.from_frame(
+        df, inputs=["T [°C]", "salt"], targets=[TargetSpec("ICE [%]", "max")], categorical=["salt"]
+    )
+    np.testing.assert_allclose(problem.Y[:, 0], [81.5, 83.0])
+    assert problem.X["salt"].tolist() == ["LiPF6", "LiFSI"]
+
+
+def test_duplicates_are_averaged_and_missing_targets_dropped() -> None:
+    df = pd.DataFrame(
+        {"a": [1.0, 1.0, 2.0, np.nan, np.nan, 3.0], "y": [1.0, 3.0, 5.0, 7.0, 9.0, np.nan]}
+    )
+    problem = BacktestProblem.from_frame(df, inputs=None, targets=[parse_target("y:min")])
+    assert problem.n_rows == 6 and problem.n_without_target == 1
+    assert len(problem.X) == 3  # {1: mean 2}, {2: 5}, {NaN: mean 8}
+    got = {
+        (None if np.isnan(a) else a): y
+        for a, y in zip(problem.X["a"], problem.Y[:, 0], strict=True)
+    }
+    assert got == {1.0: 2.0, 2.0: 5.0, None: 8.0}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"inputs": ["tempreature"], "targets": [TargetSpec("ice", "max")]},
+            "did you mean 'temperature'",
+        ),
+        ({"inputs": None, "targets": [TargetSpec("ICE", "max")]}, "did you mean 'ice'"),
+        (
+            {
+                "inputs": ["temperature"],
+                "targets": [TargetSpec("ice", "max")],
+                "categorical": ["salt"],
+            },
+            "not among the inputs",
+        ),
+    ],
+    ids=["input", "target", "categorical"],
+)
+def test_bad_columns_get_actionable_messages(kwargs, message) -> None:
+    df = pd.DataFrame({"temperature": [1.0, 2.0], "salt": ["a", "b"], "ice": [80.0, 81.0]})
+    with pytest.raises(BacktestInputError, match=message):
+        BacktestProblem.from_frame(df, **kwargs)
+
+
+def test_non_numeric_cells_are_all_reported() -> None:
+    df = pd.DataFrame({"a": ["1", "x", "3"], "b": ["1", "2", "?"], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(BacktestInputError, match=r"row 3, column 'a'.*row 4, column 'b'"):
+        BacktestProblem.from_frame(df, inputs=None, targets=[TargetSpec("y", "max")])
+
+
+@pytest.mark.parametrize("text", ["toughness", "toughness:maximum", ":max"])
+def test_target_parse_errors(text) -> None:
+    with pytest.raises(BacktestInputError) as info:
+        parse_target(text)
+    assert "NAME:max" in info.value.hint
+
+
+def test_target_parse_keeps_colons_in_names() -> None:
+    assert parse_target("ratio a:b:Min") == TargetSpec("ratio a:b", "min")
+
+
+# ---------------------------------------------------------------------------- the loop
+def _smooth_pool(n_side: int = 14) -> BacktestProblem:
+    """A 2-d grid with one smooth peak at (0.7, 0.3): a clear optimum a model can find."""
+    g = np.linspace(0, 1, n_side)
+    a, b = (v.ravel() for v in np.meshgrid(g, g))
+    y = np.exp(-((a - 0.7) ** 2 + (b - 0.3) ** 2) / 0.08)
+    df = pd.DataFrame({"a": a, "b": b, "y": y})
+    return BacktestProblem.from_frame(df, inputs=["a", "b"], targets=[TargetSpec("y", "max")])
+
+
+def test_gp_finds_the_top_faster_than_random() -> None:
+    problem = _smooth_pool()
+    config = BacktestConfig(
+        batch_size=4, budget=28, init=4, seeds=2, top=0.02, strategies=("random", "gp"), workers=1
+    )
+    report = run_backtest(problem, config, progress=False).to_dict()
+    gp, exact = report["strategies"]["gp"], report["random_exact"]
+    assert report["n_top"] == 4 and exact["median"] > 30
+    assert gp["hit_rate"] == 1.0 and gp["fallbacks"] == 0
+    assert gp["median_first_top"] <= exact["median"] / 2
+    assert gp["enhancement_factor"] > 1.0
+    assert len(gp["best_so_far"]) == 28
+    assert gp["peak_rss_mb"] > 50 and gp["median_seconds_per_proposal"] > 0
+
+
+def test_same_initial_design_for_every_strategy_and_no_repeats() -> None:
+    problem = _smooth_pool(8)
+    config = BacktestConfig(
+        batch_size=5, budget=20, init=5, seeds=1, strategies=("random",), workers=1
+    )
+    a = run_campaign(problem, "random", 3, config)
+    b = run_campaign(problem, "gp", 3, BacktestConfig(**{**config.__dict__, "budget": 10}))
+    assert a.picks[:5] == b.picks[:5]
+    assert len(set(a.picks)) == len(a.picks) == 20
+    assert len(a.seconds) == 3
+
+
+def test_a_failing_strategy_falls_back_to_random_and_is_counted() -> None:
+    problem = _smooth_pool(8)
+    config = BacktestConfig(
+        batch_size=5,
+        budget=20,
+        init=5,
+        seeds=1,
+        workers=1,
+        strategy_options={"gp": {"no_such_option": 1}},
+    )
+    trace = run_campaign(problem, "gp", 0, config)
+    assert trace.fallbacks == 3
+    assert "no_such_option" in trace.messages[0]
+    assert len(set(trace.picks)) == 20
+
+
+def test_parallel_workers_match_in_process_runs() -> None:
+    problem = _smooth_pool(8)
+    config = BacktestConfig(
+        batch_size=5, budget=15, init=5, seeds=2, strategies=("random",), workers=2
+    )
+    parallel = run_backtest(problem, config, progress=False)
+    serial = run_backtest(
+        problem, BacktestConfig(**{**config.__dict__, "workers": 1}), progress=False
+    )
+    assert [t.picks for t in parallel.traces["random"]] == [
+        t.picks for t in serial.traces["random"]
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ensemble", "ax", "baybe"])
+def test_other_strategies_make_valid_proposals(strategy) -> None:
+    pytest.importorskip({"ensemble": "torch", "ax": "ax", "baybe": "baybe"}[strategy])
+    df = pd.DataFrame(
+        {
+            "t": np.tile([800.0, 1000.0, 1200.0, 1400.0, 1600.0], 6),
+            "p": np.repeat(["pitch", "lignin", "starch"], 10),
+            "ssa": np.linspace(1, 100, 30),
+        }
+    )
+    df["y"] = -(((df["t"] - 1300) / 300) ** 2) + (df["p"] == "pitch") - df["ssa"] / 100
+    problem = BacktestProblem.from_frame(
+        df, inputs=["t", "p", "ssa"], targets=[TargetSpec("y", "max")], categorical=["p"]
+    )
+    config = BacktestConfig(batch_size=3, budget=9, init=6, seeds=1, workers=1)
+    trace = run_campaign(problem, strategy, 0, config)
+    assert trace.fallbacks == 0, trace.messages
+    assert len(set(trace.picks)) == 9
+
+
+# ---------------------------------------------------------------------------- CLI
+@pytest.fixture
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    backtest_cli.register(app)
+
+    @app.command("noop")
+    def noop() -> None:  # a second command keeps `backtest` a named sub-command
+        """Nothing."""
+
+    return app
+
+
+def test_cli_reports_unknown_columns_without_traceback(cli, tmp_path) -> None:
+    path = tmp_path / "pool.csv"
+    path.write_text("temperature,ice\n1,80\n2,81\n")
+    result = CliRunner().invoke(cli, ["backtest", str(path), "--target", "ICE:max"])
+    assert result.exit_code == 2
+    assert "did you mean 'ice'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_writes_the_json_report(cli, tmp_path) -> None:
+    path = tmp_path / "pool.csv"
+    g = np.linspace(0, 1, 10)
+    pd.DataFrame({"x": g, "y": g**2}).to_csv(path, index=False)
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            str(path),
+            "--target",
+            "y:max",
+            "--strategies",
+            "random",
+            "--seeds",
+            "2",
+            "--budget",
+            "6",
+            "--init",
+            "2",
+            "--batch-size",
+            "2",
+            "--top",
+            "0.1",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["n_candidates"] == 10 and report["n_top"] == 1
+    s = report["strategies"]["random"]
+    assert set(s) >= {
+        "median_first_top",
+        "iqr_first_top",
+        "hit_rate",
+        "enhancement_factor",
+        "acceleration_factor",
+        "median_seconds_per_proposal",
+        "peak_rss_mb",
+        "best_so_far",
+    }
+    assert s["enhancement_factor"] == pytest.approx(1.0)
+    assert "random" in result.output
