@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """Start a private PostgreSQL server on 127.0.0.1 for the session; skip if none is installed.
 
     scripts/system-deps.sh installs Debian's postgresql package; PostgreSQL refuses to run as
@@ -61,21 +62,20 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL server binaries not installed (scripts/system-deps.sh installs them)")
-    base = tmp_path_factory.mktemp("pg")
+    # A folder of its own under /tmp: pytest's temp tree is private (0700) to root, and
+    # PostgreSQL refuses to run as root, so the server runs as the "postgres" user.
+    base = Path(tempfile.mkdtemp(prefix="planner-pg-"))
     data = base / "data"
     prefix: list[str] = []
     if os.geteuid() == 0:
         try:
             import pwd
 
-            pwd.getpwnam("postgres")
+            pg_user = pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and no 'postgres' user to run the server as")
         prefix = ["runuser", "-u", "postgres", "--"]
-        os.chmod(base, 0o777)
-        for parent in base.parents:  # the server user must be able to reach its data folder
-            if str(parent).startswith(str(tmp_path_factory.getbasetemp().parent)):
-                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
     port = _free_port()
     subprocess.run([*prefix, initdb, "-D", str(data), "-U", "planner", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
@@ -102,3 +102,4 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
