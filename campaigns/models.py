@@ -133,3 +133,55 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(50))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- shared open dataset (campaigns/shared/) ---------------------------------------------------
+class SharedSourceRow(Base):
+    """One pulled data package: another lab's, a published campaign, or a seed data set.
+
+    Pulling a newer version of the same source updates this row; the audit log keeps the history.
+    """
+
+    __tablename__ = "shared_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    domain: Mapped[str] = mapped_column(String(40), default="")
+    licence: Mapped[str] = mapped_column(String(100), default="")
+    licence_url: Mapped[str] = mapped_column(String(500), default="")
+    citation: Mapped[str] = mapped_column(Text, default="")
+    contributors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    package_sha256: Mapped[str] = mapped_column(String(64))
+    descriptor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    origin: Mapped[str] = mapped_column(Text, default="")
+    pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pulled_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SharedDataRow(Base):
+    """One row of a pulled package, values in the registry's canonical units.
+
+    ``state`` is ``accepted`` or ``quarantined`` (failed validation; ``problems`` says why).
+    ``duplicate_of_id`` points to an earlier row of another source with identical values.
+    """
+
+    __tablename__ = "shared_rows"
+    __table_args__ = (UniqueConstraint("source_id", "row_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("shared_sources.id"), index=True)
+    row_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="measurement")
+    domain: Mapped[str] = mapped_column(String(40), default="", index=True)
+    state: Mapped[str] = mapped_column(String(20), default="accepted")
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    values_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shared_rows.id"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -16,11 +16,14 @@ wells chosen before it (they are the acquisition's pending points), which is wha
    scored once; afterwards each well re-scores only the candidates whose last score could still
    win. This is Minoux's lazy greedy: the marginal gain of a candidate never grows as the plate
    fills up (expected improvement and hypervolume improvement are submodular per posterior
-   sample), so a stale gain is an upper bound and most of the pool is never re-scored.
+   sample; up to Monte-Carlo noise and the smoothing of BoTorch's log acquisitions), so a stale
+   gain is an upper bound and most of the pool is never re-scored.
 
-Why both: on a 2-core machine one gradient-based well costs seconds, so a 92-well plate cannot be
-optimized well by well in under a minute; the first wells, where exploitation happens, get the
-full optimizer and the exploration wells come from the pool at a fraction of the cost.
+Why both: on the 2-core machine one gradient-based well costs 1.5-5 s of CPU (hard-carbon, 100-200
+observations, three model outputs), so 92 wells optimized one by one would take minutes; the
+first wells, where exploitation happens, get the full optimizer and the exploration wells come
+from the pool at ~0.2 s each. Measured with ``benchmarks/suggest_speed.py``: ~26 s of CPU for a
+92-well plate from 100 observations, ~45 s from 200.
 
 Everything is seeded (torch, numpy, the pool's Sobol draw), so the same inputs and seed give the
 same plate. Set ``PLANNER_FAST=1`` (as tests/conftest.py does) or pass :data:`FAST` for tiny

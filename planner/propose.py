@@ -116,6 +116,10 @@ def propose_plate(
     Returns:
         The :class:`PlateProposal`.
 
+    Warns:
+        PlanningWarning: once per fallback (model not fitted, optimizer failed, target left
+            out ...); the same messages are in ``PlateProposal.warnings``.
+
     Raises:
         PlanningError: ``q`` below 1, a shared value that is not a parameter or lies outside its
             bounds, or a library with fewer unused candidates than wells.

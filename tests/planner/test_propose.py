@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 import torch
 from botorch.utils.multi_objective.hypervolume import Hypervolume
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 import planner.propose as propose_module
+from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec
 from campaigns.templates import load_template
 from planner.design import linear_constraint_holds, space_filling_design
@@ -245,6 +247,12 @@ def _library(n: int, seed: int = 0) -> pd.DataFrame:
     return lib
 
 
+def _library_snapshot(obs: pd.DataFrame, pending: pd.DataFrame,
+                      library: pd.DataFrame) -> CampaignSnapshot:
+    return CampaignSnapshot(spec=LIB_SPEC, revision=len(obs), observations=obs, pending=pending,
+                            library=library)
+
+
 def _library_ice(rows: pd.DataFrame) -> np.ndarray:
     return (90 - 120 * (rows["d002_nm"].fillna(0.38) - 0.37) ** 2 * 100
             - 3 * np.log(rows["bet_ssa_m2_per_g"])).to_numpy()
@@ -257,7 +265,7 @@ def test_library_mode_picks_unique_unused_candidates() -> None:
                           ice_pct=_library_ice(measured), status="ok")
     obs.loc[obs.index[-3:], "status"] = "failed_synthesis"
     pending = lib.iloc[30:40].assign(batch_id=2, well="A1", role="sample")
-    snap = CampaignSnapshot_(LIB_SPEC, obs, pending, lib)
+    snap = _library_snapshot(obs, pending, lib)
     p = propose_plate(snap, seed=0, q=8, fast=True)
     assert p.generator == "botorch:qLogNEI/gp"
     assert list(p.recipes.columns) == ["candidate_id", *LIB_SPEC.input_names]
@@ -273,17 +281,10 @@ def test_library_mode_picks_unique_unused_candidates() -> None:
 
 def test_library_without_data_is_spread_out() -> None:
     lib = _library(500)
-    p = propose_plate(CampaignSnapshot_(LIB_SPEC, pd.DataFrame(), pd.DataFrame(), lib),
-                      seed=0, q=6, fast=True)
+    p = propose_plate(_library_snapshot(pd.DataFrame(), pd.DataFrame(), lib), seed=0, q=6,
+                      fast=True)
     assert p.generator == "space-filling"
     assert p.recipes["candidate_id"].nunique() == 6
-
-
-def CampaignSnapshot_(spec, obs, pending, library):  # noqa: N802 - reads like the class
-    from campaigns.snapshot import CampaignSnapshot
-
-    return CampaignSnapshot(spec=spec, revision=len(obs), observations=obs, pending=pending,
-                            library=library)
 
 
 # --- quality ---------------------------------------------------------------------------------
@@ -296,8 +297,6 @@ def test_proposals_gain_more_hypervolume_than_random_wells() -> None:
         Y = torch.tensor(hard_carbon_truth(recipes)[["ice_pct", "reversible_capacity_mah_per_g"]]
                          .to_numpy(), dtype=torch.double)
         Y = Y[(Y > ref).all(dim=-1)]
-        from botorch.utils.multi_objective.pareto import is_non_dominated
-
         return hv.compute(Y[is_non_dominated(Y)]) if len(Y) else 0.0
 
     gains, random_gains = [], []

@@ -1,0 +1,93 @@
+"""How long ``propose_plate`` takes for a full 96-well hard-carbon plate (92 sample wells).
+
+The campaign is the shipped ``hard-carbon`` template with ``n`` observations from the SIMULATED
+virtual lab (:func:`planner.simulation.hard_carbon.simulate_plate`: noise, plate drift and ~3 %
+failed syntheses, so the feasibility model is active as in a real campaign). The proposal runs
+with the default (non-fast) optimizer settings; the acceptance target is well under a minute on
+a 2-core machine.
+
+Wall time depends on what else the machine is doing, so CPU time of the process is reported too
+(torch runs single-threaded inside ``propose_plate``, so on an idle machine wall ~ CPU).
+
+Run::
+
+    .venv/bin/python benchmarks/suggest_speed.py                 # n=100, q=92, 1 repeat
+    .venv/bin/python benchmarks/suggest_speed.py --n 200 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_snapshot(n: int, seed: int):  # noqa: ANN201 - a CampaignSnapshot
+    """``n`` simulated hard-carbon wells (two plates' worth of space-filling recipes)."""
+    import numpy as np
+    import pandas as pd
+
+    from campaigns.snapshot import CampaignSnapshot
+    from campaigns.templates import load_template
+    from planner.design import space_filling_design
+    from planner.simulation.hard_carbon import simulate_plate
+
+    spec = load_template("hard-carbon", name="speed")
+    recipes = space_filling_design(spec, n, seed=seed)
+    plates = []
+    for index, part in enumerate(np.array_split(np.arange(n), max(1, -(-n // 92)))):
+        sim = simulate_plate(recipes.iloc[part], seed=seed, plate_index=index)
+        plates.append(pd.concat([recipes.iloc[part], sim], axis=1).assign(batch_id=index + 1))
+    obs = pd.concat(plates, ignore_index=True)
+    obs["well"] = [f"W{i}" for i in range(len(obs))]
+    obs["role"] = "sample"
+    obs["iso_week"] = "2026-W01"
+    return CampaignSnapshot(spec=spec, revision=len(obs), observations=obs,
+                            pending=pd.DataFrame(columns=spec.input_names))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="observations")
+    parser.add_argument("--q", type=int, default=92, help="wells to propose")
+    parser.add_argument("--surrogate", default="gp")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true", help="tiny test settings instead")
+    args = parser.parse_args()
+    os.environ.pop("PLANNER_FAST", None)  # measure the real defaults unless --fast
+
+    import warnings
+
+    from planner.errors import PlanningWarning
+    from planner.propose import propose_plate
+
+    snap = make_snapshot(args.n, args.seed)
+    failed = int((snap.observations["status"] == "failed_synthesis").sum())
+    for r in range(args.repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", PlanningWarning)
+            proposal = propose_plate(snap, surrogate=args.surrogate, seed=args.seed + r,
+                                     q=args.q, fast=args.fast)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        values = [p["acquisition"] for p in proposal.predictions]
+        print(json.dumps({
+            "n": args.n, "q": args.q, "failed_syntheses": failed, "repeat": r,
+            "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+            "generator": proposal.generator, "wells": len(proposal.recipes),
+            "distinct": int(len(proposal.recipes.drop_duplicates())),
+            "feasibility": proposal.model_info.get("feasibility"),
+            "acq_first_last": [values[0], values[-1]], "warnings": proposal.warnings,
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The shared open dataset: publish campaigns as FAIR data packages, pull other labs' packages.
+
+* :func:`publish_campaign` writes a campaign as a Frictionless Data Package (validated);
+* :func:`read_package` validates another lab's package and maps it to registry units;
+* :class:`SharedDataset` stores pulled packages in the campaign database, de-duplicated;
+* :func:`seed_calisol23` loads the cleaned CALiSol-23 electrolyte data set as the first source.
+
+Example:
+    >>> store = Store.open(url)                                          # doctest: +SKIP
+    >>> publish_campaign(store, "hc-2026", Path("out/hc-2026"))          # doctest: +SKIP
+    >>> SharedDataset(store.engine).pull(Path("other-lab/"), name="lab-b")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from campaigns.shared.dataset import PullResult, SharedDataset, SourceInfo
+from campaigns.shared.errors import LicenceError, PackageError, UnitError
+from campaigns.shared.package import validate_package
+from campaigns.shared.reader import PackageContents, read_package
+from campaigns.shared.publish import PublishResult, parse_contributor, publish_campaign
+
+__all__ = [
+    "LicenceError",
+    "PackageContents",
+    "PackageError",
+    "PublishResult",
+    "PullResult",
+    "SharedDataset",
+    "SourceInfo",
+    "UnitError",
+    "parse_contributor",
+    "publish_campaign",
+    "read_package",
+    "validate_package",
+]

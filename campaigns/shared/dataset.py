@@ -1,0 +1,426 @@
+"""The shared dataset in the database: pulled packages (sources) and their rows.
+
+:class:`SharedDataset` is a small repository over the ``shared_sources`` and ``shared_rows``
+tables, on the same engine as :class:`campaigns.store.Store`. Every write is one transaction: a
+pull stores every row of a package or none.
+
+De-duplication, applied when a row is written:
+
+1. **Same source, same row ID** — the row is the same observation. Identical values and
+   provenance: nothing changes (``unchanged``). Different: the stored row is updated to the new
+   version (``updated``) and the audit log lists the changed row IDs. Rows missing from a newer
+   version are kept (``absent``).
+2. **Another source, identical values** — domain, kind and every value (floats rounded to 10
+   significant digits, after unit conversion) equal to an accepted row of another source: the row
+   is stored, with its own provenance, and marked ``duplicate_of`` the earlier row. Reads leave
+   duplicates out unless asked, so a model never counts one measurement twice; the first source
+   pulled keeps the row.
+3. Identical values within one source are kept: they are replicates.
+
+A package whose ``datapackage.json`` and resources are byte-identical to the last pull of that
+source changes nothing (``already_pulled``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.columns import COLUMNS
+from campaigns.errors import CampaignError, NotFoundError, Problem, StoreError
+from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
+from campaigns.shared.package import ResourceData, locate, package_sha256, write_package
+from campaigns.shared.reader import PackageContents, SharedRecord, read_package
+from campaigns.shared.schema import (
+    DOMAIN_KEY,
+    PROVENANCE,
+    ROLE_KEY,
+    ROW_ID,
+    FieldSpec,
+    package_name,
+    provenance_field,
+    science_field,
+    values_digest,
+)
+
+ACCEPTED, QUARANTINED = "accepted", "quarantined"
+_INT_PROVENANCE = [n for n, (t, _, _) in PROVENANCE.items() if t == "integer"]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A pulled package as stored."""
+
+    name: str
+    title: str
+    domain: str
+    licence: str
+    licence_url: str
+    citation: str
+    contributors: tuple[dict[str, Any], ...]
+    package_sha256: str
+    origin: str
+    pulled_at: datetime
+    pulled_by: str
+    fields: tuple[dict[str, Any], ...]
+    """Field mappings (name in the package, stored name, unit, declared unit, scale, offset)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Rows by ``measurement``, ``failed_synthesis``, ``quarantined``, ``duplicate``."""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull changed."""
+
+    source: str
+    """Source name the rows were stored under."""
+    already_pulled: bool = False
+    """True when this exact package was the source's last pull: nothing changed."""
+    n_new: int = 0
+    """New accepted rows (quarantined ones are counted in ``n_quarantined`` only)."""
+    n_updated: int = 0
+    n_unchanged: int = 0
+    n_duplicates: int = 0
+    """New or updated rows whose values equal another source's row (stored, marked)."""
+    n_quarantined: int = 0
+    n_absent: int = 0
+    """Rows stored from an earlier version of the source that the package no longer has."""
+    warnings: tuple[Problem, ...] = ()
+
+
+class SharedDataset:
+    """Repository over the shared dataset tables.
+
+    Args:
+        engine: The campaign store's engine (``Store.open(url).engine``); its schema must be
+            migrated, which ``Store.open`` does.
+
+    Example:
+        >>> shared = SharedDataset(Store.open(url).engine)      # doctest: +SKIP
+        >>> shared.pull(Path("other-lab/datapackage.json"))     # doctest: +SKIP
+        >>> shared.rows(domain="electrolyte")                   # doctest: +SKIP
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except CampaignError:
+            session.rollback()
+            raise
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"database error: {exc}", hint="Nothing was written.") from exc
+        finally:
+            session.close()
+
+    # --- writing --------------------------------------------------------------------------
+    def pull(self, path: Path, *, name: str | None = None, quarantine: bool = False,
+             actor: str = "") -> PullResult:
+        """Validate a package (:func:`read_package`) and merge it, all or nothing.
+
+        Args:
+            path: Package folder or its ``datapackage.json``.
+            name: Source name (default: the package's ``name``).
+            quarantine: Store valid rows and set invalid ones aside (see :func:`read_package`).
+            actor: Who pulls, for the audit log.
+        """
+        current = self._current_sha(name or _declared_name(path))
+        if current is not None and current == package_sha256(path):
+            return PullResult(name or _declared_name(path) or "", already_pulled=True)
+        return self.merge(read_package(path, quarantine=quarantine), name=name, actor=actor)
+
+    def _current_sha(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        with self._session() as s:
+            return s.scalar(select(SharedSourceRow.package_sha256)
+                            .where(SharedSourceRow.name == name))
+
+    def merge(self, contents: PackageContents, *, name: str | None = None,
+              actor: str = "") -> PullResult:
+        """Store a validated package as source ``name`` (default: the package name).
+
+        Applies the de-duplication rules of this module in one transaction.
+        """
+        name = name or contents.name or package_name(contents.title or contents.path.parent.name)
+        with self._session() as s:
+            src = s.scalar(select(SharedSourceRow).where(SharedSourceRow.name == name))
+            if src is not None and src.package_sha256 == contents.sha256:
+                return PullResult(name, already_pulled=True,
+                                  n_unchanged=len(contents.records) + len(contents.quarantined),
+                                  warnings=contents.warnings)
+            if src is None:
+                src = SharedSourceRow(name=name)
+                s.add(src)
+            previous_sha = src.package_sha256
+            src.title, src.domain = contents.title, contents.domain
+            src.licence, src.licence_url = contents.licence, contents.licence_url
+            src.citation, src.contributors = contents.citation, list(contents.contributors)
+            src.fields = [f.to_dict() for f in contents.fields]
+            src.package_sha256, src.descriptor = contents.sha256, contents.descriptor
+            src.origin, src.pulled_at, src.pulled_by = str(contents.path), utcnow(), actor
+            s.flush()
+            counts = self._write_rows(s, src, contents)
+            s.add(AuditRow(actor=actor, action="shared.pull", campaign_id=None, detail={
+                "source": name, "origin": str(contents.path), "sha256": contents.sha256,
+                "previous_sha256": previous_sha, "licence": contents.licence,
+                **{k: v for k, v in counts.items() if k != "updated_ids"},
+                "updated_row_ids": counts["updated_ids"][:1000]}))
+        return PullResult(name, False, counts["new"], counts["updated"], counts["unchanged"],
+                          counts["duplicates"], counts["quarantined"], counts["absent"],
+                          contents.warnings)
+
+    @staticmethod
+    def _write_rows(s: Session, src: SharedSourceRow, contents: PackageContents) -> dict[str, Any]:
+        existing = {r.row_id: r for r in s.scalars(
+            select(SharedDataRow).where(SharedDataRow.source_id == src.id))}
+        canonical: dict[str, int] = {}
+        for digest, rid in s.execute(
+                select(SharedDataRow.values_sha256, SharedDataRow.id)
+                .where(SharedDataRow.source_id != src.id, SharedDataRow.state == ACCEPTED,
+                       SharedDataRow.duplicate_of_id.is_(None)).order_by(SharedDataRow.id)):
+            canonical.setdefault(digest, rid)
+        counts: dict[str, Any] = dict.fromkeys(
+            ("new", "updated", "unchanged", "duplicates", "quarantined"), 0)
+        counts["updated_ids"] = []
+        new_rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        now = utcnow()
+        for rec in (*contents.records, *contents.quarantined):
+            seen.add(rec.row_id)
+            digest = values_digest(contents.domain, rec.kind, rec.values)
+            state = QUARANTINED if rec.problems else ACCEPTED
+            dup = canonical.get(digest) if state == ACCEPTED else None
+            row = {"source_id": src.id, "row_id": rec.row_id, "kind": rec.kind,
+                   "domain": contents.domain, "state": state, "values": rec.values,
+                   "provenance": rec.provenance, "problems": _problems_json(rec),
+                   "values_sha256": digest, "duplicate_of_id": dup, "updated_at": now}
+            counts["quarantined"] += state == QUARANTINED
+            old = existing.get(rec.row_id)
+            if old is not None and _same(old, row):
+                counts["unchanged"] += 1
+                continue
+            counts["duplicates"] += dup is not None
+            if old is None:
+                new_rows.append({**row, "created_at": now})
+                counts["new"] += state == ACCEPTED
+            else:
+                for key, value in row.items():
+                    setattr(old, key, value)
+                counts["updated"] += 1
+                counts["updated_ids"].append(rec.row_id)
+        if new_rows:
+            s.execute(insert(SharedDataRow), new_rows)
+        counts["absent"] = len(set(existing) - seen)
+        return counts
+
+    # --- reading --------------------------------------------------------------------------
+    def sources(self) -> list[SourceInfo]:
+        """Every pulled source, by name."""
+        with self._session() as s:
+            return [self._info(s, r) for r in s.scalars(
+                select(SharedSourceRow).order_by(SharedSourceRow.name))]
+
+    def source(self, name: str) -> SourceInfo:
+        """One source by name."""
+        with self._session() as s:
+            return self._info(s, self._source(s, name))
+
+    def is_empty(self) -> bool:
+        """True when no package was ever pulled."""
+        with self._session() as s:
+            return not s.scalar(select(func.count(SharedSourceRow.id)))
+
+    @staticmethod
+    def _source(s: Session, name: str) -> SharedSourceRow:
+        row = s.scalar(select(SharedSourceRow).where(SharedSourceRow.name == name))
+        if row is None:
+            import difflib
+
+            names = list(s.scalars(select(SharedSourceRow.name)))
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+            raise NotFoundError(f"no shared source named {name!r}.", hint=(
+                f"Did you mean {close[0]!r}?" if close else
+                "List sources with `planner dataset list`."))
+        return row
+
+    @staticmethod
+    def _info(s: Session, r: SharedSourceRow) -> SourceInfo:
+        q = (select(SharedDataRow.kind, SharedDataRow.state,
+                    SharedDataRow.duplicate_of_id.is_not(None), func.count())
+             .where(SharedDataRow.source_id == r.id)
+             .group_by(SharedDataRow.kind, SharedDataRow.state,
+                       SharedDataRow.duplicate_of_id.is_not(None)))
+        counts = {"measurement": 0, "failed_synthesis": 0, "quarantined": 0, "duplicate": 0}
+        for kind, state, is_dup, n in s.execute(q):
+            if state == QUARANTINED:
+                counts["quarantined"] += n
+            elif is_dup:
+                counts["duplicate"] += n
+            else:
+                counts[kind] = counts.get(kind, 0) + n
+        return SourceInfo(r.name, r.title, r.domain, r.licence, r.licence_url, r.citation,
+                          tuple(r.contributors or []), r.package_sha256, r.origin, r.pulled_at,
+                          r.pulled_by, tuple(r.fields or []), counts)
+
+    def rows(self, *, source: str | None = None, domain: str | None = None,
+             kind: str | None = "measurement", include_duplicates: bool = False,
+             include_quarantined: bool = False) -> pd.DataFrame:
+        """Shared rows as one wide frame, values in canonical units.
+
+        Args:
+            source: Only this source.
+            domain: Only this domain (``hard-carbon``, ``electrolyte``).
+            kind: ``measurement``, ``failed_synthesis``, or ``None`` for both.
+            include_duplicates: Keep rows marked as duplicates of another source's row.
+            include_quarantined: Keep quarantined rows (their ``problems`` column says why).
+
+        Returns:
+            Columns ``source``, ``row_id``, ``kind``, ``domain``, ``state``, ``duplicate_of``
+            (``source:row_id``), the value columns (registry order first) and the provenance
+            columns; ``measured_at`` as UTC timestamps.
+        """
+        with self._session() as s:
+            q = (select(SharedDataRow, SharedSourceRow.name)
+                 .join(SharedSourceRow, SharedDataRow.source_id == SharedSourceRow.id)
+                 .order_by(SharedDataRow.id))
+            if source is not None:
+                q = q.where(SharedDataRow.source_id == self._source(s, source).id)
+            if domain is not None:
+                q = q.where(SharedDataRow.domain == domain)
+            if kind is not None:
+                q = q.where(SharedDataRow.kind == kind)
+            if not include_duplicates:
+                q = q.where(SharedDataRow.duplicate_of_id.is_(None))
+            if not include_quarantined:
+                q = q.where(SharedDataRow.state == ACCEPTED)
+            fetched = list(s.execute(q))
+            dup_ids = {r.duplicate_of_id for r, _ in fetched if r.duplicate_of_id}
+            originals = {i: f"{n}:{rid}" for i, rid, n in s.execute(
+                select(SharedDataRow.id, SharedDataRow.row_id, SharedSourceRow.name)
+                .join(SharedSourceRow).where(SharedDataRow.id.in_(dup_ids)))} if dup_ids else {}
+        meta = ["source", "row_id", "kind", "domain", "state", "duplicate_of"]
+        records, value_keys, prov_keys = [], {}, {}
+        for r, src in fetched:
+            value_keys.update(dict.fromkeys(r.values))
+            prov_keys.update(dict.fromkeys(r.provenance))
+            rec = {"source": src, "row_id": r.row_id, "kind": r.kind, "domain": r.domain,
+                   "state": r.state, "duplicate_of": originals.get(r.duplicate_of_id),
+                   **r.values, **r.provenance}
+            if include_quarantined:
+                rec["problems"] = r.problems
+            records.append(rec)
+        values = [c for c in COLUMNS if c in value_keys] + [c for c in value_keys
+                                                            if c not in COLUMNS]
+        prov = [c for c in PROVENANCE if c in prov_keys] + [c for c in prov_keys
+                                                            if c not in PROVENANCE]
+        cols = meta + values + prov + (["problems"] if include_quarantined else [])
+        frame = pd.DataFrame(records, columns=cols)
+        # Other labs may write dates or batch numbers their own way: then the text is kept.
+        if "measured_at" in frame:
+            with suppress(ValueError, TypeError):
+                frame["measured_at"] = pd.to_datetime(frame["measured_at"], utc=True,
+                                                      format="ISO8601")
+        for col in (c for c in _INT_PROVENANCE if c in frame):
+            with suppress(ValueError, TypeError):
+                frame[col] = pd.to_numeric(frame[col]).astype("Int64")
+        return frame
+
+    def quarantine(self, source: str) -> pd.DataFrame:
+        """Problems of a source's quarantined rows: ``row_id``, ``row``, ``field``, ``value``,
+        ``reason``, ``hint``."""
+        frame = self.rows(source=source, kind=None, include_quarantined=True,
+                          include_duplicates=True)
+        frame = frame[frame["state"] == QUARANTINED]
+        out = [{"row_id": rid, **p} for rid, probs in zip(frame["row_id"], frame["problems"],
+                                                          strict=True) for p in probs]
+        return pd.DataFrame(out, columns=["row_id", "row", "field", "value", "reason", "hint"])
+
+    def export_package(self, source: str, out_dir: Path) -> Path:
+        """Write a source's accepted rows back out as a data package, in canonical units.
+
+        Keeps the source's licence, contributors and citation, so the data can be passed on
+        under the same terms. Pulling the result elsewhere gives the same rows.
+        """
+        info = self.source(source)
+        with self._session() as s:
+            descriptor = dict(self._source(s, source).descriptor or {})
+        resources = []
+        for kind, res_name in (("measurement", "measurements"),
+                               ("failed_synthesis", "failed_syntheses")):
+            frame = self.rows(source=source, kind=kind, include_duplicates=True)
+            if frame.empty:
+                continue
+            fields = _export_fields(info, descriptor, frame)
+            resources.append(ResourceData(res_name, frame, fields))
+        if not resources:
+            raise CampaignError(f"source {source!r} has no accepted rows to export.")
+        licence = (descriptor.get("licenses") or [{}])[0] or {
+            "name": info.licence or "unknown", "path": info.licence_url}
+        custom = {k: v for k, v in descriptor.items() if k.startswith("planner:")}
+        custom[DOMAIN_KEY] = info.domain
+        return write_package(
+            out_dir, name=package_name(info.name), title=info.title or info.name,
+            description=str(descriptor.get("description") or "") + " Re-exported from the shared "
+            "dataset of battery-bo-planner; values in the registry's canonical units.",
+            resources=resources, licence=licence, contributors=info.contributors,
+            created=pd.Timestamp(descriptor.get("created") or info.pulled_at).to_pydatetime(),
+            sources=descriptor.get("sources") or [], custom=custom)
+
+
+def _export_fields(info: SourceInfo, descriptor: dict[str, Any],
+                   frame: pd.DataFrame) -> tuple[FieldSpec, ...]:
+    roles = {f.get("name"): f.get(ROLE_KEY) for r in descriptor.get("resources") or []
+             for f in (r.get("schema") or {}).get("fields") or [] if isinstance(f, dict)}
+    mapped = {f["name"]: f for f in info.fields}
+    out = [ROW_ID]
+    for col in frame.columns[6:]:
+        m = mapped.get(col, {})
+        role = roles.get(m.get("source_name")) or ("provenance" if m.get("role") == "provenance"
+                                                   else "value")
+        if col in PROVENANCE and m.get("role") != "value":
+            out.append(provenance_field(col))
+        elif col in COLUMNS:
+            out.append(science_field(col, role))
+        else:
+            out.append(FieldSpec(col, m.get("type") or "string", role, m.get("title") or "",
+                                 m.get("description") or "", m.get("unit")))
+    return tuple(out)
+
+
+def _declared_name(path: Path) -> str | None:
+    try:
+        name = json.loads(locate(path).read_text(encoding="utf-8")).get("name")
+    except (ValueError, AttributeError, OSError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def _problems_json(rec: SharedRecord) -> list[dict[str, Any]]:
+    return [{"row": p.row, "field": p.column, "value": p.value, "reason": p.message,
+             "hint": p.hint} for p in rec.problems]
+
+
+def _same(old: SharedDataRow, new: dict[str, Any]) -> bool:
+    return (old.values == new["values"] and old.provenance == new["provenance"]
+            and old.state == new["state"] and old.kind == new["kind"])
+
+
+__all__ = ["ACCEPTED", "QUARANTINED", "PullResult", "SharedDataset", "SourceInfo"]

@@ -1,0 +1,242 @@
+"""The pool of a backtest: a lab table read, checked and reduced to distinct candidates.
+
+Reading is forgiving about the file (UTF-8 with or without BOM or Latin-1; ``,``, ``;`` or tab
+separators; decimal commas) and strict about the content: unknown columns get a "did you mean",
+non-numeric cells are all reported at once with their row and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from planner.backtest_strategies import PoolView
+from planner.errors import PlanningError
+
+
+class BacktestInputError(PlanningError):
+    """The table, a column name or a backtest option is not usable."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target column and whether it is maximized or minimized."""
+
+    name: str
+    """Column name in the table."""
+    direction: Literal["max", "min"]
+    """``"max"`` or ``"min"``."""
+
+
+_DIRECTIONS = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
+
+
+def parse_target(text: str) -> TargetSpec:
+    """Parse ``NAME:max`` / ``NAME:min`` (the last colon separates the direction)."""
+    name, sep, direction = text.strip().rpartition(":")
+    if not sep or not name.strip():
+        raise BacktestInputError(
+            f"Target {text!r} has no direction.",
+            hint="Write the target as NAME:max or NAME:min, e.g. --target toughness:max.",
+        )
+    key = direction.strip().lower()
+    if key not in _DIRECTIONS:
+        raise BacktestInputError(
+            f"Target {text!r}: direction {direction!r} is not max or min.",
+            hint="Write the target as NAME:max or NAME:min.",
+        )
+    return TargetSpec(name=name.strip(), direction=_DIRECTIONS[key])  # type: ignore[arg-type]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a lab CSV: UTF-8 with or without BOM (else Latin-1), ``,``/``;``/tab separators.
+
+    Cells stay as pandas parses them; numbers written with a decimal comma (``"1,5"``, common
+    with ``;`` separators) are converted later by :meth:`BacktestProblem.from_frame`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BacktestInputError(f"File {str(path)!r} does not exist.", hint="Check the path.")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    if not header:
+        raise BacktestInputError(
+            f"{path.name} is empty.", hint="Export the table with a header row."
+        )
+    sep = max((",", ";", "\t"), key=header.count)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise BacktestInputError(
+            f"{path.name} could not be read as a table: {str(exc).splitlines()[0]}",
+            hint="Save it as CSV with one header row and the same number of cells in each row.",
+        ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*$")
+
+
+def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
+    """Column as floats (decimal commas accepted); bad cells are reported in ``problems``."""
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=float)
+    text = col.astype("string").str.strip()
+    text = text.where(
+        ~text.str.match(_DECIMAL_COMMA, na=False), text.str.replace(",", ".", regex=False)
+    )
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna() & (text != "")
+    for row in np.flatnonzero(bad.to_numpy())[:3]:
+        problems.append(f"row {row + 2}, column {name!r}: {col.iloc[row]!r} is not a number")
+    if bad.sum() > 3:
+        problems.append(f"column {name!r}: {int(bad.sum()) - 3} more non-numeric cells")
+    return values.to_numpy(dtype=float)
+
+
+def _closest(name: str, columns: Sequence[str]) -> str | None:
+    """The column most like ``name`` (case and spacing ignored), if any is close."""
+    keys = {" ".join(c.lower().split()): c for c in columns}
+    close = difflib.get_close_matches(" ".join(name.lower().split()), list(keys), n=1, cutoff=0.5)
+    return keys[close[0]] if close else None
+
+
+def _resolve(names: Sequence[str], columns: Sequence[str], what: str) -> list[str]:
+    """Check column names exist; one error lists every unknown name with a suggestion."""
+    missing = [n for n in names if n not in columns]
+    if missing:
+        parts = []
+        for n in missing:
+            parts.append(
+                f"{n!r}"
+                + (f" (did you mean {close!r}?)" if (close := _closest(n, columns)) else "")
+            )
+        raise BacktestInputError(
+            f"Unknown {what} column(s): {', '.join(parts)}.",
+            hint="Columns in the file: " + ", ".join(repr(c) for c in columns),
+        )
+    return list(names)
+
+
+@dataclass(frozen=True)
+class BacktestProblem:
+    """The distinct candidates of a lab table with their (averaged) outcomes."""
+
+    X: pd.DataFrame
+    """``N x d`` distinct inputs (numeric as float with NaN, categorical as str)."""
+    Y: np.ndarray
+    """``N x t`` outcomes in target units, averaged over rows with identical inputs."""
+    targets: tuple[TargetSpec, ...]
+    """Targets with their directions, in the order of ``Y``'s columns."""
+    categorical: tuple[str, ...] = ()
+    """Categorical input columns."""
+    source: str = ""
+    """Where the table came from (file name), for the report."""
+    n_rows: int = 0
+    """Rows in the table."""
+    n_without_target: int = 0
+    """Rows dropped because a target was missing."""
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        inputs: Sequence[str] | None,
+        targets: Sequence[TargetSpec],
+        categorical: Sequence[str] = (),
+        source: str = "",
+    ) -> BacktestProblem:
+        """Validate columns, convert numbers and merge rows with identical inputs.
+
+        Args:
+            df: the table as read.
+            inputs: input columns; ``None`` = every column that is not a target.
+            targets: one or more targets with directions.
+            categorical: input columns holding labels (precursor, salt, ...).
+            source: label of the table for the report.
+        """
+        if not targets:
+            raise BacktestInputError("No target was given.", hint="Add --target NAME:max.")
+        columns = [str(c) for c in df.columns]
+        tnames = _resolve([t.name for t in targets], columns, "target")
+        if len(set(tnames)) != len(tnames):
+            raise BacktestInputError(f"A target is given twice: {tnames}.")
+        if inputs is None:
+            inputs = [c for c in columns if c not in tnames]
+        inputs = _resolve(list(inputs), columns, "input")
+        categorical = _resolve(list(categorical), columns, "categorical")
+        not_inputs = [c for c in categorical if c not in inputs]
+        if not_inputs:
+            raise BacktestInputError(
+                f"Categorical column(s) {not_inputs} are not among the inputs.",
+                hint="List them in --inputs as well.",
+            )
+        overlap = [c for c in inputs if c in tnames]
+        if overlap:
+            raise BacktestInputError(f"Column(s) {overlap} are both input and target.")
+        if not inputs:
+            raise BacktestInputError("No input column.", hint="Give --inputs a,b,c.")
+        problems: list[str] = []
+        X = pd.DataFrame(index=df.index)
+        for c in inputs:
+            if c in categorical:
+                X[c] = df[c].map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+            else:
+                X[c] = _numeric(df[c], c, problems)
+        Y = np.column_stack([_numeric(df[t], t, problems) for t in tnames])
+        if problems:
+            raise BacktestInputError(
+                "The table has non-numeric cells: " + "; ".join(problems) + ".",
+                hint="Declare label columns with --categorical, or fix the cells.",
+            )
+        keep = np.isfinite(Y).all(axis=1)
+        n_rows = len(df)
+        X, Y = X[keep].reset_index(drop=True), Y[keep]
+        # Identical inputs (NaN equal to NaN) are one candidate: average their outcomes.
+        key = X.astype(object).where(X.notna(), "\0nan").astype(str).agg("\x1f".join, axis=1)
+        codes, uniques = pd.factorize(key)
+        n = len(uniques)
+        if n < 2:
+            raise BacktestInputError(
+                f"Only {n} distinct candidate(s) with all targets measured.",
+                hint="A backtest needs a table with many distinct input rows and known outcomes.",
+            )
+        first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+        Ym = pd.DataFrame(Y).groupby(codes).mean().to_numpy()
+        Xd = X.iloc[first].reset_index(drop=True)
+        return cls(
+            X=Xd,
+            Y=np.asarray(Ym, dtype=float),
+            targets=tuple(targets),
+            categorical=tuple(categorical),
+            source=source,
+            n_rows=n_rows,
+            n_without_target=int((~keep).sum()),
+        )
+
+    def view(self) -> PoolView:
+        """The pool as a strategy may see it: inputs only."""
+        cats = {c: sorted({str(v) for v in self.X[c].dropna()}) for c in self.categorical}
+        return PoolView(
+            X=self.X,
+            target_names=tuple(t.name for t in self.targets),
+            directions=tuple(t.direction for t in self.targets),
+            categorical=self.categorical,
+            categories=cats,
+        )

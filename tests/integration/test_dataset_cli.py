@@ -1,0 +1,85 @@
+"""`planner dataset` end to end: publish, frictionless validate, pull elsewhere, list/show/export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from frictionless import validate
+from typer.testing import CliRunner
+
+from campaigns.store import Store
+from planner.cli import app
+from tests.campaigns.test_shared_dataset import make_campaign
+
+runner = CliRunner()
+
+
+def _run(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def lab_a(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'lab-a.db'}"
+    with Store.open(url) as store:
+        make_campaign(store, "hc-2026")
+    return url
+
+
+def test_publish_validate_pull_list_show_export(lab_a: str, tmp_path: Path) -> None:
+    out = tmp_path / "hc-2026-package"
+    text = _run("dataset", "publish", "--campaign", "hc-2026", "--out", str(out),
+                "--licence", "CC-BY-4.0", "--contributor", "Ana Lima <ana@lab.example.org>",
+                "--db", lab_a)
+    assert "frictionless validation passed" in text
+    assert validate(str(out / "datapackage.json")).valid
+
+    lab_b = f"sqlite:///{tmp_path / 'lab-b.db'}"
+    assert "empty" in _run("dataset", "list", "--db", lab_b)
+    text = _run("dataset", "pull", str(out), "--as", "lab-a", "--db", lab_b)
+    assert "12 new row(s)" in text
+    assert "already pulled" in _run("dataset", "pull", str(out), "--as", "lab-a", "--db", lab_b)
+    listing = _run("dataset", "list", "--db", lab_b)
+    assert "lab-a" in listing and "CC-BY-4.0" in listing and "hard-carbon" in listing
+    shown = _run("dataset", "show", "lab-a", "--db", lab_b)
+    assert "Ana Lima" in shown and "d002_nm" in shown and "11 measurement" in shown
+
+    csv = tmp_path / "prior.csv"
+    _run("dataset", "export", "--source", "lab-a", "--out", str(csv), "--db", lab_b)
+    frame = pd.read_csv(csv)
+    assert len(frame) == 11 and {"source", "row_id", "ice_pct", "operator"} <= set(frame.columns)
+    again = tmp_path / "re-shared"
+    _run("dataset", "export", "--source", "lab-a", "--out", str(again), "--db", lab_b)
+    assert validate(str(again / "datapackage.json")).valid
+
+
+def test_refused_pull_prints_the_report_and_stores_nothing(lab_a: str, tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    _run("dataset", "publish", "-c", "hc-2026", "--out", str(out), "--db", lab_a)
+    frame = pd.read_csv(out / "measurements.csv")
+    frame.loc[0, "ice_pct"] = 140.0  # also breaks the declared maximum
+    frame.to_csv(out / "measurements.csv", index=False)
+    lab_b = f"sqlite:///{tmp_path / 'lab-b.db'}"
+    result = runner.invoke(app, ["dataset", "pull", str(out), "--db", lab_b])
+    assert result.exit_code == 2
+    assert "Refused" in result.output and "ice_pct" in result.output and "140" in result.output
+    assert "empty" in _run("dataset", "list", "--db", lab_b)
+    assert "1 quarantined" in _run("dataset", "pull", str(out), "--quarantine", "--db", lab_b)
+
+
+def test_unit_problem_in_descriptor_is_refused(lab_a: str, tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    _run("dataset", "publish", "-c", "hc-2026", "--out", str(out), "--db", lab_a)
+    desc = json.loads((out / "datapackage.json").read_text())
+    for f in desc["resources"][0]["schema"]["fields"]:
+        if f["name"] == "d002_nm":
+            f["unit"] = "parsec"
+    (out / "datapackage.json").write_text(json.dumps(desc))
+    lab_b = f"sqlite:///{tmp_path / 'lab-b.db'}"
+    result = runner.invoke(app, ["dataset", "pull", str(out), "--dry-run", "--db", lab_b])
+    assert result.exit_code == 2 and "parsec" in result.output
