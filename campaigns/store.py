@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -124,6 +124,27 @@ class IngestResult:
         return (self.n_new + self.n_superseding) > 0
 
 
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit at the end, roll back everything on any error.
+
+    Database errors become :class:`StoreError` ("nothing was written"); domain errors pass
+    through unchanged after the rollback.
+    """
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except CampaignError:
+        session.rollback()
+        raise
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise StoreError(f"database error: {exc}", hint="Nothing was written.") from exc
+    finally:
+        session.close()
+
+
 def _migrate(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
@@ -187,20 +208,8 @@ class Store:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except CampaignError:
-            session.rollback()
-            raise
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StoreError(f"database error: {exc}", hint="Nothing was written.") from exc
-        finally:
-            session.close()
+    def _session(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     # --- campaigns ------------------------------------------------------------------------
     def _campaign(self, s: Session, name: str) -> CampaignRow:

@@ -24,8 +24,7 @@ source changes nothing (``already_pulled``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,14 +32,14 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.columns import COLUMNS
-from campaigns.errors import CampaignError, NotFoundError, Problem, StoreError
+from campaigns.errors import CampaignError, NotFoundError, Problem
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
 from campaigns.shared.package import ResourceData, locate, package_sha256, write_package
 from campaigns.shared.reader import PackageContents, SharedRecord, read_package
+from campaigns.store import transaction
 from campaigns.shared.schema import (
     DOMAIN_KEY,
     PROVENANCE,
@@ -115,20 +114,8 @@ class SharedDataset:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except CampaignError:
-            session.rollback()
-            raise
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StoreError(f"database error: {exc}", hint="Nothing was written.") from exc
-        finally:
-            session.close()
+    def _session(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     # --- writing --------------------------------------------------------------------------
     def pull(self, path: Path, *, name: str | None = None, quarantine: bool = False,
