@@ -85,7 +85,8 @@ def publish(
     result = publish_campaign(open_store(db), campaign, out, licence=licence,
                               contributors=people, title=title, citation=citation)
     console.print(f"Wrote {result.path} ({result.n_measurements} measured well(s), "
-                  f"{result.n_failed} failed synthesis/es; licence {result.licence}; "
+                  f"{result.n_failed} failed synthes{'is' if result.n_failed == 1 else 'es'}; "
+                  f"licence {result.licence}; "
                   f"{len(result.contributors)} contributor(s)); frictionless validation passed.")
     if not result.contributors:
         err_console.print("[yellow]Warning:[/] no contributors; add --contributor \"Name <email>\""

@@ -1,4 +1,4 @@
-"""`planner dataset` end to end: publish, frictionless validate, pull elsewhere, list/show/export."""
+"""`planner dataset` end to end: publish, frictionless validate, pull, list, show, export."""
 
 from __future__ import annotations
 
