@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> None:
             wall = time.time() - t0
             report["strategies"][strategy]["seeds"] = config.seeds
             report["strategies"][strategy]["wall_seconds"] = wall
+            # Re-read just before writing, so that runs of other strategies in parallel survive.
+            merged = json.loads(path.read_text()) if path.exists() else None
             if merged is None:
                 merged = report
             else:  # replace this strategy's entry, keep the others
@@ -107,6 +109,21 @@ def run(args: argparse.Namespace) -> None:
                 f"hit {s['hit_rate']:.0%}, EF {s['enhancement_factor']}, fallbacks {s['fallbacks']}",
                 flush=True,
             )
+
+
+def merge(src: Path, out: Path, strategies: list[str]) -> None:
+    """Copy the given strategies' entries from ``src``'s reports into ``out``'s."""
+    for name in DATASETS:
+        if not (src / f"{name}.json").exists() or not (out / f"{name}.json").exists():
+            continue
+        source = json.loads((src / f"{name}.json").read_text())
+        target = json.loads((out / f"{name}.json").read_text())
+        for strategy in strategies:
+            if strategy in source["strategies"]:
+                target["strategies"][strategy] = source["strategies"][strategy]
+                print(f"{name}/{strategy}: merged from {src}")
+        _recompute_relative(target)
+        (out / f"{name}.json").write_text(json.dumps(target, indent=1))
 
 
 def _recompute_relative(report: dict) -> None:
@@ -235,9 +252,16 @@ def main() -> None:
         "--resume", action="store_true", help="keep strategies already in the JSON reports"
     )
     p.add_argument("--report-only", action="store_true")
+    p.add_argument(
+        "--merge-from",
+        help="copy the --strategies entries of the JSON reports in this folder into --out "
+        "(runs done separately, e.g. in parallel with another run)",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
-    if not args.report_only:
+    if args.merge_from:
+        merge(Path(args.merge_from), Path(args.out), args.strategies.split(","))
+    elif not args.report_only:
         run(args)
     write_report(Path(args.out))
 

@@ -3,10 +3,24 @@
 Space: ``precursor`` (6 levels) and 6 continuous recipe inputs; two maximized objectives (ICE and
 reversible capacity) from smooth synthetic functions that trade off like the real ones (doping and
 porosity raise capacity but cost ICE). ``n`` noisy observations (100 or 1,000) are given to both
-tools; each proposes a batch of ``q`` (24 or 96) recipes. Measured per (tool, n, q), each in a
-fresh subprocess: wall seconds of the proposal (model fit included, data loading excluded), the
-process's peak RSS, and the hypervolume gain of the batch on the *true* functions (noise-free)
-over the observed designs, with the fixed reference point (ICE 55 %, capacity 150 mAh/g).
+tools; each proposes a batch of ``q`` (24 or 96) recipes.
+
+* planner: :class:`surrogates.GPSurrogate` (one exact GP per target, mixed kernel) +
+  :func:`planner.acquisition.build_acquisition` (qLogNEHVI, 64 MC samples, pruned baseline,
+  cached Cholesky) + :func:`planner.optimize.optimize_mixed` (BoTorch's mixed alternating
+  optimizer for the first wells, lazy greedy over a space-filling pool with spray for the rest),
+  with the suggest engineer's ``DEFAULT`` settings; ``planner_fit50`` caps the GP fit at 50
+  L-BFGS iterations.
+* ax: ``Client`` with the same parameters (6 ranges, 1 unordered choice), the observations
+  attached as completed trials, ``get_next_trials(max_trials=q)`` with Ax's default generation
+  strategy; only that call is timed.
+
+Measured per (tool, n, q), each in a fresh subprocess pinned to one thread (torch, OpenMP,
+BLAS): CPU seconds and wall seconds of the proposal (planner: surrogate fit included; data
+loading excluded for both), the machine's load average, the process's peak RSS, and the
+hypervolume gain of the batch on the *true* functions (noise-free) over the observed designs,
+with the fixed reference point (ICE 55 %, capacity 150 mAh/g). The speed ratio uses CPU seconds:
+on a shared machine wall seconds depend on what else runs.
 
 Run by hand::
 

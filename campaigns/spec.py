@@ -299,6 +299,23 @@ class PlateFormat(_Frozen):
         return self.wells - len(self.controls) - self.replicates
 
 
+# YAML folds NEL, LINE/PARAGRAPH SEPARATOR and other control characters inside plain or
+# single-quoted scalars, so such text would come back changed.  Double quotes escape them.
+_YAML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Safe dumper that double-quotes text YAML would otherwise not give back verbatim."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if _YAML_UNSAFE.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_SpecDumper.add_representer(str, _represent_str)
+
+
 class CampaignSpec(_Frozen):
     """Everything that defines a campaign, independent of its data."""
 
@@ -437,7 +454,9 @@ class CampaignSpec(_Frozen):
 
     def to_yaml(self) -> str:
         """Serialize to YAML a lab can keep in git (keys in declaration order)."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return yaml.dump(
+            self.to_dict(), Dumper=_SpecDumper, sort_keys=False, allow_unicode=True
+        )
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "spec") -> CampaignSpec:

@@ -19,7 +19,8 @@ from planner.acquisition import ObjectiveSpec, build_acquisition
 from planner.errors import PlanningError
 from planner.pool import select_from_pool
 
-#: Smallest max/min ratio of a positive target that ``log_targets="auto"`` models on a log scale.
+#: Smallest max/min ratio of a positive minimized target that ``log_targets="auto"`` models on a
+#: log scale.
 LOG_SPAN = 10.0
 
 #: Strategy names understood by :func:`make_strategy`, in report order.
@@ -85,10 +86,20 @@ class SurrogateStrategy:
         seed: seeds the surrogate and the MC base samples.
         mc_samples: posterior samples for the acquisition.
         log_targets: model ``log10(y)`` instead of ``y``: ``True``, ``False`` or ``"auto"``
-            (a target whose measured values so far are all positive and span more than a factor
-            of :data:`LOG_SPAN`, like a conductivity or an instability index). A monotone
-            transform keeps the optimum where it is; on the log scale the GP's stationary kernel
-            and Gaussian noise fit such targets far better.
+            (a *minimized* target whose measured values so far are all positive and span more
+            than a factor of :data:`LOG_SPAN`, like an instability index or a loss). A monotone
+            transform keeps the optimum where it is. Near zero, where a minimized positive
+            target has its optimum, the log scale spreads the values the search must tell
+            apart; for a maximized target it would squash the top instead. Measured on the
+            PV-Lab sets (20 seeds, median [IQR] experiments to the first top-1% candidate): log
+            on the minimized Perovskite instability 36 [24-42] vs 39 [30-48] without; log on
+            the maximized crossed-barrel toughness 33 vs 24 and P3HT conductivity 30 vs 24,
+            hence "auto" logs minimized targets only.
+        pool_scaling: GP only: normalize numeric inputs to the range of the whole pool (the
+            campaign's search space) rather than the range of the few measured rows
+            (``GPSurrogate(input_bounds=...)``). Measured on PV-Lab sets (10 seeds, median
+            experiments to the first top-1% candidate): AutoAM 27 vs 42, crossed barrel 27
+            vs 33.
     """
 
     def __init__(
@@ -99,11 +110,20 @@ class SurrogateStrategy:
         seed: int,
         mc_samples: int = 128,
         log_targets: bool | str = "auto",
+        pool_scaling: bool = True,
     ) -> None:
         from surrogates import make_surrogate
 
+        extra: dict[str, Any] = {}
+        if pool_scaling and kind == "gp":
+            extra["input_bounds"] = pool_bounds(pool.X, pool.categorical)
+
         self._make = lambda: make_surrogate(
-            kind, categorical=pool.categorical, categories=pool.categories or None, seed=seed
+            kind,
+            categorical=pool.categorical,
+            categories=pool.categories or None,
+            seed=seed,
+            **extra,
         )
         self._pool = pool
         self._seed = seed
@@ -119,7 +139,8 @@ class SurrogateStrategy:
         if self._log_targets == "auto":
             positive = (Y > 0).all(axis=0)
             span = np.where(positive, Y.max(axis=0) / np.where(positive, Y.min(axis=0), 1.0), 0.0)
-            return positive & (span > LOG_SPAN)
+            minimized = np.array([d == "min" for d in self._pool.directions])
+            return positive & (span > LOG_SPAN) & minimized
         return np.full(Y.shape[1], bool(self._log_targets)) & (Y > 0).all(axis=0)
 
     def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
@@ -144,6 +165,18 @@ class SurrogateStrategy:
         self._step += 1
         chosen, _ = select_from_pool(acqf, Xt, q, exclude=idx)
         return chosen.tolist()
+
+
+def pool_bounds(X: pd.DataFrame, categorical: Sequence[str] = ()) -> dict[str, tuple[float, float]]:
+    """``{column: (min, max)}`` of each numeric pool column with at least one value."""
+    bounds = {}
+    for name in X.columns:
+        if name in categorical:
+            continue
+        col = pd.to_numeric(X[name], errors="coerce")
+        if col.notna().any():
+            bounds[str(name)] = (float(col.min()), float(col.max()))
+    return bounds
 
 
 def unavailable_reason(name: str) -> str | None:

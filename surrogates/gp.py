@@ -21,7 +21,8 @@ from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
 from surrogates.base import Surrogate
-from surrogates.preprocessing import CompleteInputs, TabularEncoder
+from surrogates.errors import InputDataError
+from surrogates.preprocessing import CompleteInputs, TabularEncoder, did_you_mean
 
 #: Noise-variance floors (standardized units) tried in turn when fitting fails.
 NOISE_FLOORS = (None, 1e-3, 1e-2)
@@ -73,6 +74,12 @@ class GPSurrogate(Surrogate):
         impute: ``"iterative"`` or ``"median"`` imputation of missing inputs.
         max_train_rows: most training rows per target for the exact GP.
         max_iter: L-BFGS iterations per hyperparameter fit.
+        input_bounds: optional ``{column: (low, high)}`` of the search space (a candidate pool's
+            range, a recipe parameter's bounds). Numeric inputs are then scaled to the unit cube
+            over that range (widened to cover the training rows) instead of over the few rows
+            measured so far: with six rows, most of the space otherwise lies outside the unit
+            cube the length-scale priors are made for. Columns not named keep the training
+            range.
         seed: seeds subsampling, restarts and the imputer.
 
     Example:
@@ -91,6 +98,7 @@ class GPSurrogate(Surrogate):
         impute: str = "iterative",
         max_train_rows: int = 1000,
         max_iter: int = 100,
+        input_bounds: Mapping[str, tuple[float, float]] | None = None,
         seed: int = 0,
     ) -> None:
         self.categorical = categorical
@@ -99,6 +107,7 @@ class GPSurrogate(Surrogate):
         self.impute = impute
         self.max_train_rows = max_train_rows
         self.max_iter = max_iter
+        self.input_bounds = input_bounds
         self.seed = seed
 
     def _fit_encoded(
@@ -130,7 +139,9 @@ class GPSurrogate(Surrogate):
         if enc.log_indices_:
             parts["log"] = Log10(indices=list(enc.log_indices_))
         if enc.continuous_indices_:
-            parts["normalize"] = Normalize(d=d, indices=list(enc.continuous_indices_))
+            parts["normalize"] = Normalize(
+                d=d, indices=list(enc.continuous_indices_), bounds=self._normalize_bounds(X, parts)
+            )
         transform = ChainedInputTransform(**parts)
         kwargs = {"input_transform": transform, "outcome_transform": Standardize(m=1)}
         if enc.categorical_indices_:
@@ -144,6 +155,45 @@ class GPSurrogate(Surrogate):
             noise.register_constraint("raw_noise", GreaterThan(noise_floor))
             noise.noise = torch.full_like(noise.noise, 2 * noise_floor)
         return model
+
+    def _normalize_bounds(self, X: Tensor, steps: Mapping[str, Any]) -> Tensor | None:
+        """``2 x c`` bounds of the continuous inputs as the GP sees them, or ``None`` (learned).
+
+        ``X`` is the training input; ``steps`` the input transforms before ``Normalize``.
+        """
+        if not self.input_bounds:
+            return None
+        with torch.no_grad():
+            for step in steps.values():
+                X = step.transform(X)
+        enc: TabularEncoder = self.encoder_
+        unknown = sorted(set(self.input_bounds) - set(enc.feature_names_))
+        if unknown:
+            raise InputDataError(
+                f"input_bounds names columns that are not inputs: {unknown}.",
+                hint=did_you_mean(unknown[0], enc.feature_names_),
+            )
+        cols = list(enc.continuous_indices_)
+        lo, hi = X[:, cols].amin(dim=0).clone(), X[:, cols].amax(dim=0).clone()
+        for k, j in enumerate(cols):
+            name = enc.feature_names_[j]
+            if name not in self.input_bounds:
+                continue
+            low, high = (float(v) for v in self.input_bounds[name])
+            if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+                raise InputDataError(
+                    f"input_bounds[{name!r}] = ({low}, {high}) is not a finite range.",
+                    hint="Give (low, high) with low <= high.",
+                )
+            if j in enc.log_indices_:
+                if low <= 0:  # chosen as a log column from positive data; keep the data's floor
+                    low = float(10 ** lo[k])
+                high = max(high, low)
+                low, high = np.log10(low), np.log10(high)
+            lo[k], hi[k] = min(float(lo[k]), low), max(float(hi[k]), high)
+        flat = (hi - lo) < 1e-8
+        hi[flat] = lo[flat] + 1.0
+        return torch.stack([lo, hi])
 
     def _fit_one(self, X: Tensor, y: Tensor, target: str) -> SingleTaskGP:
         failures = []

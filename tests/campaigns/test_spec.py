@@ -124,3 +124,12 @@ def test_round_recipes_keeps_space_valid(template: str) -> None:
             assert np.allclose(steps, np.round(steps), atol=1e-6), p.name
     for m in spec.mixtures:
         assert np.abs(frame[list(m.components)].sum(axis=1) - 1).max() <= 1e-9
+
+
+@pytest.mark.parametrize("text", ["0\x850", "a\u2028b", "tab\there", "bell\x07", "line\nbreak", "bom\ufeff"])
+def test_yaml_keeps_line_separators_and_control_characters(text: str) -> None:
+    # YAML folds NEL/LS/PS inside plain and single-quoted scalars; the spec must come back verbatim.
+    spec = load_template("hard-carbon", name="t1").model_copy(update={"owner": text, "description": text})
+    back = CampaignSpec.from_yaml(spec.to_yaml())
+    assert back.owner == text
+    assert back.description == text

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -309,3 +310,34 @@ def test_cli_writes_the_json_report(cli, tmp_path) -> None:
     }
     assert s["enhancement_factor"] == pytest.approx(1.0)
     assert "random" in result.output
+
+
+def test_auto_log_scale_only_for_wide_positive_minimized_targets() -> None:
+    from planner.backtest_strategies import SurrogateStrategy
+
+    problem = BacktestProblem.from_frame(
+        pd.DataFrame({"x": [1.0, 2.0, 3.0], "a": [1.0, 50.0, 900.0], "b": [1.0, 50.0, 900.0],
+                      "c": [1.0, 2.0, 3.0], "d": [0.0, 50.0, 900.0]}),
+        inputs=["x"],
+        targets=[TargetSpec("a", "min"), TargetSpec("b", "max"), TargetSpec("c", "min"),
+                 TargetSpec("d", "min")],
+    )
+    strategy = SurrogateStrategy("gp", problem.view(), seed=0)
+    # Only "a": minimized, positive, spanning more than a factor of 10.
+    assert strategy._log_mask(problem.Y).tolist() == [True, False, False, False]
+
+
+def test_gp_inputs_are_scaled_to_the_pool() -> None:
+    from planner.backtest_strategies import pool_bounds
+    from surrogates import GPSurrogate
+
+    X = pd.DataFrame({"a": np.linspace(0.0, 10.0, 30), "b": np.linspace(-5.0, 5.0, 30) ** 3})
+    y = pd.DataFrame({"y": np.sin(X["a"])})
+    model = GPSurrogate(seed=0, log_columns=None, input_bounds=pool_bounds(X))
+    model.fit(X.iloc[10:16], y.iloc[10:16])  # measured rows cover a small part of the pool
+    bounds = model.to_botorch().models[0].input_transform["normalize"].bounds
+    torch.testing.assert_close(bounds, torch.tensor([[0.0, -125.0], [10.0, 125.0]], dtype=torch.double))
+    # Without the pool's bounds the GP scales to the six measured rows only.
+    plain = GPSurrogate(seed=0, log_columns=None).fit(X.iloc[10:16], y.iloc[10:16])
+    learned = plain.to_botorch().models[0].input_transform["normalize"].bounds
+    assert float(learned[1, 0] - learned[0, 0]) < 3.0

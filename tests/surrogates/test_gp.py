@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import torch
 import pytest
 from linear_operator.utils.errors import NotPSDError
 
 import surrogates.gp as gp_module
 from surrogates import GPSurrogate
 from surrogates.datasets import make_smooth_table
-from surrogates.errors import SurrogateFitWarning
+from surrogates.errors import InputDataError, SurrogateFitWarning
 
 
 @pytest.fixture
@@ -72,3 +74,31 @@ def test_groups_widen_intervals_when_papers_disagree():
     assert grouped.variance_scale_["y"] > plain.variance_scale_["y"] >= 1.0
     assert (grouped.predict(X)[1] > plain.predict(X)[1]).all()
     np.testing.assert_allclose(grouped.predict(X)[0], plain.predict(X)[0], rtol=1e-8)
+
+
+def test_input_bounds_scale_inputs_to_the_search_space_on_the_model_scale():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"ssa_m2_per_g": rng.uniform(10, 20, 8), "t": rng.uniform(0.4, 0.6, 8)})
+    y = pd.DataFrame({"y": X["t"] * 3})
+    model = GPSurrogate(seed=0, input_bounds={"ssa_m2_per_g": (1.0, 1000.0), "t": (0.0, 1.0)})
+    model.fit(X, y)
+    assert model.log_columns_ == ["ssa_m2_per_g"]  # surface areas are modelled as log10
+    bounds = model.to_botorch().models[0].input_transform["normalize"].bounds
+    torch.testing.assert_close(bounds, torch.tensor([[0.0, 0.0], [3.0, 1.0]], dtype=torch.double))
+    # A narrower bound is widened to cover the measured rows.
+    narrow = GPSurrogate(seed=0, input_bounds={"t": (0.45, 0.5)}).fit(X, y)
+    b = narrow.to_botorch().models[0].input_transform["normalize"].bounds
+    assert float(b[0, 1]) == pytest.approx(X["t"].min())
+    assert float(b[1, 1]) == pytest.approx(X["t"].max())
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [({"tt": (0.0, 1.0)}, "not inputs"), ({"t": (1.0, 0.0)}, "not a finite range")],
+)
+def test_bad_input_bounds_are_named(bounds, message):
+    X = pd.DataFrame({"t": np.linspace(0, 1, 6)})
+    with pytest.raises(InputDataError, match=message) as err:
+        GPSurrogate(seed=0, input_bounds=bounds).fit(X, pd.DataFrame({"y": X["t"]}))
+    if "tt" in bounds:
+        assert "t" in str(err.value.hint)
