@@ -23,6 +23,13 @@ given), and the median best-so-far conductivity after 5, 10, 20 and ``budget`` e
 Usage (from the repository root; about 1.5 h on 2 busy cores with the defaults)::
 
     .venv/bin/python benchmarks/warm_start.py --seeds 10 --budget 25 --q 2 --workers 2
+
+The same comparison through the product's CLI (``gp`` vs ``gp-prior``)::
+
+    .venv/bin/python benchmarks/warm_start.py --export-split /tmp/ws
+    planner backtest /tmp/ws/lipf6_pool.csv --categorical salt \
+        --target ionic_conductivity_ms_per_cm:max --prior /tmp/ws/lipf6_prior.csv \
+        --strategies random,gp --seeds 10 --budget 25 --init 5 --batch-size 2 --top 0.05
 """
 
 from __future__ import annotations
@@ -75,6 +82,19 @@ def load_scenarios(csv: Path = CSV, *,
     return [Scenario(name, d[d["doi"] == doi].reset_index(drop=True),
                      d[d["doi"] != doi].reset_index(drop=True))
             for name, doi in SCENARIOS.items()]
+
+
+def export_split(scenarios: list[Scenario], folder: Path) -> None:
+    """Write ``<salt>_pool.csv`` and ``<salt>_prior.csv`` (``source`` = the paper's DOI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sc in scenarios:
+        stem = sc.name.split()[0].lower()
+        sc.pool[[*INPUTS, TARGET]].to_csv(folder / f"{stem}_pool.csv", index=False)
+        prior = sc.prior[[*INPUTS, TARGET]].assign(source=sc.prior["doi"])
+        prior.to_csv(folder / f"{stem}_prior.csv", index=False)
+        print(f"{sc.name}: {len(sc.pool)} pool rows -> {folder / (stem + '_pool.csv')}, "
+              f"{len(prior)} prior rows ({prior['source'].nunique()} papers) -> "
+              f"{folder / (stem + '_prior.csv')}")
 
 
 def run_loop(sc: Scenario, strategy: str, seed: int, *, n_init: int, q: int, budget: int,
@@ -187,12 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--scenarios", type=int, default=len(SCENARIOS), help="use the first N")
     p.add_argument("--json", type=Path, default=None, help="also write raw picks here")
+    p.add_argument("--export-split", type=Path, default=None,
+                   help="only write each scenario's pool and prior as CSV files into this folder "
+                        "(for `planner backtest POOL.csv --prior PRIOR.csv`)")
     p.add_argument("--from-json", type=Path, default=None,
                    help="only print the tables of picks saved earlier with --json")
     args = p.parse_args(argv)
     pd.set_option("display.width", 250)
     scenarios = load_scenarios()[: args.scenarios]
     strategies = args.strategies.split(",")
+    if args.export_split:
+        export_split(scenarios, args.export_split)
+        return 0
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         for sc in scenarios:

@@ -299,6 +299,24 @@ class PlateFormat(_Frozen):
         return self.wells - len(self.controls) - self.replicates
 
 
+class WarmStart(_Frozen):
+    """Use matching rows of the shared dataset as prior knowledge (a warm-started GP).
+
+    Shared rows (``planner dataset pull`` / ``seed``) that hold at least one of the campaign's
+    targets are passed to :class:`surrogates.warm_start.WarmStartGP` with the GP model; input
+    columns a source lacks are imputed. Switch it off by removing the block (or
+    ``planner campaign warm-start NAME --off``).
+    """
+
+    sources: tuple[str, ...] = ()
+    """Shared-dataset sources to learn from; empty means every source."""
+    mode: Literal["multitask", "prior_mean"] = "multitask"
+    """``multitask``: each source is a task of a multi-task GP (learns how far to trust it);
+    ``prior_mean``: a GP on the shared rows is the mean function of the campaign's GP."""
+    max_prior_rows: int = Field(default=300, ge=10, le=5000)
+    """Most shared rows per target in one fit (a seeded random subset above that)."""
+
+
 # YAML folds NEL, LINE/PARAGRAPH SEPARATOR and other control characters inside plain or
 # single-quoted scalars, so such text would come back changed.  Double quotes escape them.
 _YAML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
@@ -339,6 +357,8 @@ class CampaignSpec(_Frozen):
     """Outcomes to optimize or constrain."""
     plate: PlateFormat = PlateFormat()
     """Plate size and reserved wells."""
+    warm_start: WarmStart | None = None
+    """Learn from the shared dataset too (GP model only); ``None``: this campaign's data only."""
 
     @field_validator("name")
     @classmethod

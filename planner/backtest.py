@@ -274,7 +274,9 @@ def run_backtest(
     names = list(dict.fromkeys(config.strategies))
     if reference and "random" not in names:
         names.insert(0, "random")
-    skipped = {s: r for s in names if (r := unavailable_reason(s))}
+    skipped = {
+        s: r for s in names if (r := unavailable_reason(s, config.strategy_options.get(s)))
+    }
     traces: dict[str, list[SeedTrace]] = {}
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -417,6 +419,11 @@ class BacktestResult:
             "strategies": out,
             "skipped": skipped,
         }
+        warm = config.strategy_options.get("gp-prior", {})
+        if warm.get("prior") is not None and "gp-prior" in traces:
+            report["prior"] = {
+                **warm["prior"].summary(), "max_prior_rows": warm.get("max_prior_rows")
+            }
         return cls(report=report, traces=traces)
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from planner.backtest_strategies import PoolView
+from planner.backtest_strategies import PoolView, PriorData
 from planner.errors import PlanningError
 
 
@@ -228,6 +228,89 @@ class BacktestProblem:
             source=source,
             n_rows=n_rows,
             n_without_target=int((~keep).sum()),
+        )
+
+    def prior_from_frame(
+        self,
+        df: pd.DataFrame,
+        *,
+        task_column: str | None = None,
+        mode: str = "multitask",
+        label: str = "",
+    ) -> PriorData:
+        """Check another lab's table against this problem and keep what a warm start can use.
+
+        Args:
+            df: the prior table; it must hold every input column of the pool and at least one
+                of its targets (other columns are ignored).
+            task_column: column naming each row's source (a lab, a paper); each source is its
+                own task in multitask mode. ``None``: the column ``source`` if there is one,
+                else all rows are one task.
+            mode: ``"multitask"`` or ``"prior_mean"``.
+            label: where the table came from, for the report.
+
+        Rows without any target value are dropped. Raises :class:`BacktestInputError` naming the
+        missing columns or the non-numeric cells (row as in the file, header = row 1).
+        """
+        from surrogates.warm_start import MODES
+
+        if mode not in MODES:
+            raise BacktestInputError(
+                f"Unknown warm-start mode {mode!r}.", hint=f"Use one of {', '.join(MODES)}."
+            )
+        columns = [str(c) for c in df.columns]
+        df = df.set_axis(columns, axis=1)
+        inputs = list(self.X.columns)
+        try:
+            _resolve(inputs, columns, "input")
+        except BacktestInputError as exc:
+            raise BacktestInputError(
+                f"The prior table lacks input columns of the pool: {exc}",
+                hint="A prior table needs the pool's input columns under the same names "
+                "(`planner dataset export` writes registry names).",
+            ) from None
+        tnames = [t.name for t in self.targets]
+        present = [t for t in tnames if t in columns]
+        if not present:
+            raise BacktestInputError(
+                f"The prior table has none of the targets {tnames}.",
+                hint="Columns in the file: " + ", ".join(repr(c) for c in columns),
+            )
+        if task_column is None and "source" in columns and "source" not in inputs:
+            task_column = "source"
+        if task_column is not None:
+            _resolve([task_column], columns, "prior source")
+        problems: list[str] = []
+        X = pd.DataFrame(index=df.index)
+        for c in inputs:
+            if c in self.categorical:
+                X[c] = df[c].map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+            else:
+                X[c] = _numeric(df[c], c, problems)
+        Y = pd.DataFrame(
+            {t: _numeric(df[t], t, problems) if t in present else np.nan for t in tnames},
+            index=df.index,
+        )
+        if problems:
+            raise BacktestInputError(
+                "The prior table has non-numeric cells: " + "; ".join(problems) + ".",
+                hint="Fix the cells, or declare label columns with --categorical.",
+            )
+        keep = np.isfinite(Y.to_numpy(float)).any(axis=1)
+        if not keep.any():
+            raise BacktestInputError(
+                f"No prior row has a value for any of the targets {present}.",
+                hint="Check that the prior table's target columns are filled in.",
+            )
+        task = None
+        if task_column is not None:
+            task = df.loc[keep, task_column].fillna("unknown").astype(str).reset_index(drop=True)
+        return PriorData(
+            X=X[keep].reset_index(drop=True),
+            Y=Y[keep].reset_index(drop=True),
+            task=task,
+            mode=mode,
+            label=label,
         )
 
     def view(self) -> PoolView:

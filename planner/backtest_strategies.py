@@ -23,8 +23,39 @@ from planner.pool import select_from_pool
 #: log scale.
 LOG_SPAN = 10.0
 
-#: Strategy names understood by :func:`make_strategy`, in report order.
-STRATEGIES = ("random", "gp", "ensemble", "ax", "baybe")
+#: Strategy names understood by :func:`make_strategy`, in report order. ``gp-prior`` needs prior
+#: data (``planner backtest --prior``).
+STRATEGIES = ("random", "gp", "gp-prior", "ensemble", "ax", "baybe")
+
+
+@dataclass(frozen=True)
+class PriorData:
+    """Another lab's (or the literature's) measurements for a warm-started GP.
+
+    Built by :meth:`planner.backtest.BacktestProblem.prior_from_frame`; holds only the pool's
+    input and target columns.
+    """
+
+    X: pd.DataFrame
+    """``m x d`` inputs, the pool's input columns."""
+    Y: pd.DataFrame
+    """``m x t`` targets, the pool's target names (NaN where a row lacks one)."""
+    task: pd.Series | None = None
+    """Source label of each row (a lab, a paper): one task each in multitask mode."""
+    mode: str = "multitask"
+    """``"multitask"`` or ``"prior_mean"`` (see :class:`surrogates.warm_start.WarmStartGP`)."""
+    label: str = ""
+    """Where it came from (file name), for the report."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the JSON report says about the prior."""
+        return {
+            "source": self.label,
+            "rows": len(self.X),
+            "mode": self.mode,
+            "tasks": sorted(map(str, self.task.unique())) if self.task is not None else [],
+            "rows_per_target": {c: int(self.Y[c].notna().sum()) for c in self.Y.columns},
+        }
 
 
 @dataclass(frozen=True)
@@ -135,6 +166,9 @@ class SurrogateStrategy:
         self._step = 0
         self._log_targets = log_targets
 
+    def _fit(self, model: Any, X: pd.DataFrame, Y: pd.DataFrame, logs: np.ndarray) -> None:
+        model.fit(X, Y)
+
     def _log_mask(self, Y: np.ndarray) -> np.ndarray:
         if self._log_targets == "auto":
             positive = (Y > 0).all(axis=0)
@@ -151,7 +185,7 @@ class SurrogateStrategy:
         logs = self._log_mask(Y_fit)
         Y_fit[:, logs] = np.log10(Y_fit[:, logs])
         Y = pd.DataFrame(Y_fit, columns=list(pool.target_names))
-        model.fit(pool.X.iloc[picked].reset_index(drop=True), Y)
+        self._fit(model, pool.X.iloc[picked].reset_index(drop=True), Y, logs)
         Xt = model.encode(pool.X)
         idx = torch.as_tensor(np.asarray(picked), dtype=torch.long)
         acqf = build_acquisition(
@@ -167,6 +201,59 @@ class SurrogateStrategy:
         return chosen.tolist()
 
 
+class WarmStartStrategy(SurrogateStrategy):
+    """:class:`SurrogateStrategy` with :class:`surrogates.warm_start.WarmStartGP` and prior data.
+
+    The prior rows are passed to every fit (a target modelled on a log scale gets the prior's
+    values on that scale too; prior values that are not positive are then left out).
+
+    Args:
+        pool: the pool without outcomes.
+        prior: the prior data and the warm-start mode.
+        max_prior_rows: most prior rows per target in each fit (a seeded random subset above
+            that; an exact multi-task GP costs ``O((n + m)^3)``).
+        seed, mc_samples, log_targets: as for :class:`SurrogateStrategy`.
+    """
+
+    def __init__(
+        self,
+        pool: PoolView,
+        *,
+        prior: PriorData,
+        seed: int,
+        max_prior_rows: int = 300,
+        mc_samples: int = 128,
+        log_targets: bool | str = "auto",
+    ) -> None:
+        super().__init__(
+            "gp", pool, seed=seed, mc_samples=mc_samples, log_targets=log_targets,
+            pool_scaling=False,
+        )
+        from surrogates.warm_start import WarmStartGP
+
+        self._prior = prior
+        # The prior's other levels (another salt, another precursor) are knowledge too.
+        levels = {
+            c: sorted({*pool.categories.get(c, []), *(str(v) for v in prior.X[c].dropna())})
+            for c in pool.categorical
+        }
+        self._make = lambda: WarmStartGP(
+            categorical=pool.categorical,
+            categories=levels or None,
+            mode=prior.mode,
+            max_prior_rows=max_prior_rows,
+            seed=seed,
+        )
+
+    def _fit(self, model: Any, X: pd.DataFrame, Y: pd.DataFrame, logs: np.ndarray) -> None:
+        PY = self._prior.Y.copy()
+        for j, name in enumerate(self._pool.target_names):
+            if logs[j]:
+                col = PY[name].where(PY[name] > 0)
+                PY[name] = np.log10(col)
+        model.fit(X, Y, prior_X=self._prior.X, prior_Y=PY, prior_task=self._prior.task)
+
+
 def pool_bounds(X: pd.DataFrame, categorical: Sequence[str] = ()) -> dict[str, tuple[float, float]]:
     """``{column: (min, max)}`` of each numeric pool column with at least one value."""
     bounds = {}
@@ -179,12 +266,14 @@ def pool_bounds(X: pd.DataFrame, categorical: Sequence[str] = ()) -> dict[str, t
     return bounds
 
 
-def unavailable_reason(name: str) -> str | None:
-    """Why a strategy cannot run here (a missing optional package), else ``None``."""
+def unavailable_reason(name: str, options: dict[str, Any] | None = None) -> str | None:
+    """Why a strategy cannot run here (a missing package, no prior data), else ``None``."""
     if name not in STRATEGIES:
         raise PlanningError(
             f"Unknown strategy {name!r}.", hint=f"Choose from {', '.join(STRATEGIES)}."
         )
+    if name == "gp-prior" and not (options and isinstance(options.get("prior"), PriorData)):
+        return "no prior data (--prior PRIOR.csv)"
     if name == "baybe" and importlib.util.find_spec("baybe") is None:
         return "BayBE is not installed (pip install 'battery-bo-planner[peers]')"
     if name == "ax" and importlib.util.find_spec("ax") is None:
@@ -208,6 +297,13 @@ def make_strategy(
         return RandomStrategy(pool, seed=seed)
     if name in ("gp", "ensemble", "rf"):
         return SurrogateStrategy(name, pool, seed=seed, **options)
+    if name == "gp-prior":
+        if not isinstance(options.get("prior"), PriorData):
+            raise PlanningError(
+                "The gp-prior strategy needs prior data.",
+                hint="Pass --prior PRIOR.csv to `planner backtest`.",
+            )
+        return WarmStartStrategy(pool, seed=seed, **options)
     if name == "ax":
         from planner.peers.ax_peer import AxStrategy
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from campaigns.shared.dataset import PriorRows
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec
 from planner.acquisition import ConstraintSpec, ObjectiveSpec, build_acquisition
@@ -99,6 +100,7 @@ def propose_plate(
     q: int | None = None,
     shared_values: Mapping[str, Any] | None = None,
     fast: bool = False,
+    prior: PriorRows | None = None,
 ) -> PlateProposal:
     """Propose the next plate of a campaign.
 
@@ -112,6 +114,10 @@ def propose_plate(
             ``{"carbonization_temperature_c": 1300}``. Parameters in ``spec.plate.
             shared_parameters`` without a value here are chosen by the optimizer, once per plate.
         fast: Tiny optimizer settings (tests, demos); also ``PLANNER_FAST=1``.
+        prior: Shared-dataset rows for a warm start (``spec.warm_start``; see
+            :meth:`campaigns.shared.SharedDataset.prior_for`). Used by the ``gp`` surrogate
+            only, through :class:`surrogates.warm_start.WarmStartGP`; if that fit fails the plain
+            GP is fitted and the fallback recorded.
 
     Returns:
         The :class:`PlateProposal`.
@@ -139,10 +145,11 @@ def propose_plate(
             if spec.is_library:
                 if shared_values:
                     notes.add("shared values are ignored in library mode (candidates are fixed).")
-                proposal = _propose_library(snapshot, q, surrogate, seed, settings, notes)
+                proposal = _propose_library(snapshot, q, surrogate, seed, settings, notes,
+                                            prior)
             else:
                 proposal = _propose_recipes(snapshot, q, surrogate, seed, shared_values or {},
-                                            settings, notes)
+                                            settings, notes, prior)
         captured.extend(caught)
     _sort_captured(captured, notes, proposal.model_info)
     for message in notes.fallbacks:
@@ -169,7 +176,7 @@ def _sort_captured(caught: list[warnings.WarningMessage], notes: _Notes,
 # ---------------------------------------------------------------------------- recipe mode
 def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: int,
                      shared_values: Mapping[str, Any], settings: OptimizerSettings,
-                     notes: _Notes) -> PlateProposal:
+                     notes: _Notes, prior: PriorRows | None = None) -> PlateProposal:
     spec = snapshot.spec
     unknown = sorted(set(shared_values) - {p.name for p in spec.parameters})
     if unknown:
@@ -187,7 +194,7 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         return _space_filling(spec, q, seed, shared_values, fallback=fallback)
     X, Y, targets = data
     for name in _surrogate_chain(surrogate):
-        model = _fit(name, spec, X, Y, seed, settings, notes)
+        model = _fit(name, spec, X, Y, seed, settings, notes, prior=prior)
         if model is None:
             continue
         try:
@@ -232,10 +239,19 @@ def _surrogate_chain(name: str) -> list[str]:
 
 def _fit(name: str, spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: int,
          settings: OptimizerSettings, notes: _Notes,
-         library: pd.DataFrame | None = None) -> Surrogate | None:
+         library: pd.DataFrame | None = None,
+         prior: PriorRows | None = None) -> Surrogate | None:
     cats = {k: list(v) for k, v in spec.categorical_inputs.items()}
     if library is not None:  # library levels come from the table and the measured rows
         cats = {k: _levels([*library[k], *X[k]]) for k in cats}
+    if name == "gp" and spec.warm_start is not None:
+        if prior is None or len(prior) == 0:
+            notes.add("warm start is on, but no shared rows with this campaign's targets were "
+                      "found; the GP learns from this campaign only.")
+        else:
+            model = _fit_warm(spec, X, Y, seed, settings, notes, cats, prior)
+            if model is not None:
+                return model
     try:
         model = make_surrogate(name, categorical=tuple(cats), categories=cats, seed=seed)
         if settings.fit_max_iter is not None and "max_iter" in model.get_params():
@@ -244,6 +260,38 @@ def _fit(name: str, spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: 
     except Exception as exc:  # noqa: BLE001 - surrogates raise their own and third-party errors
         notes.add(f"{name} surrogate could not be fitted ({_short(exc)}).", fallback=True)
         return None
+
+
+def _fit_warm(spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: int,
+              settings: OptimizerSettings, notes: _Notes, cats: dict[str, list[Any]],
+              prior: PriorRows) -> Surrogate | None:
+    """:class:`WarmStartGP` on this campaign's rows plus the shared rows, or ``None``."""
+    from surrogates.warm_start import WarmStartGP
+
+    warm = spec.warm_start
+    assert warm is not None
+    if prior.missing_inputs:
+        notes.add(f"warm start: the shared rows have no values for {list(prior.missing_inputs)}; "
+                  "those inputs are imputed for them.")
+    try:
+        model = WarmStartGP(categorical=tuple(cats), categories=cats, mode=warm.mode,
+                            max_prior_rows=warm.max_prior_rows, seed=seed)
+        if settings.fit_max_iter is not None:
+            model.set_params(max_iter=settings.fit_max_iter)
+        model.fit(X, Y, prior_X=prior.X, prior_Y=prior.Y.reindex(columns=Y.columns),
+                  prior_task=prior.source)
+    except Exception as exc:  # noqa: BLE001 - fall back to the campaign-only GP
+        notes.add(f"warm-start GP could not be fitted ({_short(exc)}); the GP learns from this "
+                  "campaign only.", fallback=True)
+        return None
+    model.warm_start_info_ = {  # type: ignore[attr-defined]
+        "mode": warm.mode,
+        "sources": dict(prior.sources),
+        "prior_rows": {k: int(v) for k, v in model.n_prior_.items()},
+        "prior_weight": {k: _float(v) for k, v in model.prior_weight_.items()},
+        "missing_inputs": list(prior.missing_inputs),
+    }
+    return model
 
 
 def _levels(values: Any) -> list[Any]:
@@ -301,6 +349,7 @@ def _optimize_recipes(snapshot: CampaignSnapshot, model: Surrogate, name: str, X
         "pending": 0 if pending is None else len(pending),
         "feasibility": _feasibility_info(feas),
         "fit_warnings": list(model.fit_warnings_),
+        "warm_start": getattr(model, "warm_start_info_", None),
         "shared": _jsonable({**{space.feature_names[j]: recipes.iloc[0][space.feature_names[j]]
                                 for j in shared_dims}, **shared_values}),
         "optimizer": {"method": "optimize_acqf_mixed_alternating + lazy greedy pool",
@@ -378,7 +427,8 @@ def _predictions(model: Surrogate, targets: list[str], spec: CampaignSpec,
 
 # ---------------------------------------------------------------------------- library mode
 def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: int,
-                     settings: OptimizerSettings, notes: _Notes) -> PlateProposal:
+                     settings: OptimizerSettings, notes: _Notes,
+                     prior: PriorRows | None = None) -> PlateProposal:
     spec = snapshot.spec
     library = snapshot.library
     if library is None or library.empty:
@@ -397,7 +447,7 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
     if data is not None:
         X, Y, targets = data
         for name in _surrogate_chain(surrogate):
-            model = _fit(name, spec, X, Y, seed, settings, notes, library=library)
+            model = _fit(name, spec, X, Y, seed, settings, notes, library=library, prior=prior)
             if model is None:
                 continue
             try:
@@ -456,6 +506,7 @@ def _score_library(snapshot: CampaignSnapshot, library: pd.DataFrame, excluded: 
         "objectives": [asdict(o) for o in objectives],
         "constraints": [asdict(c) for c in constraints], "mc_samples": settings.mc_samples,
         "pending": int(pend_rows.sum()),
+        "warm_start": getattr(model, "warm_start_info_", None),
         "optimizer": {"method": "select_from_pool (sequential greedy)",
                       "pool_rows": int((~excluded).sum())},
     }

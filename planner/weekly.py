@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from campaigns.errors import CampaignError
 from campaigns.plate import fill_layout
 from campaigns.spec import round_recipes
 from campaigns.store import BatchInfo, Store
@@ -93,12 +94,25 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
     else:
         from planner.propose import propose_plate
 
-        proposal = propose_plate(snapshot, surrogate=surrogate, seed=seed, fast=fast)
+        prior = None
+        if spec.warm_start is not None and surrogate == "gp":
+            from campaigns.shared import SharedDataset
+
+            modelled = [t.name for t in spec.targets if t.optimize or t.threshold is not None]
+            try:
+                prior = SharedDataset(store.engine).prior_for(
+                    spec.input_names, modelled, sources=spec.warm_start.sources
+                )
+            except CampaignError as exc:  # e.g. a source named in the spec was never pulled
+                hint = f" {exc.hint}" if getattr(exc, "hint", None) else ""
+                warnings.append(f"warm start: {exc}{hint}")
+        proposal = propose_plate(snapshot, surrogate=surrogate, seed=seed, fast=fast,
+                                 prior=prior)
         recipes = proposal.recipes.to_dict(orient="records")
         predictions = list(proposal.predictions)
         generator = proposal.generator
         model_info = dict(proposal.model_info)
-        warnings = list(proposal.warnings)
+        warnings.extend(proposal.warnings)
     if not spec.is_library:
         recipes = round_recipes(spec, recipes)
     wells = fill_layout(spec.plate, recipes, predictions)

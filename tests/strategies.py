@@ -14,6 +14,7 @@ from campaigns.spec import (
     LinearConstraint,
     MixtureGroup,
     PlateFormat,
+    WarmStart,
     Target,
 )
 
@@ -86,4 +87,10 @@ def campaign_specs(draw) -> CampaignSpec:  # noqa: ANN001
         parameters=tuple(params), mixtures=tuple(mixtures),
         linear_constraints=tuple(constraints), targets=tuple(targets),
         plate=draw(plate_format()),
+        warm_start=draw(st.none() | st.builds(
+            WarmStart,
+            sources=st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
+                             max_size=3).map(tuple),
+            mode=st.sampled_from(["multitask", "prior_mean"]),
+            max_prior_rows=st.integers(10, 5000))),
     )

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from campaigns.shared.dataset import PullResult, SharedDataset, SourceInfo
+from campaigns.shared.dataset import PriorRows, PullResult, SharedDataset, SourceInfo
 from campaigns.shared.errors import LicenceError, PackageError, UnitError
 from campaigns.shared.package import validate_package
 from campaigns.shared.reader import PackageContents, read_package
@@ -23,6 +23,7 @@ __all__ = [
     "LicenceError",
     "PackageContents",
     "PackageError",
+    "PriorRows",
     "PublishResult",
     "PullResult",
     "SharedDataset",

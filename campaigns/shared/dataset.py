@@ -97,6 +97,25 @@ class PullResult:
     warnings: tuple[Problem, ...] = ()
 
 
+@dataclass(frozen=True)
+class PriorRows:
+    """Shared rows matching a campaign, shaped for a warm-started model."""
+
+    X: pd.DataFrame
+    """Inputs, the campaign's ``input_names`` (NaN where a source lacks a column)."""
+    Y: pd.DataFrame
+    """The campaign's modelled targets (NaN where a row lacks one); every row has one."""
+    source: pd.Series
+    """Source name of each row (a task of a multi-task GP)."""
+    sources: dict[str, str]
+    """Source name -> SHA-256 of the package it was pulled from (the prior's revision)."""
+    missing_inputs: tuple[str, ...] = ()
+    """Input columns no selected source has (they are imputed)."""
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
 class SharedDataset:
     """Repository over the shared dataset tables.
 
@@ -330,6 +349,41 @@ class SharedDataset:
                 frame[col] = pd.to_numeric(frame[col]).astype("Int64")
         return frame
 
+    def prior_for(self, input_names: list[str], targets: list[str], *,
+                  sources: tuple[str, ...] = ()) -> PriorRows:
+        """Accepted, non-duplicate measurements that hold at least one of ``targets``.
+
+        Rows whose ``status`` is not ``ok`` (outliers, failed cells) are left out.
+
+        Args:
+            input_names: the campaign's model inputs (registry names).
+            targets: the campaign's modelled targets.
+            sources: only these sources (``()``: all). An unknown name is an error.
+
+        Returns:
+            A :class:`PriorRows` (possibly empty).
+        """
+        with self._session() as s:
+            for name in sources:
+                self._source(s, name)  # NotFoundError with the known names
+        frames = [self.rows(source=name) for name in sources] if sources else [self.rows()]
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        present = [t for t in targets if t in rows]
+        if rows.empty or not present:
+            empty = pd.DataFrame(columns=input_names)
+            return PriorRows(empty, pd.DataFrame(columns=targets), pd.Series([], dtype=object),
+                             {}, tuple(input_names))
+        Y = rows.reindex(columns=targets).apply(pd.to_numeric, errors="coerce")
+        keep = Y.notna().any(axis=1).to_numpy(copy=True)
+        if "status" in rows:  # outliers and failed cells teach a model nothing (as at home)
+            keep &= rows["status"].isna().to_numpy() | (rows["status"] == "ok").to_numpy()
+        rows, Y = rows[keep].reset_index(drop=True), Y[keep].reset_index(drop=True)
+        missing = tuple(c for c in input_names if c not in rows or rows[c].isna().all())
+        X = rows.reindex(columns=input_names)
+        used = sorted(set(rows["source"]))
+        shas = {i.name: i.package_sha256 for i in self.sources() if i.name in used}
+        return PriorRows(X, Y, rows["source"].astype(str), shas, missing)
+
     def quarantine(self, source: str) -> pd.DataFrame:
         """Problems of a source's quarantined rows: ``row_id``, ``row``, ``field``, ``value``,
         ``reason``, ``hint``."""
@@ -410,4 +464,4 @@ def _same(old: SharedDataRow, new: dict[str, Any]) -> bool:
             and old.state == new["state"] and old.kind == new["kind"])
 
 
-__all__ = ["ACCEPTED", "QUARANTINED", "PullResult", "SharedDataset", "SourceInfo"]
+__all__ = ["ACCEPTED", "QUARANTINED", "PriorRows", "PullResult", "SharedDataset", "SourceInfo"]

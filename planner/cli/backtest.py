@@ -58,11 +58,45 @@ def backtest(
     top: Annotated[float, typer.Option(help="Fraction of candidates that counts as top.")] = 0.01,
     strategies: Annotated[
         str,
-        typer.Option(help="Comma-separated: random, gp, ensemble, ax, baybe (random always runs)."),
+        typer.Option(
+            help="Comma-separated: random, gp, ensemble, ax, baybe (random always runs; "
+            "gp-prior is added by --prior)."
+        ),
     ] = "random,gp,ensemble,ax,baybe",
     workers: Annotated[
         int, typer.Option(help="Parallel worker processes (1 = in this process).")
     ] = 2,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            "--prior",
+            help="Another lab's table (CSV/XLSX) with the same input and target columns: adds "
+            "the strategy gp-prior, a GP warm-started by it, to measure what it is worth.",
+        ),
+    ] = None,
+    prior_mode: Annotated[
+        str,
+        typer.Option(
+            "--prior-mode",
+            help="multitask (each source a task of a multi-task GP) or prior_mean (a GP on the "
+            "prior as the mean function).",
+        ),
+    ] = "multitask",
+    prior_source: Annotated[
+        str | None,
+        typer.Option(
+            "--prior-source",
+            help="Column of the prior table naming each row's source (default: 'source' if "
+            "present, else one source).",
+        ),
+    ] = None,
+    prior_max_rows: Annotated[
+        int,
+        typer.Option(
+            "--prior-max-rows",
+            help="Most prior rows per target in each warm-started fit (a random subset above).",
+        ),
+    ] = 300,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full report as JSON here.")
     ] = None,
@@ -95,14 +129,30 @@ def backtest(
         categorical=_split(categorical),
         source=pool.name,
     )
+    names = _split([strategies])
+    options = {}
+    if prior is not None:
+        prior_data = problem.prior_from_frame(
+            read_table(prior), task_column=prior_source, mode=prior_mode, label=prior.name
+        )
+        options["gp-prior"] = {"prior": prior_data, "max_prior_rows": prior_max_rows}
+        if "gp-prior" not in names:  # measured side by side with the cold GP
+            names.append("gp-prior")
+        if "gp" not in names:
+            names.insert(names.index("gp-prior"), "gp")
+        console.print(
+            f"Prior: {len(prior_data.X)} rows from {prior.name} "
+            f"({prior_mode}; {len(prior_data.summary()['tasks']) or 1} source(s))."
+        )
     config = BacktestConfig(
         batch_size=batch_size,
         budget=budget,
         init=init,
         seeds=seeds,
         top=top,
-        strategies=tuple(_split([strategies])),
+        strategies=tuple(names),
         workers=workers,
+        strategy_options=options,
     )
     config.validate()
     result = run_backtest(problem, config, progress=progress)

@@ -171,6 +171,58 @@ def campaign_show(
         bt.add_row(str(b.id), b.iso_week, b.status, b.generator, str(b.seed), str(b.data_revision),
                    f"{n}/{len(b.wells)}")
     console.print(bt if batches else "No plates yet.")
+    if spec.warm_start is not None:
+        ws = spec.warm_start
+        console.print(f"Warm start: {ws.mode} from "
+                      f"{', '.join(ws.sources) if ws.sources else 'every shared source'} "
+                      f"(at most {ws.max_prior_rows} shared rows per target).")
+
+
+@campaign_app.command("warm-start")
+@report_errors
+def campaign_warm_start(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", help="Shared-dataset source to learn from (repeat; default: every source). "
+        "See `planner dataset list`.")] = None,
+    mode: Annotated[str, typer.Option(
+        help="multitask (each source a task; learns how far to trust it) or prior_mean.")
+    ] = "multitask",
+    max_prior_rows: Annotated[int, typer.Option(
+        help="Most shared rows per target in one fit.")] = 300,
+    off: Annotated[bool, typer.Option("--off", help="Learn from this campaign's data only.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Switch learning from the shared dataset (warm start) on or off for a campaign's GP."""
+    from campaigns.errors import NotFoundError
+    from campaigns.shared import SharedDataset
+    from campaigns.spec import CampaignSpec
+
+    store = open_store(db)
+    spec = store.spec(name)
+    data = spec.to_dict()
+    if off:
+        data["warm_start"] = None
+    else:
+        known = [i.name for i in SharedDataset(store.engine).sources()]
+        unknown = [s for s in source or [] if s not in known]
+        if unknown:
+            raise NotFoundError(
+                f"shared source(s) {unknown} are not in this database.",
+                hint=("Known sources: " + ", ".join(known)) if known else
+                "Pull a package first: planner dataset pull PATH, or planner dataset seed.")
+        data["warm_start"] = {"sources": list(source or []), "mode": mode,
+                              "max_prior_rows": max_prior_rows}
+    new = CampaignSpec.from_dict(data, source=f"campaign {name}")
+    store.update_spec(new, actor=_actor())
+    if new.warm_start is None:
+        console.print(f"Campaign [bold]{name}[/]: warm start off; the GP learns from this "
+                      "campaign's data only.")
+    else:
+        ws = new.warm_start
+        console.print(f"Campaign [bold]{name}[/]: warm start on ({ws.mode}, from "
+                      f"{', '.join(ws.sources) if ws.sources else 'every shared source'}). "
+                      "It is used by the GP model from the next plate on.")
 
 
 # --- suggest -------------------------------------------------------------------------------

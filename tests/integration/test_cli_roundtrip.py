@@ -104,7 +104,8 @@ def test_five_mistakes_one_report_and_no_change(demo: tuple[str, Path]) -> None:
 def test_commands_have_help() -> None:
     for args in (["--help"], ["campaign", "create", "--help"], ["suggest", "--help"],
                  ["plate", "template", "--help"], ["ingest", "--help"], ["export", "--help"],
-                 ["campaign", "list", "--help"], ["campaign", "show", "--help"]):
+                 ["campaign", "list", "--help"], ["campaign", "show", "--help"],
+                 ["campaign", "warm-start", "--help"]):
         assert "Usage" in _run(*args)
 
 
@@ -138,3 +139,25 @@ def test_export_writes_provenance(demo: tuple[str, Path]) -> None:
     exported = pd.read_excel(tmp / "e.xlsx")
     assert {"operator", "source_file_sha256", "generator", "seed", "ice_pct"} <= set(exported.columns)
     assert len(exported) == 96
+
+
+def test_warm_start_switch(demo: tuple[str, Path]) -> None:
+    url, _ = demo
+    # No shared source is pulled yet: naming one is refused with a hint, nothing changes.
+    result = runner.invoke(app, ["campaign", "warm-start", "demo", "--source", "calisol23"])
+    assert result.exit_code == 1 and "planner dataset" in result.output
+    with Store.open(url) as store:
+        assert store.spec("demo").warm_start is None
+    out = _run("campaign", "warm-start", "demo", "--mode", "prior_mean", "--max-prior-rows", "50")
+    assert "warm start on" in out
+    with Store.open(url) as store:
+        ws = store.spec("demo").warm_start
+        assert (ws.sources, ws.mode, ws.max_prior_rows) == ((), "prior_mean", 50)
+        last = store.audit_log("demo").iloc[-1]
+        assert last["action"] == "campaign.update_spec" and "warm_start" in last["detail"]["new_spec_yaml"]
+    assert "Warm start: prior_mean" in _run("campaign", "show", "demo")
+    bad = runner.invoke(app, ["campaign", "warm-start", "demo", "--mode", "transfer"])
+    assert bad.exit_code == 1 and "mode" in bad.output
+    _run("campaign", "warm-start", "demo", "--off")
+    with Store.open(url) as store:
+        assert store.spec("demo").warm_start is None
