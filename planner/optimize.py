@@ -233,7 +233,7 @@ def optimize_mixed(
             values.extend(first_value)
             space = _with_fixed_dims(space, {j: float(first[0][j]) for j in shared_dims})
         if len(picks) < q:
-            pool = _pool(space, s, seed, rng, incumbents, picks, taken)
+            pool = _pool(space, s, seed, rng, incumbents, picks, taken, need=q - len(picks))
             more, more_values = lazy_greedy(acqf, _enough(pool, q - len(picks)), q - len(picks),
                                             base_pending=base_pending, chosen=picks,
                                             batch=s.lazy_batch)
@@ -363,12 +363,17 @@ def _incumbents(acqf: AcquisitionFunction, n: int) -> Tensor | None:
 
 
 def _pool(space: EncodedSpace, s: OptimizerSettings, seed: int, rng: np.random.Generator,
-          incumbents: Tensor | None, picks: list[Tensor], taken: Tensor | None) -> Tensor:
-    """The candidate pool around the incumbents and the wells so far, minus taken points."""
+          incumbents: Tensor | None, picks: list[Tensor], taken: Tensor | None,
+          need: int = 1) -> Tensor:
+    """The candidate pool around the incumbents and the wells so far, minus taken points.
+
+    At least twice as many space-filling rows as the ``need`` wells still to fill are drawn, so
+    that a small ``pool_size`` (the fast settings) still fills a 96-well plate.
+    """
     parts = [torch.stack(picks)] if picks else []
     if incumbents is not None:
         parts.append(incumbents)
-    pool = candidate_pool(space, s.pool_size, seed=seed, rng=rng,
+    pool = candidate_pool(space, max(s.pool_size, 2 * need), seed=seed, rng=rng,
                           anchors=torch.cat(parts) if parts else None,
                           per_anchor=s.spray_per_anchor, scale=s.spray_scale)
     return _untaken(pool, taken, picks)

@@ -253,13 +253,42 @@ def _fit(name: str, spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: 
             if model is not None:
                 return model
     try:
-        model = make_surrogate(name, categorical=tuple(cats), categories=cats, seed=seed)
+        extra = {"input_bounds": _input_bounds(spec, X, library, cats)} if name == "gp" else {}
+        model = make_surrogate(name, categorical=tuple(cats), categories=cats, seed=seed,
+                               **extra)
         if settings.fit_max_iter is not None and "max_iter" in model.get_params():
             model.set_params(max_iter=settings.fit_max_iter)
         return model.fit(X, Y)
     except Exception as exc:  # noqa: BLE001 - surrogates raise their own and third-party errors
         notes.add(f"{name} surrogate could not be fitted ({_short(exc)}).", fallback=True)
         return None
+
+
+def _input_bounds(spec: CampaignSpec, X: pd.DataFrame, library: pd.DataFrame | None,
+                  cats: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """The search space's range of each numeric input, for the GP's input scaling.
+
+    Recipe mode: the spec's bounds (mixture components: their fraction bounds). Library mode:
+    the range of the candidate table and the measured rows. Scaling to the search space rather
+    than to the rows measured so far keeps unexplored candidates inside the unit cube the GP's
+    length-scale priors assume (``GPSurrogate(input_bounds=...)``).
+    """
+    bounds: dict[str, tuple[float, float]] = {}
+    if library is not None:
+        for c in spec.input_names:
+            if c in cats or c not in library:
+                continue
+            col = pd.to_numeric(pd.concat([library[c], X[c]]), errors="coerce")
+            if col.notna().any():
+                bounds[c] = (float(col.min()), float(col.max()))
+        return bounds
+    for p in spec.parameters:
+        if p.kind != "categorical":
+            bounds[p.name] = (float(p.lower), float(p.upper))
+    for m in spec.mixtures:
+        for c in m.components:
+            bounds[c] = m.bound(c)
+    return bounds
 
 
 def _fit_warm(spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: int,

@@ -158,3 +158,14 @@ def test_a_full_96_well_plate(integer_space) -> None:
     assert X.shape == (92, space.dim)
     assert len(torch.unique(X, dim=0)) == 92
     assert space.contains(X).all() and torch.isfinite(values).all()
+
+
+def test_fast_settings_fill_a_plate_larger_than_their_pool(electrolyte_space) -> None:
+    """FAST draws 128 space-filling rows; 200 wells still get 200 distinct valid candidates."""
+    from dataclasses import replace
+
+    settings = replace(FAST, spray_per_anchor=0)  # no perturbation rows to make up the shortfall
+    X, values = optimize_mixed(_acqf(electrolyte_space), electrolyte_space, 200, seed=0,
+                               settings=settings)
+    assert X.shape[0] == 200 and len(torch.unique(X, dim=0)) == 200
+    assert electrolyte_space.contains(X).all() and torch.isfinite(values).all()

@@ -274,6 +274,11 @@ def test_library_mode_picks_unique_unused_candidates() -> None:
     assert not set(ids) & set(lib["candidate_id"].iloc[:40])
     assert set(ids) <= set(lib["candidate_id"])
     assert p.model_info["pending"] == 10
+    # The GP scales numeric inputs to the library's range, not to the 30 measured rows.
+    bounds = p.model_info["surrogate_params"]["input_bounds"]
+    for c, (lo, hi) in bounds.items():
+        assert (lo, hi) == (lib[c].min(), lib[c].max()), c
+    assert set(bounds) == {c for c in LIB_SPEC.input_names if c not in LIB_SPEC.categorical_inputs}
     # the picks score better on the truth than the library's average
     picked = lib.set_index("candidate_id").loc[ids]
     assert _library_ice(picked).mean() > _library_ice(lib).mean()
@@ -310,3 +315,14 @@ def test_proposals_gain_more_hypervolume_than_random_wells() -> None:
             rand = space_filling_design(HC, 6, seed=100 * seed + r)
             random_gains.append(volume(pd.concat([X, rand])) - before)
     assert np.mean(gains) > np.mean(random_gains)
+
+
+def test_gp_scales_inputs_to_the_search_space(hc_proposal) -> None:
+    # Recipe mode: the spec's bounds, not the range of the 24 measured rows.
+    bounds = hc_proposal.model_info["surrogate_params"]["input_bounds"]
+    for p in HC.parameters:
+        if p.kind == "categorical":
+            assert p.name not in bounds
+        else:
+            assert tuple(bounds[p.name]) == (p.lower, p.upper), p.name
+
