@@ -30,7 +30,8 @@ import warnings
 
 import torch
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models import MixedSingleTaskGP, ModelListGP, SingleTaskGP
+from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import Model, ModelList
 from botorch.models.transforms.input import Normalize
 from botorch.models.transforms.outcome import Standardize
@@ -160,8 +161,16 @@ def fit_feasibility(
 def with_feasibility(model: Model, feasibility: FeasibilityModel) -> Model:
     """``model``'s outputs followed by the success score, as one BoTorch model.
 
-    The result is a :class:`botorch.models.model.ModelList`, which accepts any BoTorch model
-    (a GP list, an ensemble); its last output is the score to constrain at
+    A list of GPs (``ModelListGP``) stays one, of the same class, with the feasibility GP
+    appended: the acquisition can then cache the Cholesky factor of the baseline's posterior
+    (``cache_root``), which makes each evaluation several times cheaper once a campaign has
+    hundreds of wells. Any other model (an ensemble) is combined in a
+    :class:`botorch.models.model.ModelList`. The last output is the score to constrain at
     ``feasibility.threshold``.
     """
+    if isinstance(model, ModelListGP) and isinstance(feasibility.model_, GPyTorchModel):
+        kwargs = {}
+        if hasattr(model, "max_cholesky_size"):  # surrogates.gp.CholeskyModelListGP
+            kwargs["max_cholesky_size"] = model.max_cholesky_size
+        return type(model)(*model.models, feasibility.model_, **kwargs)
     return ModelList(model, feasibility.model_)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from campaigns.errors import CampaignError
@@ -68,12 +68,15 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         fast: Cheaper optimizer settings (tests, demos).
     """
     week = parse_week(week) if week else current_week()
-    if not force:
-        existing = store.batch_for_week(campaign, week)
-        if existing is not None:
-            return SuggestResult(existing, created=False)
+    existing = store.batch_for_week(campaign, week)
+    if existing is not None and not force:
+        return SuggestResult(existing, created=False)
     seed = default_seed(campaign, week) if seed is None else seed
     snapshot = store.snapshot(campaign)
+    if existing is not None and "batch_id" in snapshot.pending:
+        # The plate being replaced is not on order: its wells are not pending.
+        snapshot = replace(snapshot, pending=snapshot.pending[
+            snapshot.pending["batch_id"] != existing.id].reset_index(drop=True))
     spec = snapshot.spec
     n = spec.plate.sample_wells
     trained, _ = snapshot.training_data()

@@ -121,3 +121,16 @@ def test_prior_helps_the_model_where_the_campaign_has_no_data() -> None:
         return float(np.abs(mean - truth).mean())
 
     assert error(warm) < error(cold)
+
+
+def test_regenerated_plate_does_not_count_itself_as_pending(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        store.create_campaign(_spec("p", None))
+        first = suggest_plate(store, "p", week=WEEK1, fast=True).batch
+        _measure(store, "p", first, 6)
+        on_order = sum(w.role != "control" for w in first.wells) - 6
+        plate = suggest_plate(store, "p", week=WEEK2, fast=True).batch
+        assert plate.model_info["pending"] == on_order
+        again = suggest_plate(store, "p", week=WEEK2, fast=True, force=True).batch
+        assert again.id != plate.id
+        assert again.model_info["pending"] == on_order  # not on_order + the replaced plate
