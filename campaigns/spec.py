@@ -449,6 +449,11 @@ class CampaignSpec(_Frozen):
         return [t for t in self.targets if t.threshold is not None]
 
     @property
+    def modelled_targets(self) -> list[str]:
+        """Targets a model learns: objectives and constraint targets, in spec order."""
+        return [t.name for t in self.targets if t.optimize or t.threshold is not None]
+
+    @property
     def sample_well_count(self) -> int:
         return self.plate.sample_wells
 

@@ -281,7 +281,8 @@ def _build(
             hint="Give one reference value per objective, in the maximization convention.",
         )
     ref = [float(r) for r in ref_point]
-    if X_baseline.shape[0] > MAX_BASELINE:
+    pruned = X_baseline.shape[0] > MAX_BASELINE
+    if pruned:
         # Every evaluation takes the joint posterior of the baseline and the candidates; keep
         # the designs most likely to be on the Pareto front (BoTorch's own pruning, capped).
         X_baseline = prune_inferior_points_multi_objective(
@@ -296,6 +297,6 @@ def _build(
         objective=mo_objective,
         constraints=constraint_fns,
         X_pending=X_pending,
-        prune_baseline=True,
+        prune_baseline=not pruned,  # pruned above already: don't sample the posterior twice
         cache_root=cache_root,
     )

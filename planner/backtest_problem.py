@@ -109,6 +109,18 @@ def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
+def _inputs(df: pd.DataFrame, inputs: Sequence[str], categorical: Sequence[str],
+            problems: list[str]) -> pd.DataFrame:
+    """Input columns: labels as stripped text (NaN kept), the rest as floats (see _numeric)."""
+    X = pd.DataFrame(index=df.index)
+    for c in inputs:
+        if c in categorical:
+            X[c] = df[c].map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+        else:
+            X[c] = _numeric(df[c], c, problems)
+    return X
+
+
 def _closest(name: str, columns: Sequence[str]) -> str | None:
     """The column most like ``name`` (case and spacing ignored), if any is close."""
     keys = {" ".join(c.lower().split()): c for c in columns}
@@ -193,12 +205,7 @@ class BacktestProblem:
         if not inputs:
             raise BacktestInputError("No input column.", hint="Give --inputs a,b,c.")
         problems: list[str] = []
-        X = pd.DataFrame(index=df.index)
-        for c in inputs:
-            if c in categorical:
-                X[c] = df[c].map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
-            else:
-                X[c] = _numeric(df[c], c, problems)
+        X = _inputs(df, inputs, categorical, problems)
         Y = np.column_stack([_numeric(df[t], t, problems) for t in tnames])
         if problems:
             raise BacktestInputError(
@@ -281,12 +288,7 @@ class BacktestProblem:
         if task_column is not None:
             _resolve([task_column], columns, "prior source")
         problems: list[str] = []
-        X = pd.DataFrame(index=df.index)
-        for c in inputs:
-            if c in self.categorical:
-                X[c] = df[c].map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
-            else:
-                X[c] = _numeric(df[c], c, problems)
+        X = _inputs(df, inputs, self.categorical, problems)
         Y = pd.DataFrame(
             {t: _numeric(df[t], t, problems) if t in present else np.nan for t in tnames},
             index=df.index,

@@ -17,7 +17,7 @@ import torch
 
 from planner.acquisition import ObjectiveSpec, build_acquisition
 from planner.errors import PlanningError
-from planner.pool import select_from_pool
+from planner.pool import pool_bounds, select_from_pool
 
 #: Smallest max/min ratio of a positive minimized target that ``log_targets="auto"`` models on a
 #: log scale.
@@ -252,18 +252,6 @@ class WarmStartStrategy(SurrogateStrategy):
                 col = PY[name].where(PY[name] > 0)
                 PY[name] = np.log10(col)
         model.fit(X, Y, prior_X=self._prior.X, prior_Y=PY, prior_task=self._prior.task)
-
-
-def pool_bounds(X: pd.DataFrame, categorical: Sequence[str] = ()) -> dict[str, tuple[float, float]]:
-    """``{column: (min, max)}`` of each numeric pool column with at least one value."""
-    bounds = {}
-    for name in X.columns:
-        if name in categorical:
-            continue
-        col = pd.to_numeric(X[name], errors="coerce")
-        if col.notna().any():
-            bounds[str(name)] = (float(col.min()), float(col.max()))
-    return bounds
 
 
 def unavailable_reason(name: str, options: dict[str, Any] | None = None) -> str | None:

@@ -11,13 +11,31 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from botorch.acquisition import AcquisitionFunction
 from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
 from planner.errors import PlanningError
+
+
+def pool_bounds(X: pd.DataFrame, categorical: Sequence[str] = ()) -> dict[str, tuple[float, float]]:
+    """``{column: (min, max)}`` of each numeric pool column with at least one value.
+
+    The search space of a pool campaign (a library, a backtest table), for
+    ``GPSurrogate(input_bounds=...)``.
+    """
+    bounds = {}
+    for name in X.columns:
+        if name in categorical:
+            continue
+        col = pd.to_numeric(X[name], errors="coerce")
+        if col.notna().any():
+            bounds[str(name)] = (float(col.min()), float(col.max()))
+    return bounds
 
 
 class PoolExhaustedError(PlanningError):

@@ -39,7 +39,7 @@ from planner.design import library_design, space_filling_design
 from planner.errors import PlanningError, PlanningWarning
 from planner.feasibility import FeasibilityModel, fit_feasibility, with_feasibility
 from planner.optimize import OptimizerSettings, default_settings, optimize_mixed, torch_threads
-from planner.pool import select_from_pool
+from planner.pool import pool_bounds, select_from_pool
 from planner.space import EncodedSpace
 from surrogates import make_surrogate
 from surrogates.base import Surrogate
@@ -217,7 +217,7 @@ def _training_frame(snapshot: CampaignSnapshot,
     """Rows and modelled targets (objectives, then constraint-only targets), or ``None``."""
     spec = snapshot.spec
     X, Y = snapshot.training_data()
-    modelled = [t.name for t in spec.targets if t.optimize or t.threshold is not None]
+    modelled = spec.modelled_targets
     Y = Y.reindex(columns=modelled).apply(pd.to_numeric, errors="coerce")
     empty = [t for t in modelled if len(Y) == 0 or Y[t].isna().all()]
     if empty and len(Y):
@@ -273,15 +273,10 @@ def _input_bounds(spec: CampaignSpec, X: pd.DataFrame, library: pd.DataFrame | N
     than to the rows measured so far keeps unexplored candidates inside the unit cube the GP's
     length-scale priors assume (``GPSurrogate(input_bounds=...)``).
     """
-    bounds: dict[str, tuple[float, float]] = {}
     if library is not None:
-        for c in spec.input_names:
-            if c in cats or c not in library:
-                continue
-            col = pd.to_numeric(pd.concat([library[c], X[c]]), errors="coerce")
-            if col.notna().any():
-                bounds[c] = (float(col.min()), float(col.max()))
-        return bounds
+        inputs = [c for c in spec.input_names if c in library]
+        return pool_bounds(pd.concat([library[inputs], X[inputs]]), categorical=list(cats))
+    bounds: dict[str, tuple[float, float]] = {}
     for p in spec.parameters:
         if p.kind != "categorical":
             bounds[p.name] = (float(p.lower), float(p.upper))

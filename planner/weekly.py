@@ -101,10 +101,9 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         if spec.warm_start is not None and surrogate == "gp":
             from campaigns.shared import SharedDataset
 
-            modelled = [t.name for t in spec.targets if t.optimize or t.threshold is not None]
             try:
                 prior = SharedDataset(store.engine).prior_for(
-                    spec.input_names, modelled, sources=spec.warm_start.sources
+                    spec.input_names, spec.modelled_targets, sources=spec.warm_start.sources
                 )
             except CampaignError as exc:  # e.g. a source named in the spec was never pulled
                 hint = f" {exc.hint}" if getattr(exc, "hint", None) else ""

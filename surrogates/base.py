@@ -111,18 +111,22 @@ class Surrogate(BaseEstimator, ABC):
                 )
             group_codes = pd.factorize(labels)[0]
         Xt = encoder.encode(X.rename(columns=str), impute=False)
-        self.encoder_ = encoder
-        self.feature_names_in_ = np.asarray(encoder.feature_names_, dtype=object)
-        self.n_features_in_ = len(encoder.feature_names_)
-        self.categorical_indices_ = list(encoder.categorical_indices_)
-        self.categories_ = {k: list(v) for k, v in encoder.categories_.items()}
-        self.log_columns_ = list(encoder.log_columns_)
+        self._adopt_encoder(encoder)
         with torch.random.fork_rng(), single_thread():
             torch.manual_seed(self.seed)
             self.model_ = self._fit_encoded(
                 Xt, torch.as_tensor(Ynp, dtype=torch.double), group_codes
             )
         return self
+
+    def _adopt_encoder(self, encoder: TabularEncoder) -> None:
+        """Keep a fitted encoder and expose what it learned as fitted attributes."""
+        self.encoder_ = encoder
+        self.feature_names_in_ = np.asarray(encoder.feature_names_, dtype=object)
+        self.n_features_in_ = len(encoder.feature_names_)
+        self.categorical_indices_ = list(encoder.categorical_indices_)
+        self.categories_ = {k: list(v) for k, v in encoder.categories_.items()}
+        self.log_columns_ = list(encoder.log_columns_)
 
     def predict(self, X: Any, *, observation_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Predict mean and standard deviation of every target.

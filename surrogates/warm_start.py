@@ -133,12 +133,7 @@ class WarmStartGP(Surrogate):
                                  log_columns=self.log_columns, impute=self.impute,
                                  seed=self.seed).fit(pd.concat([X, PX], ignore_index=True))
         self.fit_warnings_.extend(encoder.warnings_)
-        self.encoder_ = encoder
-        self.feature_names_in_ = np.asarray(encoder.feature_names_, dtype=object)
-        self.n_features_in_ = len(encoder.feature_names_)
-        self.categorical_indices_ = list(encoder.categorical_indices_)
-        self.categories_ = {k: list(v) for k, v in encoder.categories_.items()}
-        self.log_columns_ = list(encoder.log_columns_)
+        self._adopt_encoder(encoder)
         Ynp = self._target_array(Yf, min_rows=1 if len(PX) else 3)
         Pnp = np.column_stack([PY[c].to_numpy(float) if c in PY else np.full(len(PY), np.nan)
                                for c in self.target_names_]) if len(PY) else np.empty((0, 0))

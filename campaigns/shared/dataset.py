@@ -363,9 +363,7 @@ class SharedDataset:
         Returns:
             A :class:`PriorRows` (possibly empty).
         """
-        with self._session() as s:
-            for name in sources:
-                self._source(s, name)  # NotFoundError with the known names
+        # rows() raises NotFoundError (with the known names) for an unknown source.
         frames = [self.rows(source=name) for name in sources] if sources else [self.rows()]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         present = [t for t in targets if t in rows]
@@ -380,8 +378,11 @@ class SharedDataset:
         rows, Y = rows[keep].reset_index(drop=True), Y[keep].reset_index(drop=True)
         missing = tuple(c for c in input_names if c not in rows or rows[c].isna().all())
         X = rows.reindex(columns=input_names)
-        used = sorted(set(rows["source"]))
-        shas = {i.name: i.package_sha256 for i in self.sources() if i.name in used}
+        with self._session() as s:
+            shas = dict(s.execute(
+                select(SharedSourceRow.name, SharedSourceRow.package_sha256)
+                .where(SharedSourceRow.name.in_(sorted(set(rows["source"]))))
+                .order_by(SharedSourceRow.name)).all())
         return PriorRows(X, Y, rows["source"].astype(str), shas, missing)
 
     def quarantine(self, source: str) -> pd.DataFrame:
