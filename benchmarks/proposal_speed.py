@@ -16,7 +16,7 @@ tools; each proposes a batch of ``q`` (24 or 96) recipes.
   strategy; only that call is timed.
 
 Measured per (tool, n, q), each in a fresh subprocess pinned to one thread (torch, OpenMP,
-BLAS): CPU seconds and wall seconds of the proposal (planner: surrogate fit included; data
+BLAS) and with the same :mod:`planner.runtime` settings for both tools: CPU seconds and wall seconds of the proposal (planner: surrogate fit included; data
 loading excluded for both), the machine's load average, the process's peak RSS, and the
 hypervolume gain of the batch on the *true* functions (noise-free) over the observed designs,
 with the fixed reference point (ICE 55 %, capacity 150 mAh/g). The speed ratio uses CPU seconds:
@@ -217,8 +217,14 @@ def one(tool: str, n: int, q: int, seed: int) -> dict:
     """Measure one (tool, n, q) in this process and return the record."""
     import torch
 
+    from planner.runtime import skip_botorch_jit_kernel, tune_allocator
+
     # One thread for both tools: the fair, reproducible setting on a shared 2-core machine.
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
+    # The same process settings for both (Ax builds BoTorch's qLogNEHVI too): no JIT compile
+    # of BoTorch's fused kernel inside the timed call, glibc keeping freed memory for reuse.
+    skip_botorch_jit_kernel()
+    tune_allocator()
     X, Y = observations(n, seed)
     if tool == "ax":
         batch = propose_ax(X, Y, q, seed=seed)

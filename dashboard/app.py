@@ -12,6 +12,9 @@ import sys
 import streamlit as st
 
 from dashboard.common import campaign_picker, db_url, render, store
+from planner.runtime import tune_allocator
+
+tune_allocator()  # the "Suggest" page plans in this process; see planner.runtime
 
 _log = logging.getLogger("dashboard")
 if not _log.handlers:  # unexpected page errors go to the server log (the terminal)

@@ -38,6 +38,11 @@ from botorch.sampling.get_sampler import get_sampler
 from torch import Tensor
 
 from planner.errors import PlanningError
+from planner.runtime import skip_botorch_jit_kernel
+
+# BoTorch would compile a C++ kernel for qLogNEHVI on first use (35-140 s per environment) that
+# does not speed up our plates; see planner.runtime.
+skip_botorch_jit_kernel()
 
 Direction = Literal["max", "min"]
 

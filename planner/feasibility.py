@@ -67,7 +67,7 @@ class FeasibilityModel:
     threshold: float = 0.5
     """Score above which a recipe counts as makeable (the outcome constraint's bound)."""
 
-    def __init__(self, space: EncodedSpace, *, seed: int = 0, max_iter: int = 100) -> None:
+    def __init__(self, space: EncodedSpace, *, seed: int = 0, max_iter: int = 50) -> None:
         self.space = space
         self.seed = seed
         self.max_iter = max_iter

@@ -23,7 +23,9 @@ Why both: on the 2-core machine one gradient-based well costs 1.5-5 s of CPU (ha
 observations, three model outputs), so 92 wells optimized one by one would take minutes; the
 first wells, where exploitation happens, get the full optimizer and the exploration wells come
 from the pool at ~0.2 s each. Measured with ``benchmarks/suggest_speed.py``: ~26 s of CPU for a
-92-well plate from 100 observations, ~45 s from 200.
+92-well plate from 100 observations, ~45 s from 200. The demo campaign after four weeks (384
+wells, three GPs with the feasibility model): ``planner suggest`` under a minute of wall time on
+two cores; see :class:`OptimizerSettings` and :mod:`planner.runtime`.
 
 Everything is seeded (torch, numpy, the pool's Sobol draw), so the same inputs and seed give the
 same plate. Set ``PLANNER_FAST=1`` (as tests/conftest.py does) or pass :data:`FAST` for tiny
@@ -33,7 +35,6 @@ settings.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,7 +49,7 @@ from torch import Tensor
 
 from planner.design import space_filling_design
 from planner.errors import PlanningError, PlanningWarning
-from planner.pool import exclusion_mask
+from planner.pool import exclusion_mask, lazy_greedy, set_pending_points
 from planner.space import EncodedSpace
 
 FAST_ENV = "PLANNER_FAST"
@@ -65,7 +66,9 @@ class OptimizerSettings:
 
     The defaults were tuned on ``benchmarks/suggest_speed.py`` (hard-carbon template, 100
     simulated wells, 92-well plate): they keep most of the hypervolume gain of four times the
-    effort at about a third of the time.
+    effort at about a third of the time. ``pool_size``, ``lazy_batch``, ``score_chunk`` and
+    ``threads`` were then tuned on the demo campaign after four weeks (384 wells), where the
+    96-well ``planner suggest`` must stay under a minute.
     """
 
     num_restarts: int = 4
@@ -85,25 +88,37 @@ class OptimizerSettings:
     find the same optimum and random starts cost half as much."""
     optimized_wells: int = 3
     """Wells found by the gradient-based mixed search; the rest come from the pool."""
-    pool_size: int = 1536
-    """Space-filling candidates in the pool."""
+    pool_size: int = 1024
+    """Space-filling candidates in the pool (plus the spray; at least twice the wells left).
+    1,536 cost 2 s more on the demo's 96-well plate, for no measurable hypervolume gain."""
     spray_per_anchor: int = 32
     """Perturbed candidates added around each optimized well and each incumbent."""
     spray_scale: float = 0.05
     """Std of the continuous perturbations, as a fraction of each input's range."""
     max_anchors: int = 8
     """Most measured incumbents used as spray anchors (those kept by the acquisition's pruning)."""
-    lazy_batch: int = 16
-    """Candidates re-scored together in one lazy-greedy round."""
+    lazy_batch: int = 8
+    """Candidates re-scored together in one lazy-greedy round. Each call costs about
+    ``lazy_batch x (baseline + pending)`` posterior rows and most steps need one round, so a
+    small batch is cheaper: 8 instead of 16 took 9 s off the demo's 96-well plate."""
+    score_chunk: int = 256
+    """Most candidates scored in one acquisition call (the pool's first scoring, and BoTorch's
+    ``init_batch_limit`` for the raw samples of the mixed optimizer). Each candidate carries the
+    joint posterior of the baseline and the pending wells, so one call over the whole pool built
+    candidates x (baseline + pending) x training-rows kernel matrices: at 384 observations 1,887
+    candidates in one call took 13 s, in chunks of 256 6 s; at 1,000 observations the single call
+    was what pushed the peak memory past 4 GB."""
     mc_samples: int = 64
     """Quasi-MC posterior samples of the acquisition (fixed base samples, seeded)."""
     fit_max_iter: int | None = None
     """Cap on the surrogate's hyperparameter iterations (``max_iter``, where it has one);
     ``None`` keeps the surrogate's default."""
-    threads: int | None = 1
-    """Torch intra-op threads while planning (``None``: leave as is). With ~100-point GPs the
-    matrices are tiny and a second thread costs more than it gains (measured 3-10x the CPU time
-    on the 2-core machine)."""
+    threads: int | None = None
+    """Torch intra-op threads while planning; ``None`` leaves torch's setting as it is: all cores
+    in a ``planner suggest`` process, one in a backtest worker (which pins itself, so parallel
+    seeds do not oversubscribe the cores). On the 2-core machine two threads made the demo's
+    96-well plate 21 % faster in wall time (384 observations: 55 s instead of 70 s) and a
+    100-observation plate 10 % faster (33 s instead of 37 s), at 1.4-1.7x the CPU time."""
 
 
 DEFAULT = OptimizerSettings()
@@ -118,9 +133,10 @@ FAST = OptimizerSettings(
     pool_size=128,
     spray_per_anchor=8,
     max_anchors=4,
-    lazy_batch=16,
+    lazy_batch=8,
     mc_samples=32,
     fit_max_iter=50,
+    threads=1,
 )
 """Tiny settings for unit tests and CI (BoTorch's "fast optimize" spirit): valid, not good."""
 
@@ -223,21 +239,22 @@ def optimize_mixed(
             values.append(v)
             if len(picks) == 1 and shared_dims:
                 space = _with_fixed_dims(space, {j: float(x[j]) for j in shared_dims})
-            _set_pending(acqf, base_pending, picks)
+            set_pending_points(acqf, base_pending, picks)
         if len(picks) < q and shared_dims and not picks:
             # The plate-wide value comes from the best pool row, then holds for the rest.
-            pool = _pool(space, s, seed, rng, incumbents, picks, taken)
-            first, first_value = lazy_greedy(acqf, _enough(pool, 1), 1, base_pending=base_pending,
-                                             batch=s.lazy_batch)
-            picks.extend(first)
+            pool = _enough(_pool(space, s, seed, rng, incumbents, picks, taken), 1)
+            rows, first_value = lazy_greedy(acqf, pool, 1, base_pending=base_pending,
+                                            batch=s.lazy_batch, chunk=s.score_chunk)
+            picks.append(pool[rows[0]])
             values.extend(first_value)
-            space = _with_fixed_dims(space, {j: float(first[0][j]) for j in shared_dims})
+            space = _with_fixed_dims(space, {j: float(picks[0][j]) for j in shared_dims})
         if len(picks) < q:
-            pool = _pool(space, s, seed, rng, incumbents, picks, taken, need=q - len(picks))
-            more, more_values = lazy_greedy(acqf, _enough(pool, q - len(picks)), q - len(picks),
-                                            base_pending=base_pending, chosen=picks,
-                                            batch=s.lazy_batch)
-            picks.extend(more)
+            need = q - len(picks)
+            pool = _enough(_pool(space, s, seed, rng, incumbents, picks, taken, need=need), need)
+            rows, more_values = lazy_greedy(acqf, pool, need, base_pending=base_pending,
+                                            chosen=picks, batch=s.lazy_batch,
+                                            chunk=s.score_chunk)
+            picks.extend(pool[r] for r in rows)
             values.extend(more_values)
     return torch.stack(picks), torch.tensor(values, dtype=torch.double)
 
@@ -271,11 +288,6 @@ def _with_fixed_dims(space: EncodedSpace, fixed: Mapping[int, float]) -> Encoded
     return replace(space, fixed_features={**space.fixed_features, **extra})
 
 
-def _set_pending(acqf: AcquisitionFunction, base: Tensor | None, picks: list[Tensor]) -> None:
-    chosen = torch.stack(picks).to(torch.double)
-    acqf.set_X_pending(chosen if base is None else torch.cat([base.to(chosen), chosen], dim=-2))
-
-
 def _optimize_one(acqf: AcquisitionFunction, space: EncodedSpace,
                   s: OptimizerSettings) -> tuple[Tensor, float]:
     """One well by BoTorch's alternating mixed optimizer, snapped onto the exact space."""
@@ -295,7 +307,7 @@ def _optimize_one(acqf: AcquisitionFunction, space: EncodedSpace,
                     discrete_dims={j: v for j, v in space.discrete_dims.items()
                                    if j not in fixed} or None,
                     cat_dims={j: v for j, v in space.cat_dims.items() if j not in fixed} or None,
-                    options=dict(s.options),
+                    options={"init_batch_limit": s.score_chunk, **s.options},
                     q=1,
                     raw_samples=s.raw_samples,
                     num_restarts=s.num_restarts,
@@ -426,96 +438,3 @@ def candidate_pool(
     X = space.snap(torch.cat(parts))
     X = X[space.contains(X)]
     return torch.unique(X, dim=0) if len(X) else X
-
-
-def lazy_greedy(
-    acqf: AcquisitionFunction,
-    pool: Tensor,
-    q: int,
-    *,
-    base_pending: Tensor | None = None,
-    chosen: Sequence[Tensor] = (),
-    batch: int = 32,
-) -> tuple[list[Tensor], list[float]]:
-    """Add ``q`` pool rows to a plate by lazy greedy acquisition maximization.
-
-    The marginal gain of a candidate ``x`` after the wells ``P`` is
-    ``exp(acqf(x | P)) - exp(acqf(p | P))`` for a point ``p`` already in ``P`` (the value of
-    adding nothing): the same definition serves noisy EI (whose value counts the pending wells)
-    and incremental NEHVI (whose value does not). Gains only shrink as ``P`` grows, so stale
-    gains bound fresh ones: each step re-scores the ``batch`` best stale candidates until the best
-    candidate's gain is fresh.
-
-    Args:
-        acqf: Acquisition whose pending points are ``base_pending`` + ``chosen``.
-        pool: ``N x d`` valid encoded candidates.
-        q: Wells to add.
-        base_pending: Pending points the acquisition had before the plate.
-        chosen: Wells of this plate already picked (in order).
-        batch: Candidates re-scored per round.
-
-    Returns:
-        ``(wells, values)``: ``q`` encoded rows in pick order and the acquisition value (log
-        scale for log acquisitions) each had given the wells before it.
-    """
-    picks = list(chosen)
-    n = len(pool)
-    gains = torch.full((n,), math.inf, dtype=torch.double)
-    fresh_at = torch.full((n,), -1, dtype=torch.long)
-    logv = torch.full((n,), -math.inf, dtype=torch.double)
-    available = torch.ones(n, dtype=torch.bool)
-    shift: float | None = None  # common scale of exp(values), fixed after the first scoring
-    out: list[Tensor] = []
-    values: list[float] = []
-    for step in range(q):
-        # The value of adding nothing: ``acqf`` at a point already pending, scored in the same
-        # forward pass as the first re-scored batch (a forward pass costs far more than a row).
-        if picks:
-            last: Tensor | None = picks[-1]
-        else:
-            last = base_pending[-1] if base_pending is not None and len(base_pending) else None
-        base: float | None = None if last is not None else -math.inf
-        while True:
-            best = _argmax_masked(gains, available)
-            if fresh_at[best] == step and base is not None:
-                break
-            stale = available & (fresh_at != step)
-            order = torch.argsort(torch.where(stale, gains, -math.inf), descending=True,
-                                  stable=True)
-            k = int(stale.sum()) if step == 0 else min(batch, int(stale.sum()))
-            rows = order[:k]
-            Xs = pool[rows]
-            if base is None:
-                Xs = torch.cat([Xs, last.reshape(1, -1).to(Xs)])
-            with torch.no_grad():
-                lv = torch.cat([acqf(x.unsqueeze(-2)).reshape(-1).double()
-                                for x in Xs.split(2048)])
-            lv = torch.nan_to_num(lv, nan=-math.inf)
-            if base is None:
-                base, lv = float(lv[-1]), lv[:-1]
-            if shift is None:
-                finite = lv[torch.isfinite(lv)]
-                shift = float(finite.max()) if finite.numel() else 0.0
-                shift = max(shift, base) if math.isfinite(base) else shift
-            logv[rows] = lv
-            gains[rows] = _gain(lv, base, shift)
-            fresh_at[rows] = step
-        available[best] = False
-        out.append(pool[best])
-        values.append(float(logv[best]))
-        picks.append(pool[best])
-        _set_pending(acqf, base_pending, picks)
-    return out, values
-
-
-def _argmax_masked(x: Tensor, mask: Tensor) -> int:
-    # Ties (e.g. every gain underflowed to 0) go to the lowest index: deterministic.
-    return int(torch.argmax(torch.where(mask, x, -math.inf)))
-
-
-def _gain(log_values: Tensor, base: float, shift: float) -> Tensor:
-    """``exp(v) - exp(base)`` on the common scale ``exp(-shift)`` (comparable across steps)."""
-    gain = torch.exp((log_values - shift).clamp(max=700.0))
-    if math.isfinite(base):
-        gain = gain - math.exp(min(base - shift, 700.0))
-    return gain

@@ -3,13 +3,16 @@
 Sequential greedy selection with the semantics of BoTorch's ``optimize_acqf_discrete``
 (``unique=True``): pick the best row, add it to the acquisition's pending points, re-score the
 pool, repeat ``q`` times. Unlike it, this returns *row indices* (what a pool-based campaign
-needs), never picks excluded rows, and keeps memory bounded for pools of 100,000 rows by scoring
-in chunks without gradients.
+needs), never picks excluded rows, re-scores lazily (:func:`lazy_greedy`) and keeps memory
+bounded for pools of 100,000 rows by scoring in chunks without gradients. The recipe planner
+(:mod:`planner.optimize`) fills most of a plate with the same :func:`lazy_greedy` over a
+candidate pool it draws from the design space.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -90,44 +93,22 @@ def exclusion_mask(pool: Tensor, exclude: Tensor | None) -> Tensor:
     return avoided[inverse[:n]]
 
 
-@torch.no_grad()
-def _score(acqf: AcquisitionFunction, pool: Tensor, rows: Tensor, max_batch_size: int) -> Tensor:
-    """Acquisition value of each selected pool row as a single-point batch (``len(rows)``)."""
-    out = torch.empty(rows.numel(), dtype=pool.dtype, device=pool.device)
-    with warnings.catch_warnings():
-        # A candidate equal to a pending or measured point makes the joint covariance singular;
-        # the jitter GPyTorch adds is the right fix and its warning is expected noise here.
-        warnings.simplefilter("ignore", NumericalWarning)
-        for start in range(0, rows.numel(), max_batch_size):
-            chunk = rows[start : start + max_batch_size]
-            out[start : start + chunk.numel()] = acqf(pool[chunk].unsqueeze(-2)).reshape(-1)
-    return out
-
-
 def select_from_pool(
     acqf: AcquisitionFunction,
     pool: Tensor,
     q: int,
     *,
     exclude: Tensor | None = None,
-    max_batch_size: int = 2048,
+    max_batch_size: int = 256,
     lazy: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Greedy batch of ``q`` distinct pool rows maximizing the acquisition function.
 
-    Each step scores the still-selectable rows jointly with the rows already chosen (set as the
-    acquisition's pending points, on top of any pending points it already had), then takes the
-    best. The caller's acquisition function is not modified (a copy gets the pending points).
-    Rows whose acquisition value is not finite rank below every finite one but can still fill the
-    batch.
-
-    With ``lazy=True`` (default) steps after the first use *lazy greedy* evaluation (Minoux,
-    1978): improvement-type acquisitions (EI, NEI, EHVI, NEHVI) only shrink as pending points are
-    added, so the previous step's value of a row bounds its current value. Rows are re-scored in
-    order of their bound until the best fresh value beats every remaining bound. This gives the
-    same batch as full re-scoring up to Monte-Carlo noise and usually costs a few chunks per step
-    instead of the whole pool. Pass ``lazy=False`` for acquisitions without diminishing returns
-    (e.g. pure-exploration or non-MC acquisitions).
+    Each step adds the row with the largest marginal gain given the rows already chosen (set as
+    the acquisition's pending points, on top of any pending points it already had); see
+    :func:`lazy_greedy`. The caller's acquisition function is not modified (a copy gets the
+    pending points). Rows whose acquisition value is not finite rank below every finite one but
+    can still fill the batch.
 
     Args:
         acqf: A BoTorch acquisition function supporting ``set_X_pending`` (any MC acquisition).
@@ -135,9 +116,11 @@ def select_from_pool(
         q: Number of rows to choose.
         exclude: Rows never to pick (already measured or pending): integer indices, an ``N``
             boolean mask, or ``m x d`` points to match exactly; see :func:`exclusion_mask`.
-        max_batch_size: Rows scored per forward pass; bounds memory to roughly
-            ``max_batch_size x (pending + 1) x mc_samples`` posterior samples.
-        lazy: Re-score only as many rows as needed after the first step (see above).
+        max_batch_size: Rows scored per acquisition call; bounds memory to roughly
+            ``max_batch_size x (baseline + pending + 1) x training rows`` kernel entries.
+        lazy: Re-score only as many rows as needed after the first step (see
+            :func:`lazy_greedy`). ``False`` re-scores every row at every step, for acquisitions
+            without diminishing returns (e.g. pure-exploration or non-MC acquisitions).
 
     Returns:
         ``(indices, values)``: ``q`` long tensor of distinct pool row indices in the order they
@@ -150,8 +133,7 @@ def select_from_pool(
         raise PlanningError(f"Batch size q must be at least 1, got {q}.")
     if pool.ndim != 2:
         raise PlanningError(f"The pool must be an N x d tensor, got shape {tuple(pool.shape)}.")
-    excluded = exclusion_mask(pool, exclude)
-    available = torch.nonzero(~excluded).reshape(-1)
+    available = torch.nonzero(~exclusion_mask(pool, exclude)).reshape(-1)
     if available.numel() < q:
         raise PoolExhaustedError(
             f"Only {available.numel()} of {pool.shape[0]} pool rows can still be picked; "
@@ -162,51 +144,122 @@ def select_from_pool(
     # decompositions and ``set_X_pending(None)`` does not undo that (``optimize_acqf_discrete``
     # leaks the same way), so the caller's acquisition is never touched.
     acqf = copy.deepcopy(acqf)
-    base_pending = acqf.X_pending
-    chosen: list[int] = []
-    values: list[Tensor] = []
-    # Latest known value of every available row (an upper bound on its current value).
-    bounds = torch.full((pool.shape[0],), -torch.inf, dtype=pool.dtype, device=pool.device)
-    lazy_chunk = min(max_batch_size, 256)
-    for step in range(q):
-        if step == 0 or not lazy:
-            bounds[available] = _clean(_score(acqf, pool, available, max_batch_size))
-            best_row = int(available[torch.argmax(bounds[available])])
-        else:
-            best_row = _lazy_best(acqf, pool, available, bounds, lazy_chunk)
-        chosen.append(best_row)
-        values.append(bounds[best_row].clone())
-        available = available[available != best_row]
-        picked = pool[torch.tensor(chosen, device=pool.device)]
-        acqf.set_X_pending(
-            picked if base_pending is None else torch.cat([base_pending, picked], dim=-2)
-        )
-    return torch.tensor(chosen, dtype=torch.long), torch.stack(values)
+    rows, values = lazy_greedy(
+        acqf, pool[available], q, base_pending=acqf.X_pending,
+        batch=16 if lazy else available.numel(), chunk=max_batch_size,
+    )
+    return available[torch.tensor(rows, dtype=torch.long)], torch.tensor(values, dtype=pool.dtype)
 
 
-def _clean(scores: Tensor) -> Tensor:
-    """NaN scores rank last (as -inf) but stay selectable."""
-    return torch.where(torch.isnan(scores), -torch.inf, scores)
+@torch.no_grad()
+def lazy_greedy(
+    acqf: AcquisitionFunction,
+    pool: Tensor,
+    q: int,
+    *,
+    base_pending: Tensor | None = None,
+    chosen: Sequence[Tensor] = (),
+    batch: int = 16,
+    chunk: int = 256,
+) -> tuple[list[int], list[float]]:
+    """Add ``q`` pool rows to a batch by lazy greedy acquisition maximization.
 
+    The marginal gain of a candidate ``x`` after the rows ``P`` is
+    ``exp(acqf(x | P)) - exp(acqf(p | P))`` for a point ``p`` already in ``P`` (the value of
+    adding nothing): the same definition serves noisy EI (whose value counts the pending rows, so
+    it *grows* as ``P`` grows) and incremental NEHVI (whose value does not). The gain of a
+    candidate never grows as ``P`` grows (expected improvement and hypervolume improvement are
+    submodular per posterior sample, up to Monte-Carlo noise and the smoothing of BoTorch's log
+    acquisitions), so a stale gain bounds the fresh one: each step re-scores the ``batch`` best
+    stale candidates until the best candidate's gain is fresh (Minoux's lazy greedy, 1978).
+    The first step scores the whole pool.
 
-def _lazy_best(
-    acqf: AcquisitionFunction, pool: Tensor, available: Tensor, bounds: Tensor, chunk: int
-) -> int:
-    """Row with the best fresh value, re-scoring rows in order of their stale bound.
+    Args:
+        acqf: Acquisition whose pending points are ``base_pending`` + ``chosen``; it gets each
+            picked row as a further pending point.
+        pool: ``N x d`` valid encoded candidates.
+        q: Rows to add.
+        base_pending: Pending points the acquisition had before the batch.
+        chosen: Rows of this batch already picked (in order), already pending in ``acqf``.
+        batch: Candidates re-scored per round; ``N`` re-scores everything every step.
+        chunk: Most candidates per acquisition call when many are scored at once.
 
-    Updates ``bounds`` in place for every re-scored row.
+    Returns:
+        ``(rows, values)``: ``q`` distinct indices into ``pool`` in pick order, and the
+        acquisition value (log scale for log acquisitions) each had given the rows before it.
     """
-    order = available[torch.argsort(bounds[available], descending=True, stable=True)]
-    stale = bounds[order].clone()
-    best_row, best_val = int(order[0]), -torch.inf
-    for start in range(0, order.numel(), chunk):
-        rows = order[start : start + chunk]
-        fresh = _clean(_score(acqf, pool, rows, chunk))
-        bounds[rows] = fresh
-        top = int(torch.argmax(fresh))
-        if best_val == -torch.inf or fresh[top] > best_val:
-            best_row, best_val = int(rows[top]), float(fresh[top])
-        nxt = start + chunk
-        if nxt >= order.numel() or best_val >= float(stale[nxt]):
-            break
-    return best_row
+    picks = list(chosen)
+    n = len(pool)
+    gains = torch.full((n,), math.inf, dtype=torch.double)
+    fresh_at = torch.full((n,), -1, dtype=torch.long)
+    logv = torch.full((n,), -math.inf, dtype=torch.double)
+    available = torch.ones(n, dtype=torch.bool)
+    shift: float | None = None  # common scale of exp(values), fixed after the first scoring
+    rows_out: list[int] = []
+    values: list[float] = []
+    for step in range(q):
+        # The value of adding nothing: ``acqf`` at a point already pending, scored in the same
+        # call as the first re-scored candidates (a call costs far more than a row).
+        if picks:
+            last: Tensor | None = picks[-1]
+        else:
+            last = base_pending[-1] if base_pending is not None and len(base_pending) else None
+        base: float | None = None if last is not None else -math.inf
+        while True:
+            best = _argmax_masked(gains, available)
+            if fresh_at[best] == step and base is not None:
+                break
+            stale = available & (fresh_at != step)
+            order = torch.argsort(torch.where(stale, gains, -math.inf), descending=True,
+                                  stable=True)
+            k = int(stale.sum()) if step == 0 else min(batch, int(stale.sum()))
+            rows = order[:k]
+            Xs = pool[rows]
+            if base is None:
+                Xs = torch.cat([Xs, last.reshape(1, -1).to(Xs)])
+            lv = _score(acqf, Xs, chunk)
+            if base is None:
+                base, lv = float(lv[-1]), lv[:-1]
+            if shift is None:
+                finite = lv[torch.isfinite(lv)]
+                shift = float(finite.max()) if finite.numel() else 0.0
+                shift = max(shift, base) if math.isfinite(base) else shift
+            logv[rows] = lv
+            gains[rows] = _gain(lv, base, shift)
+            fresh_at[rows] = step
+        available[best] = False
+        rows_out.append(best)
+        values.append(float(logv[best]))
+        picks.append(pool[best])
+        set_pending_points(acqf, base_pending, picks)
+    return rows_out, values
+
+
+def set_pending_points(acqf: AcquisitionFunction, base: Tensor | None,
+                       picks: Sequence[Tensor]) -> None:
+    """Make ``base`` (pending before this batch) plus ``picks`` the acquisition's pending points."""
+    chosen = torch.stack(list(picks)).to(torch.double)
+    acqf.set_X_pending(chosen if base is None else torch.cat([base.to(chosen), chosen], dim=-2))
+
+
+def _score(acqf: AcquisitionFunction, X: Tensor, chunk: int) -> Tensor:
+    """Acquisition value of each row of ``X`` as a single-point batch; NaN becomes ``-inf``."""
+    with warnings.catch_warnings():
+        # A candidate equal to a pending or measured point makes the joint covariance singular;
+        # the jitter GPyTorch adds is the right fix and its warning is expected noise here.
+        warnings.simplefilter("ignore", NumericalWarning)
+        values = torch.cat([acqf(x.unsqueeze(-2)).reshape(-1).double() for x in X.split(chunk)])
+    return torch.nan_to_num(values, nan=-math.inf)
+
+
+def _argmax_masked(x: Tensor, mask: Tensor) -> int:
+    # Ties (e.g. every gain underflowed to 0) go to the lowest index: deterministic.
+    return int(torch.argmax(torch.where(mask, x, -math.inf)))
+
+
+def _gain(log_values: Tensor, base: float, shift: float) -> Tensor:
+    """``exp(v) - exp(base)`` on the common scale ``exp(-shift)`` (comparable across steps)."""
+    gain = torch.exp((log_values - shift).clamp(max=700.0))
+    if math.isfinite(base):
+        gain = gain - math.exp(min(base - shift, 700.0))
+    return gain

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from planner.cli import backtest, cell, core, dataset, lab, model, ui
+from planner.runtime import tune_allocator
 
 app = typer.Typer(
     name="planner",
@@ -28,4 +29,5 @@ ui.register(app)
 
 def main() -> None:
     """Console-script entry point."""
+    tune_allocator()
     app()
