@@ -13,6 +13,14 @@ Run::
 
     .venv/bin/python benchmarks/suggest_speed.py                 # n=100, q=92, 1 repeat
     .venv/bin/python benchmarks/suggest_speed.py --n 200 --repeats 3
+
+``--db URL`` times the whole command a lab runs instead, ``planner suggest --campaign NAME
+--force`` (start-up, imports, database and printing included), on a copy of that SQLite
+database so the original keeps its plate. The acceptance case is the demo campaign after
+``planner demo`` (four simulated weeks, 384 wells), 96-well plate, under a minute::
+
+    planner demo --no-dashboard --db sqlite:////tmp/demo/demo.db
+    .venv/bin/python benchmarks/suggest_speed.py --db sqlite:////tmp/demo/demo.db --repeats 3
 """
 
 from __future__ import annotations
@@ -20,7 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +64,35 @@ def make_snapshot(n: int, seed: int):  # noqa: ANN201 - a CampaignSnapshot
                             pending=pd.DataFrame(columns=spec.input_names))
 
 
+def time_cli(db_url: str, campaign: str, repeats: int) -> None:
+    """Wall, CPU and peak memory of ``planner suggest --force`` on a copy of a SQLite database."""
+    source = Path(db_url.removeprefix("sqlite:///"))
+    if not db_url.startswith("sqlite:///") or not source.is_file():
+        raise SystemExit(f"--db must be an existing SQLite database URL, got {db_url!r}.")
+    planner = Path(sys.executable).with_name("planner")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / source.name
+        shutil.copy(source, copy)
+        for r in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall = time.perf_counter()
+            proc = subprocess.run(
+                [str(planner), "suggest", "--campaign", campaign, "--force",
+                 "--db", f"sqlite:///{copy}"], capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - wall
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            batch = next((ln.strip() for ln in proc.stdout.splitlines() if "Batch" in ln), "")
+            print(json.dumps({
+                "command": f"planner suggest --campaign {campaign} --force", "repeat": r,
+                "exit": proc.returncode, "wall_s": round(wall, 1),
+                "cpu_s": round(after.ru_utime + after.ru_stime
+                               - before.ru_utime - before.ru_stime, 1),
+                "peak_rss_mb": round(after.ru_maxrss / 1024),  # largest child so far
+                "load_avg_1min": round(os.getloadavg()[0], 2), "batch": batch,
+                "error": proc.stderr[-500:] if proc.returncode else None,
+            }), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="observations")
@@ -60,8 +101,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true", help="tiny test settings instead")
+    parser.add_argument("--db", help="time `planner suggest --force` on a copy of this SQLite DB")
+    parser.add_argument("--campaign", default="demo-hard-carbon", help="campaign for --db")
     args = parser.parse_args()
     os.environ.pop("PLANNER_FAST", None)  # measure the real defaults unless --fast
+    if args.db:
+        time_cli(args.db, args.campaign, args.repeats)
+        return
 
     import warnings
 

@@ -170,3 +170,20 @@ def test_fast_settings_fill_a_plate_larger_than_their_pool(electrolyte_space) ->
                                settings=settings)
     assert X.shape[0] == 200 and len(torch.unique(X, dim=0)) == 200
     assert electrolyte_space.contains(X).all() and torch.isfinite(values).all()
+
+
+def test_acquisition_calls_stay_within_the_score_chunk(integer_space) -> None:
+    """Memory bound: neither the pool's first scoring nor BoTorch's raw samples exceed the chunk.
+
+    Every candidate carries the joint posterior of baseline and pending points, so one call over
+    a whole pool of thousands built gigabytes of kernel matrices at 1,000 observations.
+    """
+    space = integer_space
+    acqf = _acqf(space)
+    sizes: list[int] = []
+    acqf.register_forward_pre_hook(lambda mod, args: sizes.append(args[0].shape[0]))
+    settings = optimize_module.replace(FAST, pool_size=200, raw_samples=64, score_chunk=24)
+    X, _ = optimize_mixed(acqf, space, 4, seed=3, settings=settings)
+    assert len(torch.unique(X, dim=0)) == 4
+    assert sizes and max(sizes) <= 24
+    assert sum(sizes) > 200  # the whole pool was scored, in pieces
