@@ -449,6 +449,16 @@ class CampaignSpec(_Frozen):
         return [t for t in self.targets if t.threshold is not None]
 
     @property
+    def numeric_bounds(self) -> dict[str, tuple[float, float]]:
+        """``{input: (lower, upper)}`` of every numeric recipe input (parameters and mixture
+        components), in the lab's units; categorical parameters are left out."""
+        bounds = {p.name: (float(p.lower), float(p.upper))
+                  for p in self.parameters if p.kind != "categorical"}
+        for m in self.mixtures:
+            bounds.update({c: m.bound(c) for c in m.components})
+        return bounds
+
+    @property
     def modelled_targets(self) -> list[str]:
         """Targets a model learns: objectives and constraint targets, in spec order."""
         return [t.name for t in self.targets if t.optimize or t.threshold is not None]

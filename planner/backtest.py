@@ -240,12 +240,11 @@ def _init_worker() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from planner.runtime import skip_botorch_jit_kernel, tune_allocator
+    from planner.runtime import tune_allocator
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    tune_allocator()
-    skip_botorch_jit_kernel()  # the Ax and BayBE peers build BoTorch acquisitions too
+    tune_allocator()  # BoTorch's JIT kernel is already off: this module imports planner.acquisition
 
 
 def _run_in_worker(

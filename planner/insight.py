@@ -99,26 +99,14 @@ def insight_data(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe") -> 
     Y = rows[targets].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
     Y = Y.loc[:, Y.notna().sum() >= 3]  # a target measured on < 3 wells cannot be modelled
     bounds: dict[str, tuple[float, float]] = {}
+    design = spec.numeric_bounds if inputs == "recipe" and not spec.is_library else {}
     for name in names:
         if name in categorical:
             continue
-        lo, hi = float(X[name].min()), float(X[name].max())
-        if inputs == "recipe" and not spec.is_library:
-            lo, hi = _spec_bounds(spec, name, (lo, hi))
+        lo, hi = design.get(name, (float(X[name].min()), float(X[name].max())))
         if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
             bounds[name] = (lo, hi)
     return InsightData(X, Y, categorical, rows["batch_id"].to_numpy(), bounds)
-
-
-def _spec_bounds(spec: Any, name: str, observed: tuple[float, float]) -> tuple[float, float]:
-    """The design-space range of a recipe input (parameter bounds or mixture component bounds)."""
-    for p in spec.parameters:
-        if p.name == name and p.kind != "categorical":
-            return float(p.lower), float(p.upper)
-    for m in spec.mixtures:
-        if name in m.components:
-            return m.bound(name)
-    return observed
 
 
 @dataclass

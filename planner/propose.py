@@ -276,14 +276,7 @@ def _input_bounds(spec: CampaignSpec, X: pd.DataFrame, library: pd.DataFrame | N
     if library is not None:
         inputs = [c for c in spec.input_names if c in library]
         return pool_bounds(pd.concat([library[inputs], X[inputs]]), categorical=list(cats))
-    bounds: dict[str, tuple[float, float]] = {}
-    for p in spec.parameters:
-        if p.kind != "categorical":
-            bounds[p.name] = (float(p.lower), float(p.upper))
-    for m in spec.mixtures:
-        for c in m.components:
-            bounds[c] = m.bound(c)
-    return bounds
+    return spec.numeric_bounds
 
 
 def _fit_warm(spec: CampaignSpec, X: pd.DataFrame, Y: pd.DataFrame, seed: int,

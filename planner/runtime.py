@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -60,8 +61,10 @@ def skip_botorch_jit_kernel() -> bool:
     return True
 
 
+@functools.cache
 def tune_allocator() -> bool:
-    """Raise glibc's mmap and trim thresholds (see the module docstring).
+    """Raise glibc's mmap and trim thresholds (see the module docstring); once per process
+    (the dashboard's script runs again on every interaction).
 
     Returns:
         True when the settings were applied (Linux with glibc), False elsewhere.
