@@ -28,12 +28,26 @@ from planner.peers._common import Snapper, filled_pool
 
 
 def _import_ax():  # noqa: ANN202 - returns the ax module's public names
+    """Import Ax's public names and quiet its INFO logging (one line per trial otherwise).
+
+    Ax logs INFO while it is imported, and sets INFO on each of its module loggers, so a level on
+    the "ax" logger does not quiet them; as Ax's logger module advises, the level is set on the
+    handler Ax attaches to "ax".
+    """
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
     try:
         from ax import ChoiceParameterConfig, Client, RangeParameterConfig
     except ImportError as exc:
         raise PlanningError(
             f"Ax could not be imported ({exc}).", hint="Install it with: pip install ax-platform"
         ) from None
+    finally:
+        logging.disable(previous)
+    for handler in logging.getLogger("ax").handlers:
+        handler.setLevel(logging.WARNING)
     return Client, RangeParameterConfig, ChoiceParameterConfig
 
 
@@ -47,10 +61,7 @@ class AxStrategy:
     """
 
     def __init__(self, pool: PoolView, *, seed: int, method: str = "fast") -> None:
-        import logging
-
         Client, RangeParameterConfig, ChoiceParameterConfig = _import_ax()
-        logging.getLogger("ax").setLevel(logging.WARNING)
         self._X = filled_pool(pool)
         self._snap = Snapper(self._X, pool.categorical)
         # Ax parses objective strings, so parameters and metrics get safe names.

@@ -222,8 +222,9 @@ def test_parallel_workers_match_in_process_runs() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ensemble", "ax", "baybe"])
-def test_other_strategies_make_valid_proposals(strategy) -> None:
+def test_other_strategies_make_valid_proposals(strategy, capfd) -> None:
     pytest.importorskip({"ensemble": "torch", "ax": "ax", "baybe": "baybe"}[strategy])
+    capfd.readouterr()  # what importing the package printed
     df = pd.DataFrame(
         {
             "t": np.tile([800.0, 1000.0, 1200.0, 1400.0, 1600.0], 6),
@@ -239,6 +240,8 @@ def test_other_strategies_make_valid_proposals(strategy) -> None:
     trace = run_campaign(problem, strategy, 0, config)
     assert trace.fallbacks == 0, trace.messages
     assert len(set(trace.picks)) == 9
+    # A peer's per-trial INFO lines ("Trial 6 marked COMPLETED.") would flood a backtest's output.
+    assert "[INFO" not in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------------------- CLI
