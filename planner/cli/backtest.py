@@ -194,13 +194,15 @@ def print_report(report: dict) -> None:
         "fallbacks",
     ):
         table.add_column(col, justify="left" if col == "strategy" else "right")
+    def count(x: float | None) -> str:  # a quantile that falls on a miss: beyond the budget
+        return _fmt(x) if x is not None else f">{budget}"
+
     for name, s in report["strategies"].items():
-        med = s["median_first_top"]
         lo, hi = s["iqr_first_top"]
         table.add_row(
             name,
-            _fmt(med) if med is not None else f">{budget}",
-            f"{_fmt(lo)}–{_fmt(hi) if hi is not None else f'>{budget}'}",
+            count(s["median_first_top"]),
+            f"{count(lo)}–{count(hi)}",
             f"{s['hit_rate']:.0%}",
             _fmt(s["first_top_vs_random"], 2),
             _fmt(s["enhancement_factor"], 2),

@@ -315,6 +315,27 @@ def test_cli_writes_the_json_report(cli, tmp_path) -> None:
     assert "random" in result.output
 
 
+def test_report_table_shows_misses_beyond_the_budget(capsys) -> None:
+    from planner.cli.backtest import print_report
+
+    def entry(median, iqr):
+        return {
+            "median_first_top": median, "iqr_first_top": iqr, "hit_rate": 0.2,
+            "first_top_vs_random": None, "enhancement_factor": 1.0, "acceleration_factor": 1.0,
+            "median_seconds_per_proposal": 0.0, "peak_rss_mb": 300.0, "fallbacks": 0,
+        }
+
+    report = {
+        "pool": "t.csv", "n_candidates": 100, "top_fraction": 0.01, "n_top": 1, "budget": 18,
+        "seeds": 5, "random_exact": {"median": 66.0, "mean": 88.0, "hit_rate": 0.18},
+        "strategies": {"random": entry(None, [None, None]), "gp": entry(12.0, [12.0, None])},
+    }
+    print_report(report)
+    out = capsys.readouterr().out
+    assert ">18–>18" in out  # every quartile a miss: no bare dash for the lower one
+    assert "12.0–>18" in out
+
+
 def test_auto_log_scale_only_for_wide_positive_minimized_targets() -> None:
     from planner.backtest_strategies import SurrogateStrategy
 
