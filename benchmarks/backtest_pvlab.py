@@ -9,6 +9,9 @@ Run by hand (takes hours on 2 cores with all strategies and 20 seeds)::
     .venv/bin/python benchmarks/backtest_pvlab.py --seeds 20 --strategies random,gp --datasets P3HT
     .venv/bin/python benchmarks/backtest_pvlab.py --report-only      # table + plot from the JSONs
 
+Other suites of tables reuse this runner with their own :class:`Suite` (see
+``benchmarks/backtest_battery.py``).
+
 Strategies can get fewer seeds than the others (``--seeds-for ax=10,baybe=10``); the table says
 how many seeds each row used. Each run replaces its strategies' entries in the JSON reports and
 keeps the others; ``--resume`` skips strategies already there.
@@ -21,12 +24,15 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATA = Path("/work/shared/datasets/pvlab")
+DATA = ROOT.parent / "shared" / "datasets" / "pvlab"
 #: name -> (file, objective column, direction), from the data sets' SOURCE.md.
 DATASETS = {
     "Crossed_barrel": ("Crossed_barrel_dataset.csv", "toughness", "max"),
@@ -38,6 +44,37 @@ DATASETS = {
 STRATEGY_ORDER = ("random", "gp", "ensemble", "ax", "baybe")
 
 
+@dataclass(frozen=True)
+class Suite:
+    """A set of lab tables backtested together, with one table and one figure."""
+
+    title: str
+    """Heading of the markdown table and the figure."""
+    stem: str
+    """File stem of ``<stem>_table.md`` and ``<stem>_best_so_far.html``."""
+    loaders: dict[str, Callable[[], Any]]
+    """Data set name -> function returning its ``planner.backtest.BacktestProblem``."""
+
+
+def _pvlab_loader(file: str, target: str, direction: str) -> Callable[[], Any]:
+    def load() -> Any:
+        from planner.backtest import BacktestProblem, TargetSpec, read_table
+
+        return BacktestProblem.from_frame(
+            read_table(DATA / file), inputs=None, targets=[TargetSpec(target, direction)],
+            source=file,
+        )
+
+    return load
+
+
+PVLAB = Suite(
+    title="PV-Lab backtests",
+    stem="pvlab",
+    loaders={name: _pvlab_loader(*spec) for name, spec in DATASETS.items()},
+)
+
+
 def _parse_seeds_for(text: str) -> dict[str, int]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -46,29 +83,18 @@ def _parse_seeds_for(text: str) -> dict[str, int]:
     return out
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, suite: Suite = PVLAB) -> None:
     """Run the requested backtests strategy by strategy (all data sets of one, then the next).
 
     Each (data set, strategy) result is merged into ``<out>/<data set>.json`` as soon as it is
     done, so an interrupted run keeps what it finished (continue with ``--resume``).
     """
-    from planner.backtest import (
-        BacktestConfig,
-        BacktestProblem,
-        TargetSpec,
-        read_table,
-        run_backtest,
-    )
+    from planner.backtest import BacktestConfig, run_backtest
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds_for = _parse_seeds_for(args.seeds_for)
-    problems = {}
-    for name in args.datasets.split(","):
-        file, target, direction = DATASETS[name]
-        problems[name] = BacktestProblem.from_frame(
-            read_table(DATA / file), inputs=None, targets=[TargetSpec(target, direction)], source=file
-        )
+    problems = {name: suite.loaders[name]() for name in args.datasets.split(",")}
     strategies = args.strategies.split(",")
     if "random" in strategies:  # the reference first: EF and AF of the others need it
         strategies = ["random", *[s for s in strategies if s != "random"]]
@@ -111,9 +137,9 @@ def run(args: argparse.Namespace) -> None:
             )
 
 
-def merge(src: Path, out: Path, strategies: list[str]) -> None:
+def merge(src: Path, out: Path, strategies: list[str], suite: Suite = PVLAB) -> None:
     """Copy the given strategies' entries from ``src``'s reports into ``out``'s."""
-    for name in DATASETS:
+    for name in suite.loaders:
         if not (src / f"{name}.json").exists() or not (out / f"{name}.json").exists():
             continue
         source = json.loads((src / f"{name}.json").read_text())
@@ -150,18 +176,18 @@ def _cell(x: float | None, digits: int = 1, budget: int | None = None) -> str:
     return f"{x:.{digits}f}"
 
 
-def write_report(out: Path) -> None:
+def write_report(out: Path, suite: Suite = PVLAB) -> None:
     """Markdown table and Plotly best-so-far figure from the per-data-set JSON reports."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     reports = {
         n: json.loads((out / f"{n}.json").read_text())
-        for n in DATASETS
+        for n in suite.loaders
         if (out / f"{n}.json").exists()
     }
     lines = [
-        "# PV-Lab backtests",
+        f"# {suite.title}",
         "",
         "Experiments until the first top-1% candidate (batch-rounded; median and IQR over seeds), "
         "share of seeds that hit within the budget, ratio to the exact random median, enhancement "
@@ -199,7 +225,7 @@ def write_report(out: Path) -> None:
                 f"{s['peak_rss_mb']:.0f} | {s['fallbacks']} |"
             )
         lines.append("")
-    (out / "pvlab_table.md").write_text("\n".join(lines))
+    (out / f"{suite.stem}_table.md").write_text("\n".join(lines))
 
     fig = make_subplots(rows=1, cols=max(len(reports), 1), subplot_titles=list(reports))
     colors = dict(
@@ -225,20 +251,20 @@ def write_report(out: Path) -> None:
         fig.update_xaxes(title_text="experiments", row=1, col=col)
     fig.update_yaxes(title_text="best so far (normalized, mean over seeds)", row=1, col=1)
     fig.update_layout(
-        title="PV-Lab pool-based backtests: best-so-far, 1 = pool optimum",
+        title=f"{suite.title}, pool-based: best-so-far, 1 = pool optimum",
         height=420,
         width=380 * max(len(reports), 1),
     )
-    fig.write_html(out / "pvlab_best_so_far.html", include_plotlyjs="cdn")
-    print(f"Wrote {out / 'pvlab_table.md'} and {out / 'pvlab_best_so_far.html'}")
+    fig.write_html(out / f"{suite.stem}_best_so_far.html", include_plotlyjs="cdn")
+    print(f"Wrote {out / f'{suite.stem}_table.md'} and {out / f'{suite.stem}_best_so_far.html'}")
 
 
-def main() -> None:
-    """Command-line entry point."""
+def main(suite: Suite = PVLAB, doc: str | None = __doc__) -> None:
+    """Command-line entry point for one suite of lab tables."""
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--datasets", default=",".join(suite.loaders))
     p.add_argument("--strategies", default=",".join(STRATEGY_ORDER))
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--seeds-for", default="", help="per-strategy seed counts, e.g. ax=10,baybe=10")
@@ -247,7 +273,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--top", type=float, default=0.01)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pvlab"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / suite.stem))
     p.add_argument(
         "--resume", action="store_true", help="keep strategies already in the JSON reports"
     )
@@ -260,10 +286,10 @@ def main() -> None:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     if args.merge_from:
-        merge(Path(args.merge_from), Path(args.out), args.strategies.split(","))
+        merge(Path(args.merge_from), Path(args.out), args.strategies.split(","), suite)
     elif not args.report_only:
-        run(args)
-    write_report(Path(args.out))
+        run(args, suite)
+    write_report(Path(args.out), suite)
 
 
 if __name__ == "__main__":
