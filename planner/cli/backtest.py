@@ -194,6 +194,7 @@ def print_report(report: dict) -> None:
         "fallbacks",
     ):
         table.add_column(col, justify="left" if col == "strategy" else "right")
+
     def count(x: float | None) -> str:  # a quantile that falls on a miss: beyond the budget
         return _fmt(x) if x is not None else f">{budget}"
 
