@@ -37,28 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from backtest_pvlab import Suite, main  # noqa: E402
+from warm_start import INPUTS, TARGET, calisol_rows  # noqa: E402
 
-CSV = ROOT / "campaigns" / "data" / "calisol23" / "calisol23_clean.csv"
-TARGET = "ionic_conductivity_ms_per_cm"
-SOLVENTS = ["ec_frac", "pc_frac", "dmc_frac", "emc_frac", "dec_frac", "dme_frac", "diglyme_frac"]
-INPUTS = ["salt", "salt_molality_mol_per_kg", "temperature_c", *SOLVENTS]
 T_RANGE_C = (20.0, 30.0)
 
 
 def calisol_rt_frame() -> Any:
     """The room-temperature CALiSol-23 table: inputs and conductivity, one row a measurement."""
-    import pandas as pd
-
-    d = pd.read_csv(CSV)
-    solvent_cols = list(d.columns[d.columns.get_loc("ec_frac") : d.columns.get_loc("flags")])
-    others = [c for c in solvent_cols if c not in SOLVENTS]
-    keep = (
-        d["salt_molality_mol_per_kg"].notna()
-        & d["temperature_c"].between(*T_RANGE_C)
-        & (d[others].fillna(0) == 0).all(axis=1)
-        & d[TARGET].notna()
-    )
-    return d.loc[keep, [*INPUTS, TARGET]].reset_index(drop=True)
+    return calisol_rows(t_range=T_RANGE_C).drop(columns="doi")
 
 
 def _calisol_rt() -> Any:

@@ -70,15 +70,21 @@ class Scenario:
     prior: pd.DataFrame
 
 
-def load_scenarios(csv: Path = CSV, *,
-                   t_range: tuple[float, float] = (15.0, 25.0)) -> list[Scenario]:
-    """Split CALiSol-23 (cleaned) into the benchmark's scenarios."""
+def calisol_rows(csv: Path = CSV, *, t_range: tuple[float, float]) -> pd.DataFrame:
+    """CALiSol-23 (cleaned) rows with a molality, measured within ``t_range`` °C, using only the
+    registry's seven solvents: the source DOI, :data:`INPUTS` and the conductivity."""
     d = pd.read_csv(csv)
     solvent_cols = list(d.columns[d.columns.get_loc("ec_frac"):d.columns.get_loc("flags")])
     others = [c for c in solvent_cols if c not in SOLVENTS]
     d = d[d["salt_molality_mol_per_kg"].notna() & d["temperature_c"].between(*t_range)
           & (d[others].fillna(0) == 0).all(axis=1)]
-    d = d[["doi", *INPUTS, TARGET]].reset_index(drop=True)
+    return d[["doi", *INPUTS, TARGET]].reset_index(drop=True)
+
+
+def load_scenarios(csv: Path = CSV, *,
+                   t_range: tuple[float, float] = (15.0, 25.0)) -> list[Scenario]:
+    """Split CALiSol-23 (cleaned) into the benchmark's scenarios."""
+    d = calisol_rows(csv, t_range=t_range)
     return [Scenario(name, d[d["doi"] == doi].reset_index(drop=True),
                      d[d["doi"] != doi].reset_index(drop=True))
             for name, doi in SCENARIOS.items()]
