@@ -408,6 +408,7 @@ class BacktestResult:
             "n_rows": problem.n_rows,
             "n_candidates": n,
             "n_without_target": problem.n_without_target,
+            "identifier_columns": list(problem.identifiers),
             "targets": [{"name": t.name, "direction": t.direction} for t in problem.targets],
             "top_fraction": config.top,
             "n_top": int(is_top.sum()),

@@ -1,14 +1,16 @@
 """The pool of a backtest: a lab table read, checked and reduced to distinct candidates.
 
-Reading is forgiving about the file (UTF-8 with or without BOM or Latin-1; ``,``, ``;`` or tab
-separators; decimal commas) and strict about the content: unknown columns get a "did you mean",
-non-numeric cells are all reported at once with their row and column.
+Reading is forgiving about the file (the plate reader's decoder: CSV in any common encoding with
+``,``, ``;`` or tab separators, or XLSX; decimal commas) and strict about the content: unknown columns get a "did you mean",
+non-numeric cells are all reported at once with their row and column, with a hint naming the
+columns that hold labels (``--categorical``) or sample identifiers (left out of ``--inputs``).
+Without ``--inputs``, a text column with its own value in most rows (a sample ID) is left out
+and reported.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,37 +61,42 @@ def parse_target(text: str) -> TargetSpec:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a lab CSV: UTF-8 with or without BOM (else Latin-1), ``,``/``;``/tab separators.
+    """Read a lab table with the plate reader's decoder (:func:`campaigns.readers.read_table`).
 
-    Cells stay as pandas parses them; numbers written with a decimal comma (``"1,5"``, common
-    with ``;`` separators) are converted later by :meth:`BacktestProblem.from_frame`.
+    CSV in UTF-8 (with or without BOM), UTF-16, cp1252 or Latin-1, separated by ``,``, ``;`` or
+    tabs, or an XLSX workbook (first sheet). Cells stay text; numbers, decimal commas included,
+    are converted by :meth:`BacktestProblem.from_frame`, whose messages then name the row a
+    chemist sees in the spreadsheet (the index holds those row numbers). A column with data but
+    no header is named ``Unnamed: N`` (N counted from 0, as pandas names a saved index).
     """
+    from campaigns.errors import IngestError
+    from campaigns.readers import read_table as decode_table
+
     path = Path(path)
     if not path.is_file():
         raise BacktestInputError(f"File {str(path)!r} does not exist.", hint="Check the path.")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    if not header:
+        df = decode_table(path.read_bytes(), filename=path.name)
+    except IngestError as exc:
+        raise BacktestInputError(str(exc), hint=exc.hint) from None
+    names = [c if c else f"Unnamed: {i}" for i, c in enumerate(map(str, df.columns))]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
         raise BacktestInputError(
-            f"{path.name} is empty.", hint="Export the table with a header row."
+            f"{path.name}: the header names {', '.join(map(repr, repeated))} more than once.",
+            hint="Give every column its own name in the header row.",
         )
-    sep = max((",", ";", "\t"), key=header.count)
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise BacktestInputError(
-            f"{path.name} could not be read as a table: {str(exc).splitlines()[0]}",
-            hint="Save it as CSV with one header row and the same number of cells in each row.",
-        ) from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df.columns = names
+    df.attrs["spreadsheet_rows"] = True
     return df
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*$")
+
+
+def _row(col: pd.Series, position: int) -> int:
+    """The spreadsheet row of a cell: the index of :func:`read_table`, else header + position."""
+    return int(col.index[position]) if col.attrs.get("spreadsheet_rows") else position + 2
 
 
 def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
@@ -103,10 +110,58 @@ def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & text.notna() & (text != "")
     for row in np.flatnonzero(bad.to_numpy())[:3]:
-        problems.append(f"row {row + 2}, column {name!r}: {col.iloc[row]!r} is not a number")
+        problems.append(
+            f"row {_row(col, row)}, column {name!r}: {col.iloc[row]!r} is not a number"
+        )
     if bad.sum() > 3:
         problems.append(f"column {name!r}: {int(bad.sum()) - 3} more non-numeric cells")
     return values.to_numpy(dtype=float)
+
+
+def _text_share(col: pd.Series) -> float:
+    """Share of the filled cells of ``col`` that are not numbers (decimal commas are numbers)."""
+    if pd.api.types.is_numeric_dtype(col):
+        return 0.0
+    text = col.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return 0.0
+    values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    return float(values.isna().mean())
+
+
+def _is_identifier(col: pd.Series) -> bool:
+    """A sample ID: mostly text (or a saved pandas index) and a value of its own in most rows.
+
+    More distinct values than half the filled rows: replicates may repeat an ID, but a label with
+    that many levels, most seen once, teaches a model nothing either.
+    """
+    filled = col.dropna().astype(str).str.strip()
+    filled = filled[filled != ""]
+    if len(filled) < 2:
+        return False
+    if str(col.name).startswith("Unnamed:"):
+        return filled.is_unique
+    return filled.nunique() > len(filled) / 2 and _text_share(col) > 0.5
+
+
+def _label_hint(df: pd.DataFrame, columns: Sequence[str]) -> str:
+    """Hint for non-numeric cells: which columns hold labels or identifiers, and what to do."""
+    ids = [c for c in columns if _is_identifier(df[c])]
+    labels = [c for c in columns if c not in ids and _text_share(df[c]) > 0.5]
+    parts = []
+    if labels:
+        parts.append(
+            f"{', '.join(map(repr, labels))} {'holds' if len(labels) == 1 else 'hold'} labels: "
+            f"add --categorical {','.join(labels)}."
+        )
+    if ids:
+        parts.append(
+            f"{', '.join(map(repr, ids))} {'has its' if len(ids) == 1 else 'have their'} own text "
+            "in most rows (a sample ID?): leave it out of --inputs."
+        )
+    parts.append("Otherwise fix the cells listed.")
+    return " ".join(parts)
 
 
 def _inputs(df: pd.DataFrame, inputs: Sequence[str], categorical: Sequence[str],
@@ -163,6 +218,8 @@ class BacktestProblem:
     """Rows in the table."""
     n_without_target: int = 0
     """Rows dropped because a target was missing."""
+    identifiers: tuple[str, ...] = ()
+    """Columns left out of the default inputs as sample identifiers (own text in most rows)."""
 
     @classmethod
     def from_frame(
@@ -178,7 +235,9 @@ class BacktestProblem:
 
         Args:
             df: the table as read.
-            inputs: input columns; ``None`` = every column that is not a target.
+            inputs: input columns; ``None`` = every column that is not a target, except text
+                columns with their own value in most rows (sample IDs), which are recorded in
+                :attr:`identifiers`.
             targets: one or more targets with directions.
             categorical: input columns holding labels (precursor, salt, ...).
             source: label of the table for the report.
@@ -189,10 +248,13 @@ class BacktestProblem:
         tnames = _resolve([t.name for t in targets], columns, "target")
         if len(set(tnames)) != len(tnames):
             raise BacktestInputError(f"A target is given twice: {tnames}.")
+        categorical = _resolve(list(categorical), columns, "categorical")
+        identifiers: list[str] = []
         if inputs is None:
             inputs = [c for c in columns if c not in tnames]
+            identifiers = [c for c in inputs if c not in categorical and _is_identifier(df[c])]
+            inputs = [c for c in inputs if c not in identifiers]
         inputs = _resolve(list(inputs), columns, "input")
-        categorical = _resolve(list(categorical), columns, "categorical")
         not_inputs = [c for c in categorical if c not in inputs]
         if not_inputs:
             raise BacktestInputError(
@@ -210,7 +272,7 @@ class BacktestProblem:
         if problems:
             raise BacktestInputError(
                 "The table has non-numeric cells: " + "; ".join(problems) + ".",
-                hint="Declare label columns with --categorical, or fix the cells.",
+                hint=_label_hint(df, [c for c in inputs if c not in categorical]),
             )
         keep = np.isfinite(Y).all(axis=1)
         n_rows = len(df)
@@ -235,6 +297,7 @@ class BacktestProblem:
             source=source,
             n_rows=n_rows,
             n_without_target=int((~keep).sum()),
+            identifiers=tuple(identifiers),
         )
 
     def prior_from_frame(

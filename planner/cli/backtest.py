@@ -23,7 +23,9 @@ def _split(values: list[str] | None) -> list[str]:
 def backtest(
     pool: Annotated[
         Path,
-        typer.Argument(help="CSV table of candidates with known outcomes.", show_default=False),
+        typer.Argument(
+            help="CSV or XLSX table of candidates with known outcomes.", show_default=False
+        ),
     ],
     target: Annotated[
         list[str],
@@ -168,6 +170,23 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _data_line(report: dict) -> str:
+    """What became of the table's rows: left out, merged, and identifier columns."""
+    rows, n = report.get("n_rows", 0), report["n_candidates"]
+    dropped = report.get("n_without_target", 0)
+    merged = rows - dropped - n
+    parts = [f"{rows} rows -> {n} candidates"]
+    if dropped:
+        parts.append(f"{dropped} row(s) without a value for every target left out")
+    if merged > 0:
+        parts.append(f"{merged} row(s) repeating another row's inputs averaged with it")
+    line = parts[0] + (f" ({'; '.join(parts[1:])})" if parts[1:] else "") + "."
+    if report.get("identifier_columns"):
+        ids = ", ".join(repr(c) for c in report["identifier_columns"])
+        line += f" Left out as sample identifiers (their own text in most rows): {ids}."
+    return line
+
+
 def print_report(report: dict) -> None:
     """Print the per-strategy summary table of a backtest report."""
     from rich.table import Table
@@ -214,6 +233,7 @@ def print_report(report: dict) -> None:
             str(s["fallbacks"]),
         )
     console.print(table)
+    console.print(_data_line(report))
     console.print(
         f"Random sampling, exact: median {exact['median']:.0f} experiments to the first top "
         "candidate "

@@ -97,6 +97,43 @@ def test_read_table_handles_bom_semicolons_and_decimal_commas(tmp_path) -> None:
     assert problem.X["salt"].tolist() == ["LiPF6", "LiFSI"]
 
 
+def test_read_table_reads_a_workbook_and_names_the_spreadsheet_row(tmp_path) -> None:
+    path = tmp_path / "lab.xlsx"
+    df = pd.DataFrame(
+        {"precursor": ["lignin", "pitch", "lignin"], "d002_nm": [0.37, "n.a.", 0.39],
+         "ICE_pct": [81.0, 84.0, 79.0]}
+    )
+    df.to_excel(path, index=True)  # the index is saved with an empty header cell
+    table = read_table(path)
+    assert list(table.columns) == ["Unnamed: 0", "precursor", "d002_nm", "ICE_pct"]
+    with pytest.raises(BacktestInputError, match=r"row 3, column 'd002_nm': 'n.a.'"):
+        BacktestProblem.from_frame(
+            table, inputs=None, targets=[TargetSpec("ICE_pct", "max")], categorical=["precursor"]
+        )
+    df.loc[1, "d002_nm"] = 0.38
+    df.to_excel(path, index=True)
+    problem = BacktestProblem.from_frame(
+        read_table(path), inputs=None, targets=[TargetSpec("ICE_pct", "max")],
+        categorical=["precursor"],
+    )
+    assert problem.identifiers == ("Unnamed: 0",)
+    np.testing.assert_allclose(problem.X["d002_nm"], [0.37, 0.38, 0.39])
+
+
+def test_csv_errors_count_blank_lines_like_a_spreadsheet(tmp_path) -> None:
+    path = tmp_path / "lab.csv"
+    path.write_text("a,y\n1,2\n\nx,3\n")
+    with pytest.raises(BacktestInputError, match=r"row 4, column 'a': 'x'"):
+        BacktestProblem.from_frame(read_table(path), inputs=None, targets=[TargetSpec("y", "max")])
+
+
+def test_read_table_refuses_a_header_that_names_a_column_twice(tmp_path) -> None:
+    path = tmp_path / "lab.csv"
+    path.write_text("a,a,y\n1,2,3\n")
+    with pytest.raises(BacktestInputError, match="names 'a' more than once"):
+        read_table(path)
+
+
 def test_duplicates_are_averaged_and_missing_targets_dropped() -> None:
     df = pd.DataFrame(
         {"a": [1.0, 1.0, 2.0, np.nan, np.nan, 3.0], "y": [1.0, 3.0, 5.0, 7.0, 9.0, np.nan]}
@@ -140,6 +177,61 @@ def test_non_numeric_cells_are_all_reported() -> None:
     df = pd.DataFrame({"a": ["1", "x", "3"], "b": ["1", "2", "?"], "y": [1.0, 2.0, 3.0]})
     with pytest.raises(BacktestInputError, match=r"row 3, column 'a'.*row 4, column 'b'"):
         BacktestProblem.from_frame(df, inputs=None, targets=[TargetSpec("y", "max")])
+
+
+def _hard_carbon_table() -> pd.DataFrame:
+    """A lab's table: sample IDs (one repeated for a replicate), a precursor label, descriptors."""
+    return pd.DataFrame(
+        {
+            "sample": ["HC-01", "HC-02", "HC-03", "HC-04", "HC-04", "HC-05"],
+            "precursor": ["lignin", "pitch", "lignin", "pitch", "pitch", "lignin"],
+            "d002_nm": [0.37, 0.38, 0.39, 0.40, 0.40, 0.36],
+            "ICE_pct": [81.0, 84.0, 79.0, 88.0, 86.0, 90.0],
+        }
+    )
+
+
+def test_sample_id_column_is_left_out_of_default_inputs_and_reported() -> None:
+    problem = BacktestProblem.from_frame(
+        _hard_carbon_table(),
+        inputs=None,
+        targets=[TargetSpec("ICE_pct", "max")],
+        categorical=["precursor"],
+    )
+    assert problem.identifiers == ("sample",)
+    assert list(problem.X.columns) == ["precursor", "d002_nm"]
+    assert len(problem.X) == 5  # the replicate of HC-04 is one candidate
+    assert problem.Y[problem.X["d002_nm"].to_numpy() == 0.40, 0].tolist() == [87.0]
+
+
+def test_a_saved_pandas_index_is_an_identifier_too() -> None:
+    df = _hard_carbon_table().drop(columns="sample").reset_index(names="Unnamed: 0")
+    problem = BacktestProblem.from_frame(
+        df, inputs=None, targets=[TargetSpec("ICE_pct", "max")], categorical=["precursor"]
+    )
+    assert problem.identifiers == ("Unnamed: 0",)
+
+
+def test_a_numeric_column_with_a_stray_text_cell_is_reported_not_dropped() -> None:
+    df = _hard_carbon_table().drop(columns="sample")
+    df["SSA_m2_g"] = ["12.5", "40", "n.a.", "7.1", "7.3", "55"]  # every value distinct
+    with pytest.raises(BacktestInputError, match=r"row 4, column 'SSA_m2_g': 'n.a.'"):
+        BacktestProblem.from_frame(
+            df, inputs=None, targets=[TargetSpec("ICE_pct", "max")], categorical=["precursor"]
+        )
+
+
+def test_non_numeric_hint_names_the_label_and_the_identifier_columns() -> None:
+    with pytest.raises(BacktestInputError) as info:
+        BacktestProblem.from_frame(
+            _hard_carbon_table(),
+            inputs=["sample", "precursor", "d002_nm"],
+            targets=[TargetSpec("ICE_pct", "max")],
+        )
+    hint = info.value.hint
+    assert "'precursor' holds labels: add --categorical precursor." in hint
+    assert "'sample' has its own text in most rows" in hint
+    assert "--categorical precursor,sample" not in hint
 
 
 @pytest.mark.parametrize("text", ["toughness", "toughness:maximum", ":max"])
@@ -315,6 +407,29 @@ def test_cli_writes_the_json_report(cli, tmp_path) -> None:
     assert "random" in result.output
 
 
+def test_cli_says_what_became_of_the_rows(cli, tmp_path) -> None:
+    df = _hard_carbon_table()
+    df.loc[len(df)] = ["HC-06", "pitch", 0.41, np.nan]  # not measured yet
+    path = tmp_path / "lab.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "report.json"
+    args = ["backtest", str(path), "--target", "ICE_pct:max", "--categorical", "precursor",
+            "--strategies", "random", "--seeds", "1", "--budget", "4", "--init", "2",
+            "--batch-size", "2", "--top", "0.2", "--workers", "1", "--no-progress",
+            "--json", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert (
+        "7 rows -> 5 candidates (1 row(s) without a value for every target left out; "
+        "1 row(s) repeating another row's inputs averaged with it)." in text
+    )
+    assert "Left out as sample identifiers (their own text in most rows): 'sample'." in text
+    report = json.loads(out.read_text())
+    assert report["identifier_columns"] == ["sample"]
+    assert report["n_rows"] == 7 and report["n_without_target"] == 1
+
+
 def test_report_table_shows_misses_beyond_the_budget(capsys) -> None:
     from planner.cli.backtest import print_report
 
@@ -326,12 +441,14 @@ def test_report_table_shows_misses_beyond_the_budget(capsys) -> None:
         }
 
     report = {
-        "pool": "t.csv", "n_candidates": 100, "top_fraction": 0.01, "n_top": 1, "budget": 18,
+        "pool": "t.csv", "n_rows": 100, "n_candidates": 100, "top_fraction": 0.01, "n_top": 1,
+        "budget": 18,
         "seeds": 5, "random_exact": {"median": 66.0, "mean": 88.0, "hit_rate": 0.18},
         "strategies": {"random": entry(None, [None, None]), "gp": entry(12.0, [12.0, None])},
     }
     print_report(report)
     out = capsys.readouterr().out
+    assert "100 rows -> 100 candidates." in out  # nothing left out or merged: no clause
     assert ">18–>18" in out  # every quartile a miss: no bare dash for the lower one
     assert "12.0–>18" in out
 
