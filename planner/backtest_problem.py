@@ -278,9 +278,9 @@ class BacktestProblem:
         n_rows = len(df)
         X, Y = X[keep].reset_index(drop=True), Y[keep]
         # Identical inputs (NaN equal to NaN) are one candidate: average their outcomes.
-        key = X.astype(object).where(X.notna(), "\0nan").astype(str).agg("\x1f".join, axis=1)
-        codes, uniques = pd.factorize(key)
-        n = len(uniques)
+        # Group numbers in order of first appearance, as pd.factorize gives them.
+        codes = X.groupby(list(X.columns), dropna=False, sort=False).ngroup().to_numpy()
+        n = int(codes.max()) + 1 if len(codes) else 0
         if n < 2:
             raise BacktestInputError(
                 f"Only {n} distinct candidate(s) with all targets measured.",

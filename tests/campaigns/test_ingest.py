@@ -522,10 +522,11 @@ def _zip_bytes() -> bytes:
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [(b"", "empty"), (b" \n\r\n ", "empty"), (bytes(range(256)) * 4, "neither a text table"),
+     (bytes(range(1, 32)) * 40, "neither a text table"),  # control bytes, no NUL
      (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "legacy .xls"),
      (_zip_bytes(), "cannot be opened"),
      (b'Well,"ICE\nA2,85\n', "cannot be read")],
-    ids=["empty", "blank", "binary", "xls", "zip-not-xlsx", "open-quote"],
+    ids=["empty", "blank", "binary", "controls", "xls", "zip-not-xlsx", "open-quote"],
 )
 def test_unreadable_files_are_one_file_level_problem(data, fragment):
     with pytest.raises(IngestError) as info:
