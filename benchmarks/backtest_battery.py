@@ -63,14 +63,9 @@ BATTERY = Suite(
     title="Battery-material backtests (CALiSol-23 electrolytes)",
     stem="battery",
     loaders={"CALiSol_RT": _calisol_rt},
+    export=calisol_rt_frame,
 )
 
 
 if __name__ == "__main__":
-    if "--export" in sys.argv:
-        path = Path(sys.argv[sys.argv.index("--export") + 1])
-        frame = calisol_rt_frame()
-        frame.to_csv(path, index=False)
-        print(f"{len(frame)} rows -> {path}")
-    else:
-        main(BATTERY, __doc__)
+    main(BATTERY, __doc__)

@@ -54,6 +54,8 @@ class Suite:
     """File stem of ``<stem>_table.md`` and ``<stem>_best_so_far.html``."""
     loaders: dict[str, Callable[[], Any]]
     """Data set name -> function returning its ``planner.backtest.BacktestProblem``."""
+    export: Callable[[], Any] | None = None
+    """Function returning the suite's table as a pandas frame, for ``--export FILE.csv``."""
 
 
 def _pvlab_loader(file: str, target: str, direction: str) -> Callable[[], Any]:
@@ -200,8 +202,9 @@ def write_report(out: Path, suite: Suite = PVLAB) -> None:
         b = r["budget"]
         ex = r["random_exact"]
         lines += [
-            f"## {name} ({r['n_candidates']} candidates, top {r['n_top']}, {r['targets'][0]['name']} "
-            f"{r['targets'][0]['direction']}, budget {b}, init {r['init']}, batch {r['batch_size']})",
+            f"## {name} ({r['n_candidates']} candidates, top {r['n_top']}, "
+            + ", ".join(f"{t['name']} {t['direction']}" for t in r["targets"])
+            + f", budget {b}, init {r['init']}, batch {r['batch_size']})",
             "",
             f"Random sampling, exact: median {ex['median']:.0f}, mean {ex['mean']:.1f}, "
             f"hit rate within budget {ex['hit_rate']:.0%}.",
@@ -249,7 +252,13 @@ def write_report(out: Path, suite: Suite = PVLAB) -> None:
                 col=col,
             )
         fig.update_xaxes(title_text="experiments", row=1, col=col)
-    fig.update_yaxes(title_text="best so far (normalized, mean over seeds)", row=1, col=1)
+    several = any(len(r["targets"]) > 1 for r in reports.values())
+    fig.update_yaxes(
+        title_text="best so far (normalized, mean over seeds)"
+        + ("; hypervolume share with 2+ targets" if several else ""),
+        row=1,
+        col=1,
+    )
     fig.update_layout(
         title=f"{suite.title}, pool-based: best-so-far, 1 = pool optimum",
         height=420,
@@ -284,7 +293,16 @@ def main(suite: Suite = PVLAB, doc: str | None = __doc__) -> None:
         "(runs done separately, e.g. in parallel with another run)",
     )
     p.add_argument("--no-progress", action="store_true")
+    if suite.export is not None:
+        p.add_argument(
+            "--export", metavar="FILE.csv", help="write the table for `planner backtest` and stop"
+        )
     args = p.parse_args()
+    if getattr(args, "export", None):
+        frame = suite.export()
+        frame.to_csv(args.export, index=False)
+        print(f"{len(frame)} rows -> {args.export}")
+        return
     if args.merge_from:
         merge(Path(args.merge_from), Path(args.out), args.strategies.split(","), suite)
     elif not args.report_only:
