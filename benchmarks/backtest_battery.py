@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from backtest_pvlab import Suite, main  # noqa: E402
+from backtest_suite import Suite, main  # noqa: E402
 from warm_start import INPUTS, TARGET, calisol_rows  # noqa: E402
 
 T_RANGE_C = (20.0, 30.0)

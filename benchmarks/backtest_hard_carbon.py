@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from backtest_pvlab import Suite, main  # noqa: E402
+from backtest_suite import Suite, main  # noqa: E402
 
 N_RECIPES = 960
 """Recipes made (ten 96-well plates); failed wells are left out of the table."""

@@ -1,9 +1,10 @@
 """The pool of a backtest: a lab table read, checked and reduced to distinct candidates.
 
 Reading is forgiving about the file (the plate reader's decoder: CSV in any common encoding with
-``,``, ``;`` or tab separators, or XLSX; decimal commas) and strict about the content: unknown columns get a "did you mean",
-non-numeric cells are all reported at once with their row and column, with a hint naming the
-columns that hold labels (``--categorical``) or sample identifiers (left out of ``--inputs``).
+``,``, ``;`` or tab separators, or XLSX; decimal commas) and strict about the content: unknown
+columns get a "did you mean", non-numeric cells are all reported at once with their row and
+column, with a hint naming the columns that hold labels (``--categorical``) or sample
+identifiers (left out of ``--inputs``).
 Without ``--inputs``, a text column with its own value in most rows (a sample ID) is left out
 and reported.
 """
@@ -118,12 +119,17 @@ def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
+def _filled(col: pd.Series) -> pd.Series:
+    """The non-empty cells of ``col`` as stripped text."""
+    text = col.dropna().astype(str).str.strip()
+    return text[text != ""]
+
+
 def _text_share(col: pd.Series) -> float:
     """Share of the filled cells of ``col`` that are not numbers (decimal commas are numbers)."""
     if pd.api.types.is_numeric_dtype(col):
         return 0.0
-    text = col.dropna().astype(str).str.strip()
-    text = text[text != ""]
+    text = _filled(col)
     if text.empty:
         return 0.0
     values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
@@ -136,8 +142,7 @@ def _is_identifier(col: pd.Series) -> bool:
     More distinct values than half the filled rows: replicates may repeat an ID, but a label with
     that many levels, most seen once, teaches a model nothing either.
     """
-    filled = col.dropna().astype(str).str.strip()
-    filled = filled[filled != ""]
+    filled = _filled(col)
     if len(filled) < 2:
         return False
     if str(col.name).startswith("Unnamed:"):
