@@ -77,8 +77,11 @@ def _xlsx_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str
         with warnings.catch_warnings():
             # openpyxl warns about Excel features it drops (data validation, styles); harmless here.
             warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
+            # na_filter=False: "n/a" or "NA" typed in a cell stays text, as in a CSV, so the
+            # plate parser refuses it by name instead of it vanishing into an empty cell.
             sheet = pd.read_excel(
-                io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl"
+                io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl",
+                na_filter=False,
             )
     except Exception as exc:  # untrusted bytes: zipfile, XML and openpyxl errors of every kind
         raise _fail(

@@ -100,16 +100,32 @@ def _row(col: pd.Series, position: int) -> int:
     return int(col.index[position]) if col.attrs.get("spreadsheet_rows") else position + 2
 
 
-def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
-    """Column as floats (decimal commas accepted); bad cells are reported in ``problems``."""
+def _parse_numbers(col: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``col`` read as numbers (decimal commas accepted) and the mask of its non-numeric cells."""
     if pd.api.types.is_numeric_dtype(col):
-        return col.to_numpy(dtype=float)
+        return col, pd.Series(False, index=col.index)
     text = col.astype("string").str.strip()
     text = text.where(
         ~text.str.match(_DECIMAL_COMMA, na=False), text.str.replace(",", ".", regex=False)
     )
     values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna() & text.notna() & (text != "")
+    return values, (values.isna() & text.notna() & (text != "")).astype(bool)
+
+
+def numbers_where_possible(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column whose filled cells are all numbers (decimal commas accepted)
+    made a float column; columns holding text keep their cells as they are."""
+    out = frame.copy()
+    for name in frame.columns:
+        values, bad = _parse_numbers(frame[name])
+        if not bad.any():
+            out[name] = values.to_numpy(dtype=float)
+    return out
+
+
+def _numeric(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
+    """Column as floats (decimal commas accepted); bad cells are reported in ``problems``."""
+    values, bad = _parse_numbers(col)
     for row in np.flatnonzero(bad.to_numpy())[:3]:
         problems.append(
             f"row {_row(col, row)}, column {name!r}: {col.iloc[row]!r} is not a number"

@@ -7,10 +7,7 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -27,8 +24,6 @@ app = typer.Typer(no_args_is_help=True)
 def _group() -> None:
     """Fit and cross-validate surrogate models on any CSV."""
 
-_DECIMAL_COMMA = re.compile(r"(?:^|[;\t])\s*-?\d+,\d+\s*(?=[;\t]|$)", re.MULTILINE)
-
 
 def _input_error(message: str, hint: str | None = None) -> Exception:
     from surrogates.errors import InputDataError
@@ -37,49 +32,24 @@ def _input_error(message: str, hint: str | None = None) -> Exception:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a lab table whatever its dialect: ``,`` ``;`` or tab separators, decimal commas,
-    a UTF-8 byte-order mark or a Windows code page; ``.xlsx`` through openpyxl.
+    """Read a lab table with the backtest's reader (:func:`planner.backtest.read_table`).
 
-    The index holds spreadsheet row numbers (header = row 1), so errors can name the row a
-    chemist sees in Excel.
+    That is the plate reader's decoder: CSV in UTF-8 (with or without BOM), UTF-16, cp1252 or
+    Latin-1, separated by ``,``, ``;`` or tabs (or an Excel ``sep=`` line), and XLSX workbooks.
+    A column whose filled cells are all numbers, decimal commas included, becomes numeric; one
+    with text keeps its text, and :func:`check_columns` names its first text cell. The index holds
+    spreadsheet row numbers, so errors name the row a chemist sees in Excel.
     """
-    if not path.exists():
-        raise _input_error(f"File {str(path)!r} does not exist.", "Check the path and spelling.")
-    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        try:
-            frame = pd.read_excel(path)
-        except Exception as exc:  # openpyxl raises many types for broken files
-            raise _input_error(f"Cannot read {path.name}: {exc}", "Save it again as .xlsx or .csv.")
-    else:
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        if not text.strip():
-            raise _input_error(f"File {path.name} is empty.", "Export the table again.")
-        sample = "\n".join(text.splitlines()[:50])
-        try:
-            sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-        except csv.Error:
-            header = text.splitlines()[0]
-            sep = max((",", ";", "\t"), key=header.count)
-        decimal = "," if sep != "," and _DECIMAL_COMMA.search(sample) else "."
-        try:
-            frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, skipinitialspace=True)
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise _input_error(
-                f"Cannot parse {path.name} as a table: {str(exc).strip()}",
-                "Check that every row has as many cells as the header (quote cells that hold "
-                "the separator).",
-            ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
+    from planner.backtest_problem import BacktestInputError, numbers_where_possible
+    from planner.backtest_problem import read_table as read_lab_table
+
+    try:
+        frame = read_lab_table(path)
+    except BacktestInputError as exc:
+        raise _input_error(str(exc), exc.hint) from None
     if frame.empty:
         raise _input_error(f"File {path.name} has a header but no rows.", "Add measurements.")
-    return frame
+    return numbers_where_possible(frame)
 
 
 def _split_names(values: list[str] | None) -> list[str]:

@@ -512,6 +512,25 @@ def test_xlsx_typed_cells_dates_and_numbers(tmp_path):
     assert (record.value, record.measured_at) == (85.0, datetime(2025, 3, 14, 15, 30))
 
 
+@pytest.mark.parametrize("text", ["n/a", "NA", "None"])
+def test_xlsx_text_that_pandas_reads_as_missing_is_refused_like_in_a_csv(tmp_path, text):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Well", "ICE [%]"])
+    sheet.append(["A2", text])
+    path = tmp_path / "na.xlsx"
+    book.save(path)
+    csv_error, xlsx_error = (
+        _errors(data, filename=name)[0]
+        for data, name in ((_rows(f"A2,{text}", "Well,ICE [%]"), "na.csv"),
+                           (path.read_bytes(), "na.xlsx"))
+    )
+    assert (xlsx_error.row, xlsx_error.column, xlsx_error.value) == (2, "ICE [%]", text)
+    assert xlsx_error.message == csv_error.message
+
+
 def _zip_bytes() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -39,7 +39,7 @@ def test_reader_understands_lab_dialects(tmp_path, hard_carbon, dialect):
     assert read["bet_ssa_m2_per_g"].dtype == float
     pd.testing.assert_series_equal(
         read["carbonization_temperature_c"].reset_index(drop=True),
-        df["carbonization_temperature_c"].reset_index(drop=True),
+        df["carbonization_temperature_c"].reset_index(drop=True).astype(float),
     )
     assert read["precursor"].iloc[0] == "cellulose (süß)"
     assert read.index[0] == 2  # spreadsheet row numbers: the header is row 1
@@ -112,4 +112,26 @@ def test_reader_never_crashes_on_malformed_text(tmp_path, text):
     except InputDataError as exc:
         assert str(exc) and exc.hint
     else:
-        assert len(frame) > 0 and frame.index[0] == 2
+        # spreadsheet rows: the first row after the header (blank lines counted, not kept)
+        assert len(frame) > 0 and frame.index[0] > frame.attrs["header_row"]
+
+
+def test_reader_is_the_plate_readers_decoder_for_workbooks_and_utf16(tmp_path, hard_carbon):
+    """XLSX and UTF-16 (Excel's "Unicode text") are read too; a text cell is named by its row."""
+    df = hard_carbon.head(12).copy()
+    df["bet_ssa_m2_per_g"] = df["bet_ssa_m2_per_g"].astype(object)
+    df.loc[df.index[4], "bet_ssa_m2_per_g"] = "n/a"
+    df.to_excel(tmp_path / "hc.xlsx", index=False)
+    (tmp_path / "hc.txt").write_bytes(df.to_csv(sep="\t", index=False).encode("utf-16"))
+    for name in ("hc.xlsx", "hc.txt"):
+        read = read_table(tmp_path / name)
+        assert read["ice_pct"].dtype == float
+        assert read["ice_pct"].tolist() == pytest.approx(df["ice_pct"].tolist())
+        result = runner.invoke(
+            app,
+            ["cv", str(tmp_path / name), "--inputs", "bet_ssa_m2_per_g,d002_nm",
+             "--target", "ice_pct"],
+        )
+        assert result.exit_code == 2, result.output
+        # header = row 1, so the fifth data row is spreadsheet row 6
+        assert "'n/a' in row 6" in result.output.replace("\n", " ")
