@@ -143,6 +143,28 @@ def _cell(x: float | None, digits: int = 1, budget: int | None = None) -> str:
     return f"{x:.{digits}f}"
 
 
+def paired_line(report: dict, reference: str = "gp") -> str:
+    """``reference`` against every other strategy seed by seed, on the seeds both ran."""
+    from planner import backtest_metrics as bm
+
+    strategies = report["strategies"]
+    if reference not in strategies:
+        return ""
+    parts = []
+    for name in STRATEGY_ORDER:
+        if name == reference or name not in strategies:
+            continue
+        c = bm.paired_comparison(
+            strategies[reference]["first_top_per_seed"], strategies[name]["first_top_per_seed"]
+        )
+        p = f", sign test p = {c['p_value']:.2g}" if c["p_value"] is not None else ""
+        parts.append(f"{name} {c['fewer']}/{c['same']}/{c['more']} ({c['seeds']} seeds{p})")
+    return (
+        f"Seed by seed (same initial design), {reference} needed fewer/as many/more experiments "
+        f"to the first top candidate than: {'; '.join(parts)}."
+    )
+
+
 def write_report(out: Path, suite: Suite) -> None:
     """Markdown table and Plotly best-so-far figure from the per-data-set JSON reports."""
     import plotly.graph_objects as go
@@ -192,7 +214,7 @@ def write_report(out: Path, suite: Suite) -> None:
                 f"{_cell(s.get('median_cpu_seconds_per_proposal'), 2)} | "
                 f"{s['peak_rss_mb']:.0f} | {s['fallbacks']} |"
             )
-        lines.append("")
+        lines += ["", paired_line(r), ""]
     (out / f"{suite.stem}_table.md").write_text("\n".join(lines))
 
     fig = make_subplots(rows=1, cols=max(len(reports), 1), subplot_titles=list(reports))

@@ -19,7 +19,9 @@ sampling (Liang et al., npj Comput. Mater. 7, 188, 2021):
   strategy never reaches it);
 * "top" candidates: the best ``ceil(top * N)`` by ``u`` (several targets: by ``min_j u_j``);
   experiments until the first top pick count whole batches; random's exact distribution of that
-  count is in ``random_exact``.
+  count is in ``random_exact``;
+* ``paired``: ``gp`` against every other strategy seed by seed (same initial design): seeds on
+  which it needed fewer, as many and more experiments, with a one-sided sign test.
 
 Execution: seeds of one strategy run in parallel worker processes (``workers``, default 2), each
 started fresh with ``torch.set_num_threads(1)`` (oversubscribed threads made a peer 7-28x
@@ -403,6 +405,14 @@ class BacktestResult:
                 ),
                 "first_top_per_seed": [_finite(f) for f in firsts],
             }
+        reference = "gp" if "gp" in out else None
+        paired = {
+            name: bm.paired_comparison(
+                out[reference]["first_top_per_seed"], s["first_top_per_seed"]
+            )
+            for name, s in out.items()
+            if reference and name != reference
+        }
         report = {
             "pool": problem.source,
             "n_rows": problem.n_rows,
@@ -421,6 +431,7 @@ class BacktestResult:
             "seeds": config.seeds,
             "random_exact": random_exact,
             "strategies": out,
+            "paired": {"reference": reference, "versus": paired} if paired else None,
             "skipped": skipped,
         }
         warm = config.strategy_options.get("gp-prior", {})

@@ -47,12 +47,20 @@ to reach performance ``a``,
 The scalar ``acceleration_factor`` takes ``a* = R(budget)``, the performance random sampling
 reaches with the whole budget: "how many times fewer experiments the strategy needs to do as
 well as random does with all of them". It is null when the strategy never reaches ``a*``.
+
+**Seed by seed**: every strategy starts seed ``i`` from the same initial design, so two strategies'
+first-top counts pair up by seed. :func:`paired_comparison` counts the seeds on which one needed
+fewer, as many and more experiments than the other (a miss is more than any hit and ties with a
+miss), and gives the exact one-sided sign test: the probability of at least that many "fewer"
+among the untied seeds if either strategy were as likely as the other to be ahead. With censored
+counts and steps of one batch, a sign test needs no assumption about the size of the differences.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,3 +218,26 @@ def acceleration_factor(S: np.ndarray, R: np.ndarray) -> float:
     if math.isinf(n_s):
         return math.nan
     return experiments_to_reach(R, level) / n_s
+
+
+def paired_comparison(a: Sequence[float | None], b: Sequence[float | None]) -> dict[str, Any]:
+    """Compare strategy ``a`` with ``b`` seed by seed on their experiments to the first top pick.
+
+    Args:
+        a, b: first-top counts per seed (``inf`` or ``None`` for a miss), seed ``i`` of both
+            started from the same initial design. Only the seeds both ran are compared.
+
+    Returns:
+        ``seeds``; ``fewer``, ``same``, ``more``: seeds on which ``a`` needed fewer / as many /
+        more experiments than ``b``; ``p_value``: exact one-sided sign test that ``a`` is ahead
+        more often than behind (binomial over the untied seeds), ``None`` when every seed ties.
+    """
+    from scipy.stats import binomtest
+
+    n = min(len(a), len(b))
+    A = np.array([math.inf if v is None else v for v in a[:n]], dtype=float)
+    B = np.array([math.inf if v is None else v for v in b[:n]], dtype=float)
+    fewer, more = int(np.sum(A < B)), int(np.sum(A > B))
+    untied = fewer + more
+    p = float(binomtest(fewer, untied, 0.5, alternative="greater").pvalue) if untied else None
+    return {"seeds": n, "fewer": fewer, "same": n - untied, "more": more, "p_value": p}

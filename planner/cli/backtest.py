@@ -240,6 +240,17 @@ def print_report(report: dict) -> None:
         f"(mean {exact['mean']:.1f}; {exact['hit_rate']:.0%} within {budget}). "
         "'vs random' = median first top / that median."
     )
+    paired = report.get("paired")
+    if paired:
+        parts = [
+            f"{name} {c['fewer']}/{c['same']}/{c['more']}"
+            + (f" (sign test p = {c['p_value']:.2g})" if c["p_value"] is not None else "")
+            for name, c in paired["versus"].items()
+        ]
+        console.print(
+            f"Seed by seed (same initial design), {paired['reference']} needed fewer/as many/more "
+            f"experiments to the first top candidate than: {'; '.join(parts)}."
+        )
     for name, reason in report.get("skipped", {}).items():
         console.print(f"[yellow]Skipped {name}:[/] {reason}")
 

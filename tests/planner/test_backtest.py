@@ -85,6 +85,19 @@ def test_quantile_treats_misses_as_larger() -> None:
 
 
 # ---------------------------------------------------------------------------- tables
+def test_paired_comparison_counts_seeds_and_misses_and_gives_a_sign_test() -> None:
+    # seed by seed: 12<18 fewer, 18=18 same, miss>30 more, 24<miss fewer, miss=miss same
+    c = bm.paired_comparison([12, 18, None, 24, math.inf], [18, 18, 30, None, None])
+    assert (c["seeds"], c["fewer"], c["same"], c["more"]) == (5, 2, 2, 1)
+    assert c["p_value"] == pytest.approx(0.5)  # P(X >= 2), X ~ Bin(3, 1/2)
+    ahead = bm.paired_comparison([12] * 10, [18] * 10)
+    assert ahead["fewer"] == 10 and ahead["p_value"] == pytest.approx(1 / 1024)
+    behind = bm.paired_comparison([18] * 10, [12] * 10)
+    assert behind["more"] == 10 and behind["p_value"] == pytest.approx(1.0)
+    assert bm.paired_comparison([12, 18], [12, 18])["p_value"] is None  # every seed ties
+    assert bm.paired_comparison([12] * 20, [18] * 10)["seeds"] == 10  # common seeds only
+
+
 def test_read_table_handles_bom_semicolons_and_decimal_commas(tmp_path) -> None:
     path = tmp_path / "lab.csv"
     path.write_bytes("\ufeffT [°C];ICE [%];salt\n800;81,5;LiPF6\n900;83,0;LiFSI\n".encode())
@@ -268,6 +281,12 @@ def test_gp_finds_the_top_faster_than_random() -> None:
     assert gp["enhancement_factor"] > 1.0
     assert len(gp["best_so_far"]) == 28
     assert gp["peak_rss_mb"] > 50 and gp["median_seconds_per_proposal"] > 0
+    paired = report["paired"]
+    assert paired["reference"] == "gp" and list(paired["versus"]) == ["random"]
+    assert paired["versus"]["random"] == bm.paired_comparison(
+        gp["first_top_per_seed"], report["strategies"]["random"]["first_top_per_seed"]
+    )
+    assert paired["versus"]["random"]["seeds"] == 2
 
 
 def test_same_initial_design_for_every_strategy_and_no_repeats() -> None:
@@ -445,9 +464,18 @@ def test_report_table_shows_misses_beyond_the_budget(capsys) -> None:
         "budget": 18,
         "seeds": 5, "random_exact": {"median": 66.0, "mean": 88.0, "hit_rate": 0.18},
         "strategies": {"random": entry(None, [None, None]), "gp": entry(12.0, [12.0, None])},
+        "paired": {
+            "reference": "gp",
+            "versus": {"random": {"seeds": 5, "fewer": 4, "same": 1, "more": 0,
+                                  "p_value": 0.0625}},
+        },
     }
     print_report(report)
     out = capsys.readouterr().out
+    assert (
+        "gp needed fewer/as many/more experiments to the first top candidate than: "
+        "random 4/1/0 (sign test p = 0.062)." in " ".join(out.split())
+    )
     assert "100 rows -> 100 candidates." in out  # nothing left out or merged: no clause
     assert ">18–>18" in out  # every quartile a miss: no bare dash for the lower one
     assert "12.0–>18" in out
