@@ -237,9 +237,21 @@ def lazy_greedy(
 
 def set_pending_points(acqf: AcquisitionFunction, base: Tensor | None,
                        picks: Sequence[Tensor]) -> None:
-    """Make ``base`` (pending before this batch) plus ``picks`` the acquisition's pending points."""
+    """Make ``base`` (pending before this batch) plus ``picks`` the acquisition's pending points.
+
+    qLogNEI re-prunes its baseline whenever its pending points change, and BoTorch's
+    ``prune_inferior_points`` draws its samples from torch's global generator, whose state a
+    caller may not have seeded. The pruning is seeded here from the acquisition's own sampler seed
+    and the number of picks, so a batch depends on the seed it was built with and on nothing else.
+    """
     chosen = torch.stack(list(picks)).to(torch.double)
-    acqf.set_X_pending(chosen if base is None else torch.cat([base.to(chosen), chosen], dim=-2))
+    sampler = getattr(acqf, "sampler", None)
+    seed = int(getattr(sampler, "seed", 0) or 0) + len(picks)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        acqf.set_X_pending(
+            chosen if base is None else torch.cat([base.to(chosen), chosen], dim=-2)
+        )
 
 
 def _score(acqf: AcquisitionFunction, X: Tensor, chunk: int) -> Tensor:

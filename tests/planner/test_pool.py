@@ -109,3 +109,25 @@ def test_exclusion_mask_matches_points_exactly() -> None:
     pool = torch.tensor([[0.0, 1.0], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0]], dtype=torch.double)
     mask = exclusion_mask(pool, torch.tensor([[0.0, 1.0], [9.0, 9.0]], dtype=torch.double))
     assert mask.tolist() == [True, False, True, False]
+
+
+def test_batch_does_not_depend_on_the_global_random_state() -> None:
+    """qLogNEI re-prunes its baseline with unseeded samples on every new pending point; the batch
+    must still follow from the acquisition's seed alone (a backtest seed gave different plates
+    run to run before)."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(60, 3, generator=gen, dtype=torch.double)
+    y = X.sum(-1, keepdim=True) + 0.5 * torch.randn(60, 1, generator=gen, dtype=torch.double)
+    model = SingleTaskGP(X, y).eval()  # noisy: many baseline points are plausible maximizers
+    pool = torch.rand(300, 3, generator=gen, dtype=torch.double)
+    acqf = build_acquisition(
+        model, X_baseline=X, Y_baseline=y, objectives=[ObjectiveSpec(0, "max")], mc_samples=32,
+        seed=11,
+    )
+    runs = []
+    for global_seed in (0, 1, 2, 3):
+        torch.manual_seed(global_seed)
+        runs.append(select_from_pool(acqf, pool, 8))
+    for idx, values in runs[1:]:
+        assert idx.tolist() == runs[0][0].tolist()
+        assert torch.equal(values, runs[0][1])
