@@ -146,23 +146,19 @@ def _cell(x: float | None, digits: int = 1, budget: int | None = None) -> str:
 def paired_line(report: dict, reference: str = "gp") -> str:
     """``reference`` against every other strategy seed by seed, on the seeds both ran."""
     from planner import backtest_metrics as bm
+    from planner.cli.backtest import paired_sentence
 
     strategies = report["strategies"]
     if reference not in strategies:
         return ""
-    parts = []
-    for name in STRATEGY_ORDER:
-        if name == reference or name not in strategies:
-            continue
-        c = bm.paired_comparison(
+    versus = {
+        name: bm.paired_comparison(
             strategies[reference]["first_top_per_seed"], strategies[name]["first_top_per_seed"]
         )
-        p = f", sign test p = {c['p_value']:.2g}" if c["p_value"] is not None else ""
-        parts.append(f"{name} {c['fewer']}/{c['same']}/{c['more']} ({c['seeds']} seeds{p})")
-    return (
-        f"Seed by seed (same initial design), {reference} needed fewer/as many/more experiments "
-        f"to the first top candidate than: {'; '.join(parts)}."
-    )
+        for name in STRATEGY_ORDER
+        if name != reference and name in strategies
+    }
+    return paired_sentence(reference, versus, seeds=True)
 
 
 def write_report(out: Path, suite: Suite) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -36,6 +37,10 @@ GOAL = 0.25
 def _median(s: dict, budget: int) -> str:
     m = s["median_first_top"]
     return f">{budget}" if m is None else f"{m:.0f}"
+
+
+def _or_inf(median: float | None) -> float:
+    return math.inf if median is None else median
 
 
 def _count(c: dict) -> str:
@@ -63,7 +68,7 @@ def summarize(results: Path, reference: str = "gp") -> str:
         + " |",
         "|" + "---|" * (4 + len(STRATEGY_ORDER) + len(peers)),
     ]
-    pooled = {p: {"fewer": 0, "same": 0, "more": 0, "seeds": 0} for p in peers}
+    pooled: dict[str, tuple[list, list]] = {p: ([], []) for p in peers}  # paired seeds
     tables = {p: [0, 0, 0] for p in peers}  # gp median below / equal / above the peer's
     met, n_tables = 0, 0
     for suite in SUITES:
@@ -80,17 +85,16 @@ def summarize(results: Path, reference: str = "gp") -> str:
             row = [suite, path.stem, f"{r['random_exact']['median']:.0f}"]
             row += [_median(st[s], b) if s in st else "–" for s in STRATEGY_ORDER]
             row.append("–" if ratio is None else f"{ratio:.2f}")
-            inf = float("inf")
             for p in peers:
                 if p not in st:
                     row.append("–")
                     continue
                 c = bm.paired_comparison(ref["first_top_per_seed"], st[p]["first_top_per_seed"])
                 row.append(_count(c))
-                for k in ("fewer", "same", "more", "seeds"):
-                    pooled[p][k] += c[k]
-                a = ref["median_first_top"] or inf
-                o = st[p]["median_first_top"] or inf
+                n = c["seeds"]
+                pooled[p][0].extend(ref["first_top_per_seed"][:n])
+                pooled[p][1].extend(st[p]["first_top_per_seed"][:n])
+                a, o = (_or_inf(s["median_first_top"]) for s in (ref, st[p]))
                 tables[p][0 if a < o else 1 if a == o else 2] += 1
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"## Pooled over the {n_tables} tables", ""]
@@ -102,16 +106,12 @@ def summarize(results: Path, reference: str = "gp") -> str:
         f"| tables where {reference}'s median is below / equal / above |",
         "|---|---|---|---|---|---|",
     ]
-    from scipy.stats import binomtest
-
     for p in peers:
-        c = pooled[p]
-        untied = c["fewer"] + c["more"]
-        pv = binomtest(c["fewer"], untied, 0.5, alternative="greater").pvalue if untied else None
-        n = sum(tables[p])
+        c = bm.paired_comparison(*pooled[p])
+        pv = c["p_value"]
         lines.append(
-            f"| {p} | {n} | {c['seeds']} | {c['fewer']} / {c['same']} / {c['more']} | "
-            f"{'–' if pv is None else f'{pv:.2g}'} | {' / '.join(map(str, tables[p]))} |"
+            f"| {p} | {sum(tables[p])} | {c['seeds']} | {c['fewer']} / {c['same']} / {c['more']} "
+            f"| {'–' if pv is None else f'{pv:.2g}'} | {' / '.join(map(str, tables[p]))} |"
         )
     return "\n".join(lines) + "\n"
 

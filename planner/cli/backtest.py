@@ -187,6 +187,24 @@ def _data_line(report: dict) -> str:
     return line
 
 
+def paired_sentence(reference: str, versus: dict[str, dict], *, seeds: bool = False) -> str:
+    """One sentence of :func:`planner.backtest_metrics.paired_comparison` results, per strategy
+    ``fewer/as many/more`` (with the seed count if ``seeds``) and the sign test."""
+    parts = []
+    for name, c in versus.items():
+        notes = [f"{c['seeds']} seeds"] if seeds else []
+        if c["p_value"] is not None:
+            notes.append(f"sign test p = {c['p_value']:.2g}")
+        parts.append(
+            f"{name} {c['fewer']}/{c['same']}/{c['more']}"
+            + (f" ({', '.join(notes)})" if notes else "")
+        )
+    return (
+        f"Seed by seed (same initial design), {reference} needed fewer/as many/more experiments "
+        f"to the first top candidate than: {'; '.join(parts)}."
+    )
+
+
 def print_report(report: dict) -> None:
     """Print the per-strategy summary table of a backtest report."""
     from rich.table import Table
@@ -242,15 +260,7 @@ def print_report(report: dict) -> None:
     )
     paired = report.get("paired")
     if paired:
-        parts = [
-            f"{name} {c['fewer']}/{c['same']}/{c['more']}"
-            + (f" (sign test p = {c['p_value']:.2g})" if c["p_value"] is not None else "")
-            for name, c in paired["versus"].items()
-        ]
-        console.print(
-            f"Seed by seed (same initial design), {paired['reference']} needed fewer/as many/more "
-            f"experiments to the first top candidate than: {'; '.join(parts)}."
-        )
+        console.print(paired_sentence(paired["reference"], paired["versus"]))
     for name, reason in report.get("skipped", {}).items():
         console.print(f"[yellow]Skipped {name}:[/] {reason}")
 
