@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from planner.cli import backtest, cell, core, dataset, lab, model, ui
+from planner.cli._common import reflow_help
 from planner.runtime import tune_allocator
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ lab.register(app)
 app.add_typer(cell.app, name="cell", help="PyBaMM projections of cell-level performance.")
 app.add_typer(dataset.app, name="dataset", help="Publish and pull FAIR data packages.")
 ui.register(app)
+reflow_help(app)
 
 
 def main() -> None:

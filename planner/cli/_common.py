@@ -7,7 +7,9 @@ command exits non-zero. Set ``PLANNER_DEBUG=1`` to get the traceback when report
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -31,6 +33,38 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+#: A line that starts a list item or is indented keeps its line break in ``--help``.
+_KEEP_BREAK = re.compile(r"^(\s|[-*] |\d+[.)] )")
+
+
+def reflow(text: str) -> str:
+    """Join a docstring's wrapped lines into one line per paragraph, for ``--help``.
+
+    Typer's rich help prints every source line break of the paragraphs after the first, so an
+    80-column terminal shows ragged half-lines. Blank lines still separate paragraphs; list items
+    and indented lines keep their own line.
+    """
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.split("\n")
+        joined = lines[0]
+        for line in lines[1:]:
+            joined += ("\n" if _KEEP_BREAK.match(line) else " ") + line
+        out.append(joined)
+    return "\n\n".join(out)
+
+
+def reflow_help(app: typer.Typer) -> None:
+    """Give every command of ``app`` (and of its sub-apps) its docstring, reflowed, as help."""
+    for info in app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = reflow(info.callback.__doc__)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            reflow_help(group.typer_instance)
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:

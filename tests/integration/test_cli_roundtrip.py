@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from campaigns.store import Store
 from planner.cli import app
+from planner.cli._common import reflow
 
 runner = CliRunner()
 
@@ -107,6 +108,28 @@ def test_commands_have_help() -> None:
                  ["campaign", "list", "--help"], ["campaign", "show", "--help"],
                  ["campaign", "warm-start", "--help"]):
         assert "Usage" in _run(*args)
+
+
+def test_reflow_joins_wrapped_lines_but_keeps_paragraphs_and_lists() -> None:
+    doc = """First line.
+
+    A wrapped
+    paragraph.
+
+    Items:
+    - one
+      continued
+    2. two
+    """
+    assert reflow(doc) == "First line.\n\nA wrapped paragraph.\n\nItems:\n- one\n  continued\n2. two"
+
+
+def test_help_paragraphs_are_not_cut_at_the_docstrings_line_breaks() -> None:
+    out = runner.invoke(app, ["backtest", "--help"], env={"COLUMNS": "200"}).output
+    # The docstring wraps after "proposes batches from the"; the help must not.
+    assert "proposes batches from the distinct rows of the table" in " ".join(out.split())
+    lines = [line.strip() for line in out.splitlines()]
+    assert not any(line.endswith("batches from the") for line in lines)
 
 
 def test_errors_are_messages_not_tracebacks(demo: tuple[str, Path]) -> None:
