@@ -9,7 +9,9 @@ Reads the JSON reports the backtest suites wrote (``backtest_pvlab.py``, ``backt
   (fewer / as many / more experiments, one-sided sign test; see
   :func:`planner.backtest_metrics.paired_comparison`);
 * pooled over all tables: the same seed-by-seed counts and sign test, and on how many tables
-  ``gp``'s median is below, equal to or above each peer's.
+  ``gp``'s median is below, equal to or above each peer's;
+* how far every strategy is from the goal: per table, the seeds that found a top-1 % pick within
+  1/4 of random's median (a median within the goal needs about half of them).
 
 Nothing is run: re-run a suite first to refresh its reports. Usage::
 
@@ -71,6 +73,8 @@ def summarize(results: Path, reference: str = "gp") -> str:
     pooled: dict[str, tuple[list, list]] = {p: ([], []) for p in peers}  # paired seeds
     tables = {p: [0, 0, 0] for p in peers}  # gp median below / equal / above the peer's
     met, n_tables = 0, 0
+    within: list[str] = []  # rows of the "seeds within the goal" table
+    within_total = {s: [0, 0] for s in STRATEGY_ORDER}
     for suite in SUITES:
         for path in sorted((results / suite).glob("*.json")):
             r = json.loads(path.read_text())
@@ -97,6 +101,17 @@ def summarize(results: Path, reference: str = "gp") -> str:
                 a, o = (_or_inf(s["median_first_top"]) for s in (ref, st[p]))
                 tables[p][0 if a < o else 1 if a == o else 2] += 1
             lines.append("| " + " | ".join(row) + " |")
+            goal = GOAL * r["random_exact"]["median"]
+            cells = [suite, path.stem, f"{goal:g}"]
+            for s in STRATEGY_ORDER:
+                if s not in st:
+                    cells.append("–")
+                    continue
+                k, n = seeds_within(st[s]["first_top_per_seed"], goal)
+                within_total[s][0] += k
+                within_total[s][1] += n
+                cells.append(f"{k}/{n}")
+            within.append("| " + " | ".join(cells) + " |")
     lines += ["", f"## Pooled over the {n_tables} tables", ""]
     lines += [
         f"{reference} reaches the goal of at most {GOAL:g} × random's median on {met} of "
@@ -113,7 +128,24 @@ def summarize(results: Path, reference: str = "gp") -> str:
             f"| {p} | {sum(tables[p])} | {c['seeds']} | {c['fewer']} / {c['same']} / {c['more']} "
             f"| {'–' if pv is None else f'{pv:.2g}'} | {' / '.join(map(str, tables[p]))} |"
         )
+    lines += [
+        "",
+        "## Seeds within the goal",
+        "",
+        f"Seeds that found a top-1 % pick within {GOAL:g} × random's exact median (the goal "
+        "column, in experiments); a median within the goal needs about half of them.",
+        "",
+        "| suite | table | goal | " + " | ".join(STRATEGY_ORDER) + " |",
+        "|" + "---|" * (3 + len(STRATEGY_ORDER)),
+        *within,
+        "| all | | | " + " | ".join(f"{k}/{n}" for k, n in within_total.values()) + " |",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def seeds_within(first_top: list, goal: float) -> tuple[int, int]:
+    """Seeds whose first top pick came within ``goal`` experiments, and the number of seeds."""
+    return sum(f is not None and f <= goal for f in first_top), len(first_top)
 
 
 def main() -> None:
