@@ -148,17 +148,8 @@ def paired_line(report: dict, reference: str = "gp") -> str:
     from planner import backtest_metrics as bm
     from planner.cli.backtest import paired_sentence
 
-    strategies = report["strategies"]
-    if reference not in strategies:
-        return ""
-    versus = {
-        name: bm.paired_comparison(
-            strategies[reference]["first_top_per_seed"], strategies[name]["first_top_per_seed"]
-        )
-        for name in STRATEGY_ORDER
-        if name != reference and name in strategies
-    }
-    return paired_sentence(reference, versus, seeds=True)
+    versus = bm.paired_versus(report["strategies"], reference, order=STRATEGY_ORDER)
+    return paired_sentence(reference, versus, seeds=True) if versus else ""
 
 
 def write_report(out: Path, suite: Suite) -> None:

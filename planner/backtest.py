@@ -405,14 +405,7 @@ class BacktestResult:
                 ),
                 "first_top_per_seed": [_finite(f) for f in firsts],
             }
-        reference = "gp" if "gp" in out else None
-        paired = {
-            name: bm.paired_comparison(
-                out[reference]["first_top_per_seed"], s["first_top_per_seed"]
-            )
-            for name, s in out.items()
-            if reference and name != reference
-        }
+        paired = bm.paired_versus(out, "gp")
         report = {
             "pool": problem.source,
             "n_rows": problem.n_rows,
@@ -431,7 +424,7 @@ class BacktestResult:
             "seeds": config.seeds,
             "random_exact": random_exact,
             "strategies": out,
-            "paired": {"reference": reference, "versus": paired} if paired else None,
+            "paired": {"reference": "gp", "versus": paired} if paired else None,
             "skipped": skipped,
         }
         warm = config.strategy_options.get("gp-prior", {})

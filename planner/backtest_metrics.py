@@ -59,7 +59,7 @@ counts and steps of one batch, a sign test needs no assumption about the size of
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -241,3 +241,30 @@ def paired_comparison(a: Sequence[float | None], b: Sequence[float | None]) -> d
     untied = fewer + more
     p = float(binomtest(fewer, untied, 0.5, alternative="greater").pvalue) if untied else None
     return {"seeds": n, "fewer": fewer, "same": n - untied, "more": more, "p_value": p}
+
+
+def paired_versus(
+    strategies: Mapping[str, Mapping[str, Any]],
+    reference: str = "gp",
+    order: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`paired_comparison` of ``reference`` with every other strategy of a report.
+
+    Args:
+        strategies: a report's per-strategy entries, each with ``first_top_per_seed``.
+        reference: the strategy compared with the others.
+        order: strategy names in output order (default: the order of ``strategies``); names
+            absent from ``strategies`` are skipped.
+
+    Returns:
+        ``{name: comparison}`` for every strategy but ``reference``; empty when ``reference``
+        did not run.
+    """
+    if reference not in strategies:
+        return {}
+    ref = strategies[reference]["first_top_per_seed"]
+    return {
+        name: paired_comparison(ref, strategies[name]["first_top_per_seed"])
+        for name in (order if order is not None else strategies)
+        if name != reference and name in strategies
+    }

@@ -131,7 +131,6 @@ def download(page, button: str, tries: int = 3):
             print(f"{button}: no download after click {attempt} of {tries}")
             if attempt == tries:
                 raise
-    raise AssertionError("unreachable")
 
 
 def nav(page, title: str) -> None:
