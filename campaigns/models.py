@@ -9,8 +9,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+
+from campaigns.errors import StoreError
+
+
+#: 64-bit integers on every engine (SQLite's INTEGER already is one; PostgreSQL's is 32-bit).
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
@@ -57,7 +76,8 @@ class BatchRow(Base):
     iso_week: Mapped[str] = mapped_column(String(10), index=True)
     status: Mapped[str] = mapped_column(String(20), default="proposed")
     generator: Mapped[str] = mapped_column(String(200))
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInt)
+    """Random seed of the proposal: up to 2**32 - 1 by default, so 64-bit on every engine."""
     data_revision: Mapped[int] = mapped_column(Integer, default=0)
     model_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -79,7 +99,7 @@ class WellRow(Base):
     candidate_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
     predictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int | None] = mapped_column(BigInt, nullable=True)
 
     batch: Mapped[BatchRow] = relationship(back_populates="wells")
 
@@ -102,8 +122,26 @@ class UploadRow(Base):
     n_unchanged: Mapped[int] = mapped_column(Integer, default=0)
 
 
+#: Status of a measurement row that withdraws the value it supersedes (a retracted upload or
+#: value): the well has no current value for that quantity any more.
+RETRACTED = "retracted"
+
+
 class MeasurementRow(Base):
+    """One stored value. Rows of one (well, quantity) form a single chain through
+    ``supersedes_id``; its last row is the current value.
+
+    The database enforces the chain: one root per (well, quantity) (a partial unique index) and
+    no row superseded twice (a unique index on ``supersedes_id``), so two writers racing on the
+    same plate can never leave two current values.
+    """
+
     __tablename__ = "measurements"
+    __table_args__ = (
+        Index("uq_measurements_root", "well_id", "quantity", unique=True,
+              sqlite_where=text("supersedes_id IS NULL"),
+              postgresql_where=text("supersedes_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     well_id: Mapped[int] = mapped_column(ForeignKey("wells.id"), index=True)
@@ -119,7 +157,7 @@ class MeasurementRow(Base):
     source_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     supersedes_id: Mapped[int | None] = mapped_column(
-        ForeignKey("measurements.id"), nullable=True, index=True
+        ForeignKey("measurements.id"), nullable=True, index=True, unique=True
     )
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -185,3 +223,29 @@ class SharedDataRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- one rule for text lengths on every engine -------------------------------------------------
+_LABELS = {"operator": "Operator", "instrument": "Instrument", "filename": "file name",
+           "uploaded_by": "user name", "actor": "user name", "pulled_by": "user name"}
+
+
+def _check_lengths(_mapper: Mapper[Any], _conn: Any, target: Base) -> None:
+    """Refuse text longer than its column, as PostgreSQL does and SQLite silently would not."""
+    for col in target.__table__.columns:  # type: ignore[attr-defined]
+        limit = getattr(col.type, "length", None)
+        value = getattr(target, col.key, None)
+        if limit is None or not isinstance(value, str) or len(value) <= limit:
+            continue
+        row = getattr(target, "source_row", None)
+        where = f"Row {row}, " if isinstance(row, int) else ""
+        label = _LABELS.get(col.key, col.key)
+        raise StoreError(
+            f"{where}{label}: {value[:40]!r}… is {len(value)} characters long; at most {limit} "
+            f"fit ({target.__tablename__}.{col.key}). Nothing was written.",
+            hint=f"Shorten the {label}; long free text belongs in Notes.",
+        )
+
+
+event.listen(Base, "before_insert", _check_lengths, propagate=True)
+event.listen(Base, "before_update", _check_lengths, propagate=True)

@@ -7,6 +7,8 @@ The schema is created and upgraded by Alembic when the store is opened.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -18,11 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.errors import CampaignError, NotFoundError, StoreError
 from campaigns.models import (
+    RETRACTED,
     AuditRow,
     BatchRow,
     CampaignRow,
@@ -38,6 +47,8 @@ from campaigns.spec import CampaignSpec
 
 if TYPE_CHECKING:
     from campaigns.ingest import ParsedPlate
+
+logger = logging.getLogger(__name__)
 
 ENV_VAR = "PLANNER_DB_URL"
 APP_NAME = "battery-bo-planner"
@@ -145,13 +156,70 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def _migrate(engine: Engine) -> None:
-    from alembic import command
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("campaigns") / "migrations"))
+    return cfg
+
+
+#: Tables of a planner database; a database holding other tables and none of these is foreign.
+_OUR_TABLES = {"campaigns", "batches", "wells", "measurements", "uploads", "audit_log"}
+
+
+def _check_database(conn: Any, cfg: Any, url: str) -> str | None:
+    """The database's schema revision, after refusing a foreign or newer database."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    script = ScriptDirectory.from_config(cfg)
+    tables = set(inspect(conn).get_table_names())
+    revision = MigrationContext.configure(conn).get_current_revision()
+    if revision is None:
+        if tables and not tables & _OUR_TABLES:
+            shown = ", ".join(sorted(tables)[:5])
+            raise StoreError(
+                f"{url} is not a planner database: it holds other tables ({shown}).",
+                hint="Point --db (or $PLANNER_DB_URL) at a new file or an empty database.",
+            )
+        if tables & _OUR_TABLES:
+            raise StoreError(
+                f"{url} holds planner tables but no schema revision (alembic_version).",
+                hint="It was not created by `planner`; restore it from a backup "
+                "(`planner db restore`) or use another database.",
+            )
+        return None
+    known = {rev.revision for rev in script.walk_revisions()}
+    if revision not in known:
+        raise StoreError(
+            f"{url} has schema revision {revision!r}, which this version of battery-bo-planner "
+            f"does not know (newest known: {script.get_current_head()!r}); it was written by a "
+            "newer version.",
+            hint="Upgrade battery-bo-planner (pip install -U battery-bo-planner), or use another "
+            "database. Nothing was changed.",
+        )
+    return revision
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision in ONE transaction: all of it, or nothing.
+
+    SQLite runs DDL inside the transaction too (see :meth:`Store.open`), so a crash or kill -9
+    mid-upgrade leaves the database exactly as it was before.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config()
+    url = engine.url.render_as_string(hide_password=True)
     with engine.begin() as conn:
+        revision = _check_database(conn, cfg, url)
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if revision == head:
+            return
+        logger.info("upgrading %s from schema revision %s to %s", url, revision, head)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -170,28 +238,33 @@ class Store:
         url = url or default_url()
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        sqlite = url.startswith("sqlite")
         try:
-            engine = create_engine(url)
-        except (ArgumentError, ImportError, ValueError) as exc:
+            # SQLite: wait up to 30 s for another writer instead of failing with "locked".
+            engine = create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        except (ArgumentError, ImportError, ValueError, TypeError) as exc:
             raise StoreError(
                 f"cannot use database URL {url!r}: {exc}",
                 hint="Use sqlite:///path/to/file.db or postgresql+psycopg://user:pass@host/dbname.",
             ) from None
         if engine.dialect.name == "sqlite":
-            @event.listens_for(engine, "connect")
-            def _fk_on(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
+            _sqlite_transactions(engine)
         if migrate:
             try:
                 _migrate(engine)
-            except OperationalError as exc:
+            except (OperationalError, DatabaseError) as exc:
+                engine.dispose()
+                not_db = "not a database" in str(exc.orig) or "malformed" in str(exc.orig)
                 raise StoreError(
                     f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
                     f"{exc.orig}",
-                    hint="Check the URL, that the server is running, and your permissions.",
+                    hint="That file is not a planner database (a CSV or spreadsheet?); point "
+                    "--db at a .db file or a PostgreSQL URL." if not_db else
+                    "Check the URL, that the server is running, and your permissions.",
                 ) from None
+            except StoreError:
+                engine.dispose()
+                raise
         return cls(engine)
 
     def close(self) -> None:
@@ -210,6 +283,18 @@ class Store:
 
     def _session(self) -> AbstractContextManager[Session]:
         return transaction(self._sessions)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A transaction that reads and then writes: it takes the write lock before reading.
+
+        SQLite starts it with ``BEGIN IMMEDIATE``; on PostgreSQL the caller locks the rows it
+        is about to change (``with_for_update``). Two writers on one plate therefore run one
+        after the other, and the second sees what the first stored.
+        """
+        with transaction(self._sessions) as s:
+            s.connection(execution_options={_WRITE_OPTION: True})
+            yield s
 
     # --- campaigns ------------------------------------------------------------------------
     def _campaign(self, s: Session, name: str) -> CampaignRow:
@@ -380,22 +465,38 @@ class Store:
             return self._batch_info(row, name)
 
     # --- measurements ---------------------------------------------------------------------
+    def _locked_batch(self, s: Session, camp: CampaignRow, batch_id: int) -> BatchRow:
+        """The campaign's active batch ``batch_id``, locked against other writers until commit."""
+        batch = s.scalars(select(BatchRow).where(BatchRow.id == batch_id).with_for_update()).first()
+        if batch is None or batch.campaign_id != camp.id or batch.status == "discarded":
+            raise NotFoundError(f"campaign {camp.name!r} has no active batch {batch_id}.",
+                                hint=f"List batches with `planner campaign show {camp.name}`.")
+        return batch
+
     def ingest(self, name: str, parsed: ParsedPlate, *, batch_id: int, actor: str = "") -> IngestResult:
         """Store a validated plate file in one transaction (all of it or nothing).
 
         A file already uploaded (same SHA-256) changes nothing. A value equal to the current one
-        for that well and quantity is counted as unchanged; a different one is appended and
-        supersedes the current one.
+        for that well and quantity (same status, operator, instrument, time and note) is counted
+        as unchanged; a different one is appended and supersedes the current one. Writers to the
+        same plate are serialised, so concurrent uploads chain their corrections.
         """
-        with self._session() as s:
+        with self._write() as s:
             camp = self._campaign(s, name)
-            batch = s.get(BatchRow, batch_id)
-            if batch is None or batch.campaign_id != camp.id or batch.status == "discarded":
-                raise NotFoundError(f"campaign {name!r} has no active batch {batch_id}.",
-                                    hint=f"List batches with `planner campaign show {name}`.")
+            batch = self._locked_batch(s, camp, batch_id)
             dup = s.scalar(select(UploadRow).where(UploadRow.campaign_id == camp.id,
                                                    UploadRow.sha256 == parsed.sha256))
             if dup is not None:
+                retracted = s.scalar(select(AuditRow).where(
+                    AuditRow.campaign_id == camp.id, AuditRow.action == "upload.retract",
+                    AuditRow.detail["upload_id"].as_integer() == dup.id))
+                if retracted is not None:
+                    raise CampaignError(
+                        f"{parsed.filename} is the file of upload {dup.id}, which was retracted "
+                        f"on {retracted.at:%Y-%m-%d %H:%M}; nothing was stored.",
+                        hint="Fix the file and upload the corrected one (a changed file is a new "
+                        "upload), or correct single values with `planner data correct`.",
+                    )
                 return IngestResult(dup.batch_id, dup.id, 0, 0, len(parsed.records),
                                     already_uploaded=True, batch_status=batch.status)
             wells = {w.well: w for w in batch.wells}
@@ -421,7 +522,7 @@ class Store:
                     source_file_sha256=parsed.sha256, source_row=rec.source_row, note=rec.note,
                     supersedes_id=None if old is None else old.id))
                 changed.add(rec.well)
-                if old is None:
+                if old is None or old.status == RETRACTED:
                     n_new += 1
                 else:
                     n_sup += 1
@@ -435,8 +536,166 @@ class Store:
             return IngestResult(batch.id, upload.id, n_new, n_sup, n_same,
                                 batch_status=batch.status, changed_wells=tuple(sorted(changed)))
 
+    def correct_measurement(self, name: str, *, batch_id: int, well: str, quantity: str,
+                            value: float | None, status: str = "ok", note: str | None = None,
+                            actor: str = "") -> int:
+        """Append a corrected value for one well and quantity; the old value is kept.
+
+        ``value=None`` with a failure ``status`` records a failed well without a value. The
+        value is checked against the column's possible range like an upload. ``note`` says why
+        (it is stored with the value and in the audit log).
+
+        Returns:
+            The id of the new measurement row.
+        """
+        from campaigns.columns import COLUMNS
+        from campaigns.sheet import STATUS_CODES
+
+        spec = self.spec(name)
+        if quantity not in spec.output_names:
+            import difflib
+
+            close = difflib.get_close_matches(quantity, spec.output_names, n=1)
+            raise CampaignError(
+                f"{quantity!r} is not a measured quantity of campaign {name!r}.",
+                hint=(f"Did you mean {close[0]!r}? " if close else "")
+                + f"Quantities: {', '.join(spec.output_names)}.")
+        if status not in STATUS_CODES:
+            raise CampaignError(f"status {status!r} is not one of {', '.join(STATUS_CODES)}.",
+                                hint="Use ok, or a failure status such as failed_cell.")
+        col = COLUMNS.get(quantity)
+        if value is not None:
+            if not math.isfinite(value):
+                raise CampaignError(f"{value!r} is not a finite number.",
+                                    hint="Retract the value instead if it was not measured.")
+            if col is not None and not col.possible[0] <= value <= col.possible[1]:
+                raise CampaignError(
+                    f"{quantity} = {value:g} is outside the possible range "
+                    f"{col.possible[0]:g}–{col.possible[1]:g} {col.unit}.",
+                    hint="Check the value and its unit; values are never converted.")
+        elif status == "ok":
+            raise CampaignError("a correction needs a value, or a failure status.",
+                                hint="Give --value, or --status failed_cell / failed_synthesis; "
+                                "use `planner data retract-value` to withdraw a value.")
+        with self._write() as s:
+            camp = self._campaign(s, name)
+            batch = self._locked_batch(s, camp, batch_id)
+            row = self._well(batch, well)
+            old = self._current_measurements(s, [row.id]).get((row.id, quantity))
+            new = MeasurementRow(
+                well_id=row.id, upload_id=None, quantity=quantity, value=value,
+                unit="" if col is None else col.unit, status=status,
+                operator=None if old is None else old.operator,
+                instrument=None if old is None else old.instrument,
+                measured_at=None if old is None else old.measured_at, note=note,
+                supersedes_id=None if old is None else old.id)
+            s.add(new)
+            s.flush()
+            batch.status = self._batch_status(s, batch)
+            s.add(AuditRow(actor=actor, action="measurement.correct", campaign_id=camp.id,
+                           detail={"batch_id": batch.id, "well": row.well, "quantity": quantity,
+                                   "measurement_id": new.id,
+                                   "before": None if old is None else _value_detail(old),
+                                   "after": _value_detail(new), "reason": note}))
+            return new.id
+
+    def retract_value(self, name: str, *, batch_id: int, well: str, quantity: str, reason: str,
+                      actor: str = "") -> int:
+        """Withdraw the current value of one well and quantity (a new ``retracted`` row).
+
+        Returns:
+            The id of the retraction row.
+        """
+        with self._write() as s:
+            camp = self._campaign(s, name)
+            batch = self._locked_batch(s, camp, batch_id)
+            row = self._well(batch, well)
+            old = self._current_measurements(s, [row.id]).get((row.id, quantity))
+            if old is None or old.status == RETRACTED:
+                raise NotFoundError(
+                    f"well {row.well} of batch {batch.id} has no current {quantity!r} value.",
+                    hint=f"See its values with `planner export --campaign {name} --long`.")
+            tomb = _retraction(old, reason)
+            s.add(tomb)
+            s.flush()
+            batch.status = self._batch_status(s, batch)
+            s.add(AuditRow(actor=actor, action="measurement.retract", campaign_id=camp.id,
+                           detail={"batch_id": batch.id, "well": row.well, "quantity": quantity,
+                                   "measurement_id": tomb.id, "before": _value_detail(old),
+                                   "after": None, "reason": reason}))
+            return tomb.id
+
+    def retract_upload(self, name: str, upload_id: int, *, reason: str, actor: str = "") -> int:
+        """Withdraw every value an upload stored that is still current (a wrong file).
+
+        Values the upload stored that were corrected since stay as corrected; values it
+        superseded do not come back (upload the right file, or correct them one by one).
+
+        Returns:
+            The number of values withdrawn.
+        """
+        if not reason.strip():
+            raise CampaignError("a retraction needs a reason.",
+                                hint='Say why, e.g. --reason "plate 10\'s sheet uploaded to 12".')
+        with self._write() as s:
+            camp = self._campaign(s, name)
+            upload = s.get(UploadRow, upload_id)
+            if upload is None or upload.campaign_id != camp.id:
+                raise NotFoundError(f"campaign {name!r} has no upload {upload_id}.",
+                                    hint=f"List uploads with `planner data uploads -c {name}`.")
+            if s.scalar(select(AuditRow.id).where(
+                    AuditRow.campaign_id == camp.id, AuditRow.action == "upload.retract",
+                    AuditRow.detail["upload_id"].as_integer() == upload_id)) is not None:
+                raise CampaignError(f"upload {upload_id} was retracted already.",
+                                    hint="Nothing to do.")
+            batch = self._locked_batch(s, camp, upload.batch_id)
+            ids = [w.id for w in batch.wells]
+            current = self._current_measurements(s, ids)
+            gone = [m for m in current.values() if m.upload_id == upload.id]
+            for old in gone:
+                s.add(_retraction(old, reason))
+            s.flush()
+            batch.status = self._batch_status(s, batch)
+            s.add(AuditRow(actor=actor, action="upload.retract", campaign_id=camp.id,
+                           detail={"upload_id": upload.id, "batch_id": batch.id,
+                                   "filename": upload.filename, "sha256": upload.sha256,
+                                   "retracted": len(gone), "reason": reason,
+                                   "before": [_value_detail(m) for m in gone]}))
+            return len(gone)
+
+    def uploads(self, name: str) -> pd.DataFrame:
+        """Every accepted upload of a campaign, newest last, with whether it was retracted."""
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            retracted = {int(a.detail["upload_id"]): a for a in s.scalars(select(AuditRow).where(
+                AuditRow.campaign_id == camp.id, AuditRow.action == "upload.retract"))}
+            rows = [{"upload_id": u.id, "batch_id": u.batch_id, "filename": u.filename,
+                     "sha256": u.sha256, "uploaded_by": u.uploaded_by,
+                     "uploaded_at": u.uploaded_at, "new": u.n_new,
+                     "superseding": u.n_superseding, "unchanged": u.n_unchanged,
+                     "retracted": u.id in retracted,
+                     "retracted_by": retracted[u.id].actor if u.id in retracted else None}
+                    for u in s.scalars(select(UploadRow).where(UploadRow.campaign_id == camp.id)
+                                       .order_by(UploadRow.id))]
+        return pd.DataFrame(rows, columns=[
+            "upload_id", "batch_id", "filename", "sha256", "uploaded_by", "uploaded_at", "new",
+            "superseding", "unchanged", "retracted", "retracted_by"])
+
+    @staticmethod
+    def _well(batch: BatchRow, well: str) -> WellRow:
+        from campaigns.plate import normalize_well
+
+        wanted = normalize_well(well)
+        for w in batch.wells:
+            if w.well == wanted:
+                return w
+        raise NotFoundError(f"batch {batch.id} has no well {well!r}.",
+                            hint=f"Its wells are {batch.wells[0].well} … {batch.wells[-1].well}."
+                            if batch.wells else "This batch has no wells.")
+
     @staticmethod
     def _current_measurements(s: Session, well_ids: list[int]) -> dict[tuple[int, str], MeasurementRow]:
+        """The last row of each (well, quantity) chain, retractions included."""
         if not well_ids:
             return {}
         rows = list(s.scalars(select(MeasurementRow).where(MeasurementRow.well_id.in_(well_ids))
@@ -444,14 +703,14 @@ class Store:
         superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
         return {(r.well_id, r.quantity): r for r in rows if r.id not in superseded}
 
-    @staticmethod
-    def _batch_status(s: Session, batch: BatchRow) -> str:
-        measured = set(s.scalars(select(MeasurementRow.well_id).join(WellRow).where(
-            WellRow.batch_id == batch.id)))
+    @classmethod
+    def _batch_status(cls, s: Session, batch: BatchRow) -> str:
+        current = cls._current_measurements(s, [w.id for w in batch.wells])
+        measured = {well_id for (well_id, _), m in current.items() if m.status != RETRACTED}
         todo = [w for w in batch.wells if w.role != "control"]
         if todo and all(w.id in measured for w in todo):
             return "completed"
-        return "running" if measured else batch.status
+        return "running" if measured else "proposed"
 
     def measurements(self, name: str, *, include_superseded: bool = False) -> pd.DataFrame:
         """Long table of measurements with provenance (one row per stored value)."""
@@ -481,7 +740,8 @@ class Store:
             "generator", "seed", "data_revision"])
         if not include_superseded and not df.empty:
             gone = set(df["supersedes_id"].dropna().astype(int))
-            df = df[~df["measurement_id"].isin(gone)].reset_index(drop=True)
+            keep = ~df["measurement_id"].isin(gone) & (df["status"] != RETRACTED)
+            df = df[keep].reset_index(drop=True)
         return df
 
     def audit_log(self, name: str | None = None) -> pd.DataFrame:
@@ -575,6 +835,27 @@ class Store:
         return snap.observations.merge(prov, on=["batch_id", "well"], how="left")
 
 
+_WRITE_OPTION = "planner_write"
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, start transactions (SQLAlchemy's documented
+    recipe): DDL then runs inside the transaction, so a schema upgrade is all-or-nothing, and a
+    write transaction can take the write lock up front with ``BEGIN IMMEDIATE``."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def _isnan(v: Any) -> bool:
     try:
         return v is None or (isinstance(v, float) and v != v) or bool(pd.isna(v))
@@ -599,8 +880,35 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _retraction(old: MeasurementRow, reason: str) -> MeasurementRow:
+    return MeasurementRow(well_id=old.well_id, upload_id=None, quantity=old.quantity, value=None,
+                          unit=old.unit, status=RETRACTED, note=reason, supersedes_id=old.id)
+
+
+def _value_detail(m: MeasurementRow) -> dict[str, Any]:
+    """A measurement as the audit log records it (before/after of a change)."""
+    return {"measurement_id": m.id, "value": m.value, "unit": m.unit, "status": m.status,
+            "operator": m.operator, "instrument": m.instrument,
+            "measured_at": None if m.measured_at is None else m.measured_at.isoformat(),
+            "note": m.note, "upload_id": m.upload_id}
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    """Equal instants; a naive side (SQLite drops offsets) compares as wall-clock time."""
+    if a is None or b is None:
+        return a is None and b is None
+    if (a.tzinfo is None) != (b.tzinfo is None):
+        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+    return a == b
+
+
 def _same(old: MeasurementRow, rec: Any) -> bool:
+    """True when ``rec`` would store nothing new: same value, status and provenance."""
     if old.status != rec.status:
+        return False
+    if (old.operator, old.instrument, old.note) != (rec.operator, rec.instrument, rec.note):
+        return False  # a metadata-only correction is a correction too
+    if not _same_time(old.measured_at, rec.measured_at):
         return False
     if old.value is None or rec.value is None:
         return old.value is None and rec.value is None
