@@ -36,6 +36,7 @@ from openpyxl.styles import Alignment, Font
 
 from campaigns.columns import Column
 from campaigns.errors import CampaignError
+from campaigns.exports import write_frame, write_sheet
 from campaigns.plate import normalize_well, well_names
 from campaigns.spec import CampaignSpec
 
@@ -217,7 +218,8 @@ def write_template(frame: pd.DataFrame, path: Path) -> None:
 
     ``.csv`` is written as UTF-8 with commas. ``.xlsx`` gets the sheet "Plate" (bold, frozen
     header row; Batch/Well/Role frozen too) and a sheet "Instructions" listing every column with
-    its unit, typical and allowed range, and the status codes.
+    its unit, typical and allowed range, and the status codes. Both are safe to open in Excel
+    (:mod:`campaigns.exports`): a text cell that would start a formula gets a leading ``'``.
 
     Args:
         frame: The sheet, usually from :func:`template_frame`.
@@ -233,12 +235,12 @@ def write_template(frame: pd.DataFrame, path: Path) -> None:
             f"cannot write a plate sheet as {suffix or 'a file without suffix'!r} ({path.name}).",
             hint=f"Name the file {path.stem}.xlsx (Excel, with instructions) or {path.stem}.csv.",
         )
+    if suffix == ".csv":
+        # A byte-order mark makes Excel read "°C" and "m²/g" correctly; ingest accepts both.
+        write_frame(frame, path, fmt="csv", encoding="utf-8-sig")
+        return
     try:
-        if suffix == ".csv":
-            # A byte-order mark makes Excel read "°C" and "m²/g" correctly; ingest accepts both.
-            frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
-        else:
-            _write_xlsx(frame, path)
+        _write_xlsx(frame, path)
     except OSError as exc:
         raise CampaignError(
             f"cannot write the plate sheet to {path}: {exc.strerror or exc}.",
@@ -249,9 +251,8 @@ def write_template(frame: pd.DataFrame, path: Path) -> None:
 def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
     bold = Font(bold=True)
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        frame.to_excel(writer, sheet_name="Plate", index=False)
-        _instructions(frame).to_excel(writer, sheet_name="Instructions", index=False)
-        plate, notes = writer.sheets["Plate"], writer.sheets["Instructions"]
+        plate = write_sheet(writer, frame, sheet_name="Plate")
+        notes = write_sheet(writer, _instructions(frame), sheet_name="Instructions")
         for sheet in (plate, notes):
             for cell in sheet[1]:
                 cell.font = bold

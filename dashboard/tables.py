@@ -19,6 +19,7 @@ import pandas as pd
 
 from campaigns.columns import column
 from campaigns.errors import IngestError, Problem
+from campaigns.exports import frame_bytes
 from campaigns.ingest import ParsedPlate
 from campaigns.readers import read_table
 from campaigns.sheet import SheetWell, template_frame, write_template
@@ -180,24 +181,16 @@ def sheet_bytes(spec: CampaignSpec, batch: BatchInfo, fmt: str) -> bytes:
         return path.read_bytes()
 
 
-def _naive(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:  # Excel cannot store time zones
-        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_localize(None)
-    return out
-
-
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV of a frame, without the index."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV of a frame, without the index, safe to open in Excel
+    (:func:`campaigns.exports.excel_safe`)."""
+    return frame_bytes(frame, fmt="csv")
 
 
 def xlsx_bytes(frame: pd.DataFrame, *, sheet: str = "Data") -> bytes:
-    """An XLSX workbook of a frame (time zones dropped, which Excel cannot store)."""
-    buf = io.BytesIO()
-    _naive(frame).to_excel(buf, index=False, sheet_name=sheet)
-    return buf.getvalue()
+    """An XLSX workbook of a frame, safe to open in Excel (text cells never formulas, times in
+    UTC without the time zone Excel cannot store)."""
+    return frame_bytes(frame, fmt="xlsx", sheet_name=sheet)
 
 
 META_LABELS = {

@@ -6,7 +6,6 @@ import getpass
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -349,22 +348,17 @@ def export(
     long: Annotated[bool, typer.Option("--long", help="One row per measurement (with superseded values) instead of one per well.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export a campaign's measurements with provenance."""
-    from campaigns.errors import CampaignError
+    """Export a campaign's measurements with provenance.
 
+    Text that a spreadsheet would run as a formula (a note starting with "=", "+", "-" or "@")
+    is written with a leading ' so the file is safe to open in Excel; numbers stay numbers.
+    """
+    from campaigns.exports import format_of, write_frame
+
+    fmt = format_of(out)
     store = open_store(db)
     frame = store.measurements(campaign, include_superseded=True) if long else store.export_frame(campaign)
-    frame = frame.copy()
-    for col in frame.columns:  # Excel cannot store time zones
-        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
-            frame[col] = frame[col].dt.tz_localize(None)
-    suffix = out.suffix.lower()
-    if suffix == ".csv":
-        frame.to_csv(out, index=False)
-    elif suffix == ".xlsx":
-        frame.to_excel(out, index=False)
-    else:
-        raise CampaignError(f"cannot export to {out.name}.", hint="Use a .csv or .xlsx file name.")
+    write_frame(frame, out, fmt=fmt)
     console.print(f"Wrote {len(frame)} rows to {out}")
 
 

@@ -256,9 +256,8 @@ def export(
         elif frame[col].map(lambda v: isinstance(v, dict | list)).any():
             frame[col] = frame[col].map(
                 lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
-    if suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_excel(out, index=False)
+    from campaigns.exports import write_frame
+
+    write_frame(frame, out, fmt="csv" if suffix == ".csv" else "xlsx")
     console.print(f"Wrote {len(frame)} rows from {frame['source'].nunique() if len(frame) else 0}"
                   f" source(s) to {out}")
