@@ -738,11 +738,7 @@ class Store:
             "value", "unit", "status", "operator", "instrument", "measured_at", "source_file",
             "source_file_sha256", "source_row", "note", "supersedes_id", "ingested_at",
             "generator", "seed", "data_revision"])
-        if not include_superseded and not df.empty:
-            gone = set(df["supersedes_id"].dropna().astype(int))
-            keep = ~df["measurement_id"].isin(gone) & (df["status"] != RETRACTED)
-            df = df[keep].reset_index(drop=True)
-        return df
+        return df if include_superseded else current_only(df)
 
     def audit_log(self, name: str | None = None) -> pd.DataFrame:
         with self._session() as s:
@@ -774,8 +770,10 @@ class Store:
         """Everything the planner needs, at the current data revision."""
         spec = self.spec(name)
         batches = self.batches(name)
-        meas = self.measurements(name)
-        revision = int(meas["measurement_id"].max()) if not meas.empty else 0
+        history = self.measurements(name, include_superseded=True)
+        # The data revision is the newest row of any kind: a retraction changes the data too.
+        revision = int(history["measurement_id"].max()) if not history.empty else 0
+        meas = current_only(history)
         well_rows = []
         for b in batches:
             for w in b.wells:
@@ -836,6 +834,19 @@ class Store:
 
 
 _WRITE_OPTION = "planner_write"
+
+
+def current_only(history: pd.DataFrame) -> pd.DataFrame:
+    """The current values of a :meth:`Store.measurements` history: the last row of each chain,
+    retractions left out (a retracted value has no current value)."""
+    if history.empty:
+        return history
+    gone = set(history["supersedes_id"].dropna().astype(int))
+    keep = ~history["measurement_id"].isin(gone) & (history["status"] != RETRACTED)
+    return history[keep].reset_index(drop=True)
+
+
+
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -915,5 +926,5 @@ def _same(old: MeasurementRow, rec: Any) -> bool:
     return abs(old.value - rec.value) <= 1e-12 * max(1.0, abs(old.value))
 
 
-__all__ = ["BatchInfo", "CampaignSummary", "IngestResult", "Store", "WellInfo", "default_url",
-           "IntegrityError"]
+__all__ = ["BatchInfo", "CampaignSummary", "IngestResult", "Store", "WellInfo", "current_only",
+           "default_url", "IntegrityError"]

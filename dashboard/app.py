@@ -32,6 +32,7 @@ PAGES = [  # (script, title, icon, URL path); the first page is the landing page
     ("progress", "Progress", "trending_up", "progress"),
     ("insight", "Insight", "insights", "insight"),
     ("data", "Data", "table_view", "data"),
+    ("corrections", "Corrections", "edit_note", "corrections"),
     ("campaigns", "Campaigns", "science", "campaigns"),
 ]
 

@@ -23,7 +23,7 @@ import streamlit as st
 
 from campaigns.errors import CampaignError
 from campaigns.snapshot import CampaignSnapshot
-from campaigns.store import BatchInfo, Store, default_url
+from campaigns.store import BatchInfo, Store, current_only, default_url
 from planner.errors import PlanningError
 from surrogates.errors import SurrogateError
 
@@ -192,10 +192,7 @@ class CampaignData:
     def measurements(self, *, include_superseded: bool = False) -> pd.DataFrame:
         """Long table of measurements with provenance."""
         frame = _measurements(self.url, self.name, self.token)
-        if include_superseded or frame.empty:
-            return frame
-        gone = set(frame["supersedes_id"].dropna().astype(int))
-        return frame[~frame["measurement_id"].isin(gone)].reset_index(drop=True)
+        return frame if include_superseded else current_only(frame)
 
     def batch(self, batch_id: int) -> BatchInfo:
         return next(b for b in self.batches if b.id == batch_id)

@@ -29,6 +29,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.plate import well_position
 from campaigns.snapshot import CampaignSnapshot
+from campaigns.store import current_only
 from campaigns.spec import CampaignSpec
 from campaigns.store import BatchInfo
 from planner.acquisition import ConstraintSpec, ObjectiveSpec, reference_point
@@ -347,10 +348,7 @@ def well_table(snapshot: CampaignSnapshot, measurements: pd.DataFrame) -> pd.Dat
     spec, obs = snapshot.spec, snapshot.observations
     if obs.empty:
         return obs.copy()
-    meas = measurements
-    if not meas.empty:
-        gone = set(meas["supersedes_id"].dropna().astype(int))
-        meas = meas[~meas["measurement_id"].isin(gone)]
+    meas = current_only(measurements)
     keep = ["operator", "instrument", "measured_at", "source_file", "source_file_sha256",
             "generator", "seed", "data_revision"]
     prov = (meas.sort_values("measurement_id").groupby(["batch_id", "well"])[keep].last()

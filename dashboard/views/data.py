@@ -91,7 +91,7 @@ def body() -> None:
         shown = shown.assign(superseded=shown["measurement_id"].isin(gone).to_numpy())
         st.caption("Every stored value with its source file (SHA-256), row, operator, instrument "
                    "and time. A correction supersedes an earlier value, which is kept "
-                   "(superseded = true).")
+                   "(superseded = true); a retraction is a row with status retracted.")
     table = tables.labelled(shown)
     floats = {c: st.column_config.NumberColumn(format="%.4g")  # 4 significant digits on screen
               for c in table.columns if pd.api.types.is_float_dtype(table[c])}
