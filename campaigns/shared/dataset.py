@@ -23,7 +23,6 @@ source changes nothing (``already_pulled``).
 
 from __future__ import annotations
 
-import json
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,9 +36,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError, NotFoundError, Problem
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
-from campaigns.shared.package import ResourceData, locate, package_sha256, write_package
-from campaigns.shared.reader import PackageContents, SharedRecord, read_package
-from campaigns.store import transaction
+from campaigns.shared.package import (
+    ResourceData,
+    is_zipped,
+    open_package,
+    package_sha256,
+    unpacked,
+    write_package,
+)
+from campaigns.shared.reader import PackageContents, SharedRecord, read_descriptor
 from campaigns.shared.schema import (
     DOMAIN_KEY,
     PROVENANCE,
@@ -51,6 +56,7 @@ from campaigns.shared.schema import (
     science_field,
     values_digest,
 )
+from campaigns.store import transaction
 
 ACCEPTED, QUARANTINED = "accepted", "quarantined"
 _INT_PROVENANCE = [n for n, (t, _, _) in PROVENANCE.items() if t == "integer"]
@@ -141,16 +147,30 @@ class SharedDataset:
              actor: str = "") -> PullResult:
         """Validate a package (:func:`read_package`) and merge it, all or nothing.
 
+        The package is untrusted: it is refused, before frictionless reads it, when it refers to
+        anything outside its folder (nothing is fetched over the network) or when a file is
+        larger, or unpacks to more, than the limits of :mod:`campaigns.limits`.
+
         Args:
-            path: Package folder or its ``datapackage.json``.
+            path: Package folder, its ``datapackage.json``, or a zipped package.
             name: Source name (default: the package's ``name``).
             quarantine: Store valid rows and set invalid ones aside (see :func:`read_package`).
             actor: Who pulls, for the audit log.
+
+        Raises:
+            PackageError: the package was refused (every problem listed); nothing was stored.
+            LimitError: a file is too large or unpacks to too much; nothing was read.
         """
-        current = self._current_sha(name or _declared_name(path))
-        if current is not None and current == package_sha256(path):
-            return PullResult(name or _declared_name(path) or "", already_pulled=True)
-        return self.merge(read_package(path, quarantine=quarantine), name=name, actor=actor)
+        with unpacked(path) as target:
+            descriptor, _ = open_package(target)  # every safety check, before any data is read
+            declared = descriptor.get("name")
+            key = name or (declared if isinstance(declared, str) and declared else None)
+            current = self._current_sha(key)
+            if current is not None and current == package_sha256(target):
+                return PullResult(key or "", already_pulled=True)
+            contents = read_descriptor(target, quarantine=quarantine,
+                                       shown=Path(path) if is_zipped(Path(path)) else target)
+        return self.merge(contents, name=name, actor=actor)
 
     def _current_sha(self, name: str | None) -> str | None:
         if not name:
@@ -445,14 +465,6 @@ def _export_fields(info: SourceInfo, descriptor: dict[str, Any],
             out.append(FieldSpec(col, m.get("type") or "string", role, m.get("title") or "",
                                  m.get("description") or "", m.get("unit")))
     return tuple(out)
-
-
-def _declared_name(path: Path) -> str | None:
-    try:
-        name = json.loads(locate(path).read_text(encoding="utf-8")).get("name")
-    except (ValueError, AttributeError, OSError):
-        return None
-    return name if isinstance(name, str) and name else None
 
 
 def _problems_json(rec: SharedRecord) -> list[dict[str, Any]]:

@@ -9,20 +9,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 from frictionless import FrictionlessException, Package, Resource, Schema
 
 from campaigns.errors import Problem
+from campaigns.limits import LimitError, Limits, check_size, check_zip, current, read_member
 from campaigns.shared.errors import PackageError
+from campaigns.shared.safety import (
+    check_resource_sizes,
+    load_descriptor,
+    remote_references,
+    resource_problems,
+)
 from campaigns.shared.schema import KIND_KEY, RESOURCE_KINDS, FieldSpec
 
 DESCRIPTOR = "datapackage.json"
+#: Files a zipped package may hold (a package is a descriptor and a few CSV files).
+MAX_PACKAGE_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -131,14 +145,102 @@ def iso_time(ts: datetime | pd.Timestamp) -> str:
 
 
 def locate(path: Path) -> Path:
-    """The ``datapackage.json`` of a package folder, or the given descriptor file."""
+    """The ``datapackage.json`` of a package folder, or the given descriptor file.
+
+    Raises:
+        PackageError: there is none, or it is a symbolic link to a file outside its folder.
+    """
     path = Path(path)
     target = path / DESCRIPTOR if path.is_dir() else path
     if not target.is_file():
         msg = f"no data package at {path}."
         hint = "Give the folder holding datapackage.json, or the datapackage.json file itself."
         raise PackageError(msg, problems=[Problem(None, None, str(path), msg, hint)], hint=hint)
+    if not target.resolve().is_relative_to(target.parent.resolve()):
+        msg = f"{target} is a link to {target.resolve()}, outside the package folder."
+        raise PackageError(f"package {path} was refused: {msg}", problems=[
+            Problem(None, None, str(target), msg, "Copy the package into one folder.")])
     return target
+
+
+def is_zipped(path: Path) -> bool:
+    """True for a zipped package (a ``.zip`` file rather than a folder or a descriptor)."""
+    path = Path(path)
+    return path.is_file() and (path.suffix.lower() == ".zip" or (
+        path.name != DESCRIPTOR and zipfile.is_zipfile(path)))
+
+
+@contextmanager
+def unpacked(path: Path, *, limits: Limits | None = None) -> Iterator[Path]:
+    """The ``datapackage.json`` of a package folder, descriptor file or zipped package.
+
+    A zipped package is checked first (:func:`campaigns.limits.check_zip`: declared sizes and
+    compression ratios, from the central directory only), then its members are read, each
+    bounded by :func:`campaigns.limits.read_member`, into a temporary folder that is removed when
+    the ``with`` block ends. Members outside the folder holding ``datapackage.json`` (such as
+    ``__MACOSX/``) are skipped; a member whose name leaves the folder, or a link, is refused.
+
+    Raises:
+        LimitError: the zip is larger, holds more members, or unpacks to more than the limits.
+        PackageError: no ``datapackage.json`` (in the folder or the zip), or a bad member name.
+    """
+    path = Path(path)
+    if not is_zipped(path):
+        yield locate(path)
+        return
+    limits = limits or current()
+    check_size(path.stat().st_size, what=f"zipped package {path.name}",
+               limit=limits.max_unpacked_bytes, setting="PLANNER_MAX_UNPACKED_MB")
+    with tempfile.TemporaryDirectory(prefix="pkg-") as tmp:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                check_zip(zf, what=f"zipped package {path.name}", limits=limits)
+                target = _extract(zf, path, Path(tmp), limits)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a damaged or forged zip
+            msg = f"{path.name} is not a readable zip file: {exc}."
+            raise PackageError(f"package {path} was refused: {msg}", problems=[
+                Problem(None, None, str(path), msg, "Zip the package folder again, or pull the "
+                        "folder itself.")]) from None
+        yield target
+
+
+def _extract(zf: zipfile.ZipFile, path: Path, dest: Path, limits: Limits) -> Path:
+    files = [i for i in zf.infolist() if not i.is_dir()]
+    if len(files) > MAX_PACKAGE_FILES:
+        raise LimitError(f"zipped package {path.name} holds {len(files):,} files, more than "
+                         f"{MAX_PACKAGE_FILES:,}; nothing was read.",
+                         hint="A data package is a descriptor and a few CSV files; zip only the "
+                         "package folder.")
+    descriptors = sorted((i.filename for i in files
+                          if PurePosixPath(i.filename).name == DESCRIPTOR),
+                         key=lambda n: (n.count("/"), n))
+    if not descriptors:
+        msg = f"{path.name} holds no {DESCRIPTOR}."
+        raise PackageError(f"package {path} was refused: {msg}", problems=[
+            Problem(None, None, str(path), msg, "Zip the folder that holds datapackage.json "
+                    "and its CSV files.")])
+    prefix = descriptors[0][: -len(DESCRIPTOR)]
+    problems = []
+    for info in files:
+        if not info.filename.startswith(prefix):
+            continue
+        rel = PurePosixPath(info.filename[len(prefix):])
+        link = stat.S_ISLNK(info.external_attr >> 16)
+        if link or rel.is_absolute() or ".." in rel.parts or "\\" in info.filename or (
+                ":" in rel.parts[0]):
+            problems.append(Problem(None, None, info.filename, f"{path.name}: member "
+                                    f"{info.filename!r} is " + ("a link" if link else
+                                                                "outside the package folder")
+                                    + ".", "Zip plain files inside one folder."))
+            continue
+        target = dest.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_member(zf, info.filename, what=f"zipped package {path.name}",
+                                       limits=limits))
+    if problems:
+        raise PackageError(f"package {path} was refused: {len(problems)} problem(s); nothing "
+                           "was stored.", problems=problems)
+    return dest / DESCRIPTOR
 
 
 def validate_package(path: Path) -> list[Problem]:
@@ -160,53 +262,34 @@ def error_problem(resource: str, error: Any) -> Problem:
                    getattr(error, "cell", None), f"{resource}: {error.message}")
 
 
-def open_package(target: Path) -> tuple[dict[str, Any], Package]:
-    """Parse ``datapackage.json``, check its resources are local files, build the Package.
+def open_package(target: Path, *, limits: Limits | None = None
+                 ) -> tuple[dict[str, Any], Package]:
+    """Check an untrusted ``datapackage.json`` (:mod:`campaigns.shared.safety`), build the Package.
+
+    Nothing reaches frictionless before the descriptor is within the size and nesting limits,
+    refers to nothing outside the package folder (no URL, no other package, no file elsewhere)
+    and every resource is one CSV file in the folder within the size limits.
 
     Raises:
-        PackageError: bad JSON, no resources, a resource outside the folder or missing, a
-            resource without a schema, or a descriptor frictionless rejects.
+        PackageError: bad JSON, no resources, a remote reference, a resource outside the folder
+            or missing or not CSV, a resource without a schema, or a descriptor frictionless
+            rejects.
+        LimitError: the descriptor or a resource is too large, too deeply nested, or unpacks to
+            too much.
     """
-    raw = target.read_bytes()
-    try:
-        descriptor = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        msg = f"{target.name} is not valid JSON{where}: {exc}."
-        raise PackageError(f"package {target} was refused: {target.name} is not valid JSON.",
-                           problems=[Problem(None, None, None, msg, "Check the file with a "
-                                             "JSON linter; it may be truncated.")],
-                           hint="The package cannot be read at all; nothing was stored.") from None
-    resources = descriptor.get("resources") if isinstance(descriptor, dict) else None
-    if not isinstance(resources, list) or not resources:
-        raise PackageError(f"package {target} was refused: it lists no resources.", problems=[
-            Problem(None, "resources", None, "the package has no resources.",
-                    "A data package needs at least one CSV resource with a schema.")])
-    problems: list[Problem] = []
+    limits = limits or current()
+    descriptor = load_descriptor(target, limits=limits)
     base = target.parent.resolve()
-    for i, res in enumerate(resources):
-        name = res.get("name", f"#{i + 1}") if isinstance(res, dict) else f"#{i + 1}"
-        path = res.get("path") if isinstance(res, dict) else None
-        if not isinstance(path, str):
-            problems.append(Problem(None, None, None, f"resource {name!r} has no single local "
-                                    "path.", "Give each resource one CSV file next to the "
-                                    "package."))
-            continue
-        file = (base / path).resolve()
-        if "://" in path or not file.is_relative_to(base):
-            problems.append(Problem(None, None, path, f"resource {name!r} is outside the "
-                                    "package folder.", "Download the files and point every "
-                                    "resource path at a file inside the package folder."))
-        elif not file.is_file():
-            problems.append(Problem(None, None, path, f"resource {name!r}: file {path} is "
-                                    "missing.", "Copy the whole package folder, not only "
-                                    "datapackage.json."))
-        if not isinstance(res.get("schema"), dict):
-            problems.append(Problem(None, None, None, f"resource {name!r} has no inline table "
-                                    "schema.", "Publish with a schema: field names, types, units."))
+    problems = remote_references(descriptor)
+    if problems:
+        raise PackageError(f"package {target} was refused: it refers to {len(problems)} "
+                           "thing(s) outside its folder; nothing was read from them and nothing "
+                           "was stored.", problems=problems, hint=problems[0].hint)
+    problems = resource_problems(descriptor, base)
     if problems:
         raise PackageError(f"package {target} was refused: {len(problems)} problem(s); nothing "
                            "was stored.", problems=problems)
+    check_resource_sizes(descriptor, base, limits=limits)
     try:
         package = Package(descriptor, basepath=str(base))
     except FrictionlessException as exc:
@@ -228,13 +311,15 @@ def package_sha256(path: Path) -> str:
     digest = hashlib.sha256(raw)
     try:
         resources = json.loads(raw).get("resources") or []
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return digest.hexdigest()
     base = target.parent.resolve()
-    for res in resources:
+    for res in resources if isinstance(resources, list) else []:
         path_ = res.get("path") if isinstance(res, dict) else None
         if isinstance(path_, str) and "://" not in path_:
             file = (base / path_).resolve()
             if file.is_relative_to(base) and file.is_file():
-                digest.update(file.read_bytes())
+                with file.open("rb") as fh:  # in chunks: a resource may be 200 MB
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
     return digest.hexdigest()

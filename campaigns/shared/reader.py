@@ -18,13 +18,21 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
-from frictionless import Resource
+from frictionless import FrictionlessException, Resource
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import Problem
 from campaigns.shared.errors import PackageError, UnitError
-from campaigns.shared.package import error_problem, iso_time, locate, open_package, package_sha256
+from campaigns.shared.package import (
+    error_problem,
+    is_zipped,
+    iso_time,
+    open_package,
+    package_sha256,
+    unpacked,
+)
 from campaigns.shared.schema import (
     CITATION_KEY,
     COLUMN_KEY,
@@ -39,6 +47,9 @@ from campaigns.shared.schema import (
     row_id,
 )
 from campaigns.shared.units import Conversion, conversion, guess_conversion, unit_from_label
+
+_EMPTY_HINT = ("Check that the file holds data rows under its header line, and that the "
+               "descriptor's format, dialect (delimiter, header) and encoding match the file.")
 
 #: Frictionless row errors that concern one row only: such a row can be quarantined.
 ROW_ERRORS = ("type-error", "constraint-error", "missing-cell", "extra-cell", "blank-row")
@@ -103,7 +114,7 @@ class PackageContents:
     """A validated package, mapped onto the shared dataset (see :func:`read_package`)."""
 
     path: Path
-    """The ``datapackage.json`` read."""
+    """The ``datapackage.json`` read, or the zipped package it came in."""
     sha256: str
     """Hex SHA-256 of ``datapackage.json`` and every resource file, in order."""
     descriptor: dict[str, Any]
@@ -135,17 +146,35 @@ class PackageContents:
 def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
     """Validate a package and map it onto the shared dataset, in canonical units.
 
+    The package is untrusted: before frictionless reads it, it is checked against the size
+    limits of :mod:`campaigns.limits` and for references outside its folder
+    (:func:`~campaigns.shared.package.open_package`); nothing is ever fetched over the network.
+
     Args:
-        path: Package folder or its ``datapackage.json``.
+        path: Package folder, its ``datapackage.json``, or a zipped package.
         quarantine: Keep going when single rows are invalid (bad type, out of range, missing
             cells): such rows come back in ``quarantined`` with their problems. Problems with
             the package itself (bad JSON, a missing resource, an unknown unit, a bad header,
-            duplicate row IDs) always refuse it.
+            duplicate row IDs, no rows at all) always refuse it.
 
     Raises:
         PackageError: listing every problem found, when the package is refused.
+        LimitError: a file is larger, or unpacks to more, than the limits.
     """
-    target = locate(path)
+    with unpacked(path) as target:
+        return read_descriptor(target, quarantine=quarantine,
+                               shown=Path(path) if is_zipped(Path(path)) else target)
+
+
+def read_descriptor(target: Path, *, quarantine: bool = False,
+                    shown: Path | None = None) -> PackageContents:
+    """:func:`read_package` of an unpacked package's ``datapackage.json``.
+
+    Args:
+        target: The ``datapackage.json``.
+        quarantine: See :func:`read_package`.
+        shown: Path reported as the contents' ``path`` (the zip a package came in).
+    """
     descriptor, package = open_package(target)
     sha = package_sha256(target)
     domain = descriptor.get(DOMAIN_KEY) or infer_domain(
@@ -157,12 +186,25 @@ def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
     records: list[SharedRecord] = []
     bad: list[SharedRecord] = []
     mappings: list[FieldMapping] = []
+    empty: list[str] = []
     for resource in package.resources:
         fmap, fprob = _map_fields(resource, index)
         problems += fprob
         rows: list[Any] = []
         # One frictionless pass: the report holds file/header problems, rows their own errors.
-        report = resource.validate(on_row=rows.append, limit_errors=0)
+        try:
+            with catch_warnings():
+                # frictionless (5.21) drops a compressed resource's file object unclosed when it
+                # swaps in the unpacked stream; CPython closes it at once, with this warning.
+                simplefilter("ignore", ResourceWarning)
+                report = resource.validate(on_row=rows.append, limit_errors=0)
+        except FrictionlessException as exc:
+            problems.append(Problem(None, None, None, f"{resource.name}: {exc.error.message}",
+                                    "Check that the file is a CSV table as the descriptor "
+                                    "declares it."))
+            continue
+        if not rows and not report.errors:
+            empty.append(resource.name or "")
         id_fields = {fmap["row_id"].source_name} if "row_id" in fmap else set()
         for err in report.errors:
             if err.type in ROW_ERRORS or err.type == "primary-key" or (
@@ -181,6 +223,14 @@ def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
                 rec = rec if n == 1 else replace(rec, row_id=f"{rec.row_id}-{n}")
             (bad if rec.problems else records).append(rec)
     problems += _duplicate_ids(records + bad)
+    if not problems and not records and not bad:
+        names = empty or [r.name or "" for r in package.resources]
+        problems = [Problem(None, None, None, f"resource {name!r} reads as 0 rows.",
+                            _EMPTY_HINT) for name in names]
+        raise PackageError(f"package {target} was refused: it holds no rows; nothing was "
+                           "stored.", problems=problems, hint=_EMPTY_HINT)
+    warnings += [Problem(None, None, None, f"resource {name!r} reads as 0 rows.", _EMPTY_HINT,
+                         severity="warning") for name in empty]
     if problems:
         raise PackageError(f"package {target} was refused: {len(problems)} problem(s); nothing "
                            "was stored.", problems=problems,
@@ -194,7 +244,8 @@ def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
     warnings += _typical_warnings(records)
     licence, url = _licence(descriptor, warnings)
     return PackageContents(
-        path=target, sha256=sha, descriptor=descriptor, name=str(descriptor.get("name") or ""),
+        path=shown or target, sha256=sha, descriptor=descriptor,
+        name=str(descriptor.get("name") or ""),
         title=str(descriptor.get("title") or ""), domain=str(domain), licence=licence,
         licence_url=url, citation=_citation(descriptor),
         contributors=tuple(dict(c) for c in descriptor.get("contributors") or []),

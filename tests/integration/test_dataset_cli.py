@@ -83,3 +83,47 @@ def test_unit_problem_in_descriptor_is_refused(lab_a: str, tmp_path: Path) -> No
     lab_b = f"sqlite:///{tmp_path / 'lab-b.db'}"
     result = runner.invoke(app, ["dataset", "pull", str(out), "--dry-run", "--db", lab_b])
     assert result.exit_code == 2 and "parsec" in result.output
+
+
+def _lab_x(tmp_path: Path) -> Path:
+    from tests.campaigns.test_shared_dataset import LAB_X_FIELDS, _foreign, _lab_x_frame
+
+    return _foreign(tmp_path / "lab-x", _lab_x_frame(), [dict(f) for f in LAB_X_FIELDS])
+
+
+def test_hostile_packages_are_refused_with_a_hint_and_no_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("test: network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    db = f"sqlite:///{tmp_path / 'lab-b.db'}"
+    pkg = _lab_x(tmp_path)
+    desc = json.loads((pkg / "datapackage.json").read_text())
+    desc["resources"][0]["dialect"] = "https://data.example.org/dialect.json"
+    (pkg / "datapackage.json").write_text(json.dumps(desc))
+    text = _run("dataset", "pull", str(pkg), "--db", db, code=2)
+    assert "Refused" in text and "resources[0].dialect" in text and "Hint" in text
+    assert attempts == [] and "Traceback" not in text
+    text = _run("dataset", "pull", str(pkg), "--dry-run", "--db", db, code=2)
+    assert "resources[0].dialect" in text and attempts == []
+
+    del desc["resources"][0]["dialect"]
+    (pkg / "datapackage.json").write_text(json.dumps(desc))
+    monkeypatch.setenv("PLANNER_MAX_RESOURCE_MB", "0.0001")  # 100 bytes: every file is larger
+    text = _run("dataset", "pull", str(pkg), "--db", db, code=1)
+    assert "Error:" in text and "more than the limit of 100 bytes" in text
+    assert "PLANNER_MAX_RESOURCE_MB" in text and "Traceback" not in text
+    monkeypatch.delenv("PLANNER_MAX_RESOURCE_MB")
+
+    (pkg / "data.csv").write_text((pkg / "data.csv").read_text().splitlines()[0] + "\n")
+    text = _run("dataset", "pull", str(pkg), "--db", db, code=2)
+    assert "holds no rows" in text and "Hint" in text
+    assert "empty" in _run("dataset", "list", "--db", db)
