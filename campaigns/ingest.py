@@ -5,8 +5,29 @@ raises one :class:`~campaigns.errors.IngestError` listing every problem of the f
 spreadsheet row (header = 1), column, value, what was expected and what to do. It is pure: no
 database, no file writes. Storing the records is :class:`campaigns.store.Store`'s job.
 
-Values are never converted silently: a column whose values all look like a wrong unit (ICE as a
-fraction, d002 in Å) is an error whose hint says how to convert, because a chemist must confirm.
+Rules every upload follows:
+
+* **The file's own Batch column is authoritative.** Uploading it to another batch (``batch_id``
+  that disagrees) is refused, naming the column and its value. When the stored plate's recipes
+  are given (``expected_recipes``), a recipe cell that differs from the plate's recipe for that
+  well is refused too: the sheet probably belongs to another plate. Numbers match when they agree
+  to the precision written in the cell (``1300`` matches 1300.4, not 1301; ``0.37`` matches
+  0.3712); text matches ignoring case; an empty recipe cell always matches.
+* **Values are never converted silently.** A value that looks like a wrong unit (it lies in a
+  :attr:`~campaigns.columns.Column.unit_hints` window of its column, outside the typical range:
+  ICE 0.85 when ICE is in %, conductivity in S/cm) is an error whose hint says how to convert,
+  unless the chemist confirms such values (``confirm_unusual=True``, ``planner ingest
+  --confirm-unusual``, the checkbox on the dashboard's Upload page): they are then stored as
+  written, with a warning. :class:`UnusualValuesError` marks a file whose only errors are such
+  values. A value outside the column's possible range is always an error; outside the typical
+  range, a warning.
+* **A missing value is an empty cell.** Text that stands for "not available" in a result cell —
+  ``NA``, ``n/a``, ``N/A``, ``n.a.``, ``none``, ``null``, ``-``, ``--``, ``?``, in any case — is
+  refused, naming the cell, with the hint to leave it empty; so are ``NaN``, infinities and
+  spreadsheet errors (``#DIV/0!``). CSV and XLSX follow the same rule: an XLSX cell holding the
+  text ``NA`` is read as text, never as an empty cell.
+* **A damaged file is refused as a whole**: too large or a zip bomb, cut off (see
+  :mod:`campaigns.readers`), or any well ID (``A²``, a number of 5,000 digits) that is not one.
 
 Example:
     >>> from campaigns.templates import load_template
@@ -31,7 +52,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from campaigns.columns import Column, HeaderIndex, normalize_header
+from campaigns.columns import Column, HeaderIndex, UnitHint, normalize_header
 from campaigns.errors import IngestError, Problem
 from campaigns.plate import normalize_well
 from campaigns.readers import read_table
@@ -74,8 +95,13 @@ _COMMA_NUMBER = re.compile(r"(?P<sign>[+-]?)(?P<int>\d*),(?P<frac>\d+)(?P<exp>[e
 _SEPARATED_NUMBER = re.compile(r"[+-]?[\d.,' ]*\d[\d.,' ]*")
 _WELL = re.compile(r"[A-Z][0-9]+")
 _NOT_A_NUMBER = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity",
-                 "∞", "+∞", "-∞", "na", "n/a", "n.a.", "none", "null", "-", "--", "?"}
+                 "∞", "+∞", "-∞"}
+MISSING_MARKERS = frozenset({"na", "n/a", "n.a.", "n.a", "none", "null", "-", "--", "?"})
+"""Texts (lower-cased) that stand for "not available"; refused in result cells: leave them empty."""
 _EMPTY_HINT = "Leave the cell empty if it was not measured."
+_MAX_BATCH = 2**31 - 1
+_CONFIRM_HOW = ("if it is correct as written, confirm it: `planner ingest … --confirm-unusual`, "
+                "or tick \"I confirm the flagged unusual values are correct\" on the Upload page")
 _FAILED = ("failed_synthesis", "failed_cell")
 
 
@@ -143,6 +169,9 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float:
     t = text.strip().replace("\u2212", "-")
     if _NUMBER.fullmatch(t):
         value = float(t)
+    elif t.lower() in MISSING_MARKERS:
+        raise _CellError("stands for a missing value; a missing value is an empty cell.",
+                         _EMPTY_HINT)
     elif t.lower() in _NOT_A_NUMBER or t.startswith("#"):
         raise _CellError("is not a finite number (NaN, infinity or a spreadsheet error).",
                          _EMPTY_HINT)
@@ -238,11 +267,15 @@ class _Report:
 
     def __init__(self) -> None:
         self.items: list[tuple[int, int, Problem]] = []
+        self.unusual: list[Problem] = []  # errors that confirm_unusual would turn into warnings
 
     def add(self, row: int | None, pos: int, column: str | None, value: str | None,
-            message: str, hint: str | None = None, *, warning: bool = False) -> None:
+            message: str, hint: str | None = None, *, warning: bool = False,
+            unusual: bool = False) -> None:
         problem = Problem(row, column, value, message, hint, "warning" if warning else "error")
         self.items.append((row or 0, pos, problem))
+        if unusual and not warning:
+            self.unusual.append(problem)
 
     def problems(self, severity: str) -> list[Problem]:
         ordered = sorted(self.items, key=lambda item: item[:2])
@@ -326,8 +359,17 @@ def _map_headers(table: pd.DataFrame, spec: CampaignSpec, report: _Report) -> li
     return cols
 
 
+class UnusualValuesError(IngestError):
+    """A plate file whose only errors are values that look like a wrong unit.
+
+    Confirming them (``confirm_unusual=True``) stores them as written, with a warning each.
+    """
+
+
 def parse_plate(data: bytes, *, filename: str, spec: CampaignSpec,
-                expected_wells: Mapping[str, str]) -> ParsedPlate:
+                expected_wells: Mapping[str, str],
+                expected_recipes: Mapping[str, Mapping[str, object]] | None = None,
+                batch_id: int | None = None, confirm_unusual: bool = False) -> ParsedPlate:
     """Validate an uploaded plate file against a campaign and the batch's wells.
 
     Args:
@@ -337,35 +379,123 @@ def parse_plate(data: bytes, *, filename: str, spec: CampaignSpec,
         expected_wells: Well ID → role (``sample``/``control``/``replicate``) of the batch the
             file belongs to. Wells of the batch absent from the file are a warning (partial
             upload is allowed).
+        expected_recipes: Well ID → the stored recipe of that well (input name, or the library's
+            candidate ID column → value). When given, a recipe cell of the sheet that differs
+            from it is an error (the sheet probably belongs to another plate); ``None`` ignores
+            the recipe columns.
+        batch_id: The batch the file is uploaded to. A Batch column that names another batch
+            refuses the file with that one problem (checking the wells of the wrong plate would
+            only add noise).
+        confirm_unusual: The chemist confirmed values that look like a wrong unit: they become
+            warnings instead of errors.
 
     Returns:
         The records and warnings of a file without errors.
 
     Raises:
+        UnusualValuesError: The only errors are values that look like a wrong unit.
         IngestError: Anything is wrong; ``problems`` lists every error (then every warning) of
             the file at once, rows numbered as in a spreadsheet (header = 1).
     """
     table = read_table(data, filename=filename)
+    if batch_id is not None:
+        _check_declared_batch(table, batch_id, filename)
     report = _Report()
-    checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells, report)
+    checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells,
+                          expected_recipes, report)
     for row, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
         checker.check(int(row), values)
-    batch_id = checker.finish()
+    found_batch = checker.finish(confirm_unusual=confirm_unusual)
+    checker.report_foreign_recipes(batch_id)
     errors = report.problems("error")
     if not errors:
         records = checker.records()
         checker.report_missing_wells({r.well for r in records})
         return ParsedPlate(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
-                           batch_id=batch_id, n_rows=len(table), records=tuple(records),
+                           batch_id=found_batch, n_rows=len(table), records=tuple(records),
                            warnings=tuple(report.problems("warning")))
     soft = report.problems("warning")
     lines = [str(p) for p in errors] + [f"(warning) {p}" for p in soft]
-    raise IngestError(
+    only_unusual = all(p in report.unusual for p in errors)
+    error_type = UnusualValuesError if only_unusual else IngestError
+    raise error_type(
         f"{filename} was rejected with {len(errors)} error(s) and {len(soft)} warning(s); "
         "nothing was stored:\n  - " + "\n  - ".join(lines),
         problems=errors + soft,
-        hint="Fix every row listed and upload the whole file again.",
+        hint="Check the values listed; if they are correct as written, confirm them and upload "
+        "the file again (planner ingest --confirm-unusual, or the checkbox on the Upload page)."
+        if only_unusual else "Fix every row listed and upload the whole file again.",
     )
+
+
+def _batch_number(text: str) -> int:
+    """The batch number of a Batch cell; raises :class:`_CellError` unless it is one."""
+    try:
+        number = parse_number(text)
+    except _CellError:
+        number = math.nan
+    if not (number.is_integer() and 1 <= number <= _MAX_BATCH):
+        raise _CellError("expected a batch number (a whole number from 1).",
+                         "Leave the Batch column as the template wrote it.")
+    return int(number)
+
+
+def _batch_position(headers: list[str]) -> int | None:
+    """Position of the first header that names the Batch column, if any."""
+    for pos, header in enumerate(headers):
+        m = _HEADER_UNIT.match(header)
+        for candidate in (header, m["stem"]) if m else (header,):
+            if _FIXED_KEYS.get(normalize_header(candidate)) == "Batch":
+                return pos
+    return None
+
+
+def _table_batch(table: pd.DataFrame) -> tuple[int, int, str, str] | None:
+    """(batch, first row, cell text, header) of the batch most rows name, or ``None``."""
+    pos = _batch_position([str(h) for h in table.columns])
+    if pos is None:
+        return None
+    found: dict[int, tuple[int, str]] = {}
+    counts: Counter[int] = Counter()
+    for row, value in zip(table.index, table.iloc[:, pos], strict=True):
+        if (text := _text(value)) is None:
+            continue
+        try:
+            number = _batch_number(text)
+        except _CellError:
+            continue  # reported by parse_plate, row by row
+        counts[number] += 1
+        found.setdefault(number, (int(row), text))
+    if not counts:
+        return None
+    number = counts.most_common(1)[0][0]
+    return number, *found[number], str(table.columns[pos])
+
+
+def plate_batch(data: bytes, *, filename: str) -> int | None:
+    """The batch a plate file names in its Batch column (the one most rows name), if any.
+
+    Raises:
+        IngestError: The file cannot be read at all (see :func:`campaigns.readers.read_table`).
+    """
+    found = _table_batch(read_table(data, filename=filename))
+    return None if found is None else found[0]
+
+
+def _check_declared_batch(table: pd.DataFrame, batch_id: int, filename: str) -> None:
+    found = _table_batch(table)
+    if found is None or found[0] == batch_id:
+        return
+    number, row, text, header = found
+    problem = Problem(
+        row, header, text,
+        f"the file says batch {number}, but it is being uploaded to batch {batch_id}.",
+        f"The file's Batch column decides: upload it to batch {number} (planner ingest "
+        f"--batch {number}, or choose plate {number} on the Upload page), or fix its Batch "
+        f"column if it really holds the results of batch {batch_id}.",
+    )
+    raise IngestError(f"{filename} was rejected; nothing was stored: {problem}",
+                      problems=[problem], hint=problem.hint)
 
 
 @dataclass(frozen=True)
@@ -380,10 +510,14 @@ class _RowChecker:
     """Checks rows one by one, collecting problems; builds records once the file is clean."""
 
     def __init__(self, table: pd.DataFrame, cols: list[_Col], expected_wells: Mapping[str, str],
+                 expected_recipes: Mapping[str, Mapping[str, object]] | None,
                  report: _Report) -> None:
         self.report = report
         self.fixed = {c.name: c for c in reversed(cols) if c.kind == "fixed"}  # first one wins
         self.outputs = [c for c in cols if c.kind == "output"]
+        self.recipe_cols = [c for c in cols if c.kind == "recipe"]
+        self.recipes = {normalize_well(w): r for w, r in (expected_recipes or {}).items()}
+        self.foreign: dict[str, None] = {}  # wells whose recipe cells differ, in row order
         self.stray = [c for c in cols if c.kind == "ignored" and c.header == ""]
         self.expected = {normalize_well(w): role for w, role in expected_wells.items()}
         self.separator = table.attrs.get("separator")  # None for XLSX
@@ -417,13 +551,11 @@ class _RowChecker:
         well = self._check_well(row, values, has_results or status_text is not None)
         if (batch := self.cell(values, "Batch")) is not None:
             try:
-                number = parse_number(batch)
-                if not number.is_integer():
-                    raise _CellError("not a whole number")
-                self.batches.append((row, int(number), batch))
-            except _CellError:
-                self.add(row, "Batch", batch, "expected a whole batch number.",
-                         "Leave the Batch column as the template wrote it.")
+                self.batches.append((row, _batch_number(batch), batch))
+            except _CellError as e:
+                self.add(row, "Batch", batch, e.message, e.hint)
+        if well is not None and well in self.recipes:
+            self._check_recipe(row, well, values)
         for c in self.outputs:
             if (t := texts[c.pos]) is None:
                 continue
@@ -443,6 +575,26 @@ class _RowChecker:
                      f"{status}.", "Clear the results if the measurement is meaningless.",
                      warning=True)
         self.rows.append(_Row(row, well, status, values))
+
+    def _check_recipe(self, row: int, well: str, values: tuple[object, ...]) -> None:
+        """Recipe cells must be the plate's recipe for the well (or empty)."""
+        stored = self.recipes[well]
+        for c in self.recipe_cols:
+            text = _text(values[c.pos])
+            if text is None or text.strip().lower() in MISSING_MARKERS:
+                continue
+            want = stored.get(c.name)
+            if _same_recipe_value(text, want, decimal_comma=self.separator == ";"):
+                continue
+            shown = "no value" if _is_missing(want) else repr(_plain_text(want))
+            self.foreign[well] = None
+            self.report.add(
+                row, c.pos, c.header, text,
+                f"differs from the recipe stored for well {well} on this plate ({shown}).",
+                "The sheet probably belongs to another plate: check its Batch column and the "
+                "plate you upload it to. Recipe columns are for reference only; if this cell was "
+                "edited by mistake, restore it or clear it.",
+            )
 
     def _check_stray(self, row: int, values: tuple[object, ...]) -> None:
         if self.separator is None:  # XLSX: cells cannot shift; reported once in finish()
@@ -465,9 +617,10 @@ class _RowChecker:
             return None
         well = normalize_well(text)
         if not _WELL.fullmatch(well):
-            self.add(row, "Well", text, "is not a well ID.", "Use IDs like A1 … H12.")
+            self.add(row, "Well", _shorten(text), "is not a well ID.", "Use IDs like A1 … H12.")
         elif well not in self.expected:
-            self.add(row, "Well", text, f"well {well} is not on this batch's plate.",
+            self.add(row, "Well", _shorten(text),
+                     f"well {_shorten(well)} is not on this batch's plate.",
                      _plate_hint(self.expected))
         elif well in self.first_row:
             self.add(row, "Well", text,
@@ -483,14 +636,15 @@ class _RowChecker:
             return well
         return None
 
-    def finish(self) -> int | None:
+    def finish(self, *, confirm_unusual: bool = False) -> int | None:
         """Column-wide checks (units, ranges, one batch); returns the batch number, if any."""
         if self.separator is None:
             for c in self.stray:
                 self.report.add(None, c.pos, None, None, "a column without a header holds values; "
                                 "it was ignored.", "Give it a header or delete it.", warning=True)
         self.bad_columns = {c.pos for c in self.outputs if not c.unit_ok}
-        self.bad_columns |= _check_ranges(self.outputs, self.numbers, self.report)
+        self.bad_columns |= _check_ranges(self.outputs, self.numbers, self.report,
+                                          confirm_unusual=confirm_unusual)
         counts = Counter(b for _, b, _ in self.batches)
         batch_id = counts.most_common(1)[0][0] if counts else None
         for row, b, text in self.batches:
@@ -526,6 +680,21 @@ class _RowChecker:
             records += measured or ([status_only] if r.status != "ok" else [])
         return records
 
+    def report_foreign_recipes(self, batch_id: int | None) -> None:
+        """One line first when many wells' recipes differ: the whole sheet is another plate's."""
+        if len(self.foreign) < 2:
+            return
+        wells = list(self.foreign)
+        shown = ", ".join(wells[:6]) + (" …" if len(wells) > 6 else "")
+        plate = f"batch {batch_id}" if batch_id is not None else "this batch"
+        self.report.add(None, -1, None, None,
+                        f"the recipes of {len(wells)} of {len(self.first_row)} well(s) ({shown}) "
+                        f"differ from those stored for {plate}: the sheet probably belongs to "
+                        "another plate.",
+                        "Upload it to the plate it was made for (planner ingest --batch N, or "
+                        "choose that plate on the Upload page); sheets from the plate template "
+                        "carry a Batch column that picks the plate for you.")
+
     def report_missing_wells(self, measured: set[str]) -> None:
         """Warn about the batch's wells this file says nothing about (a partial upload is fine)."""
         absent = [w for w in self.expected if w not in self.first_row]
@@ -538,6 +707,49 @@ class _RowChecker:
                                 "Fine for a partial upload; they stay pending.", warning=True)
 
 
+def _shorten(text: str, limit: int = 40) -> str:
+    """A cell as quoted in a message: a 5,000-character well ID is cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain_text(value: object) -> object:
+    item = getattr(value, "item", None)  # numpy scalars print like Python's
+    return item() if callable(item) else value
+
+
+def _half_unit(text: str) -> float:
+    """Half the last written digit of a number's text: ``"0.37"`` → 0.005, ``"1.3E3"`` → 50."""
+    t = text.strip().replace(",", ".")
+    mantissa, _, exponent = t.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    try:
+        shift = int(exponent) if exponent else 0
+    except ValueError:  # more digits than Python reads: such a number failed to parse anyway
+        shift = 0
+    return 0.5 * 10.0 ** min(max(shift - decimals, -400), 300)  # "0e999" must not overflow
+
+
+def _same_recipe_value(text: str, want: object, *, decimal_comma: bool) -> bool:
+    """Whether a recipe cell agrees with a stored recipe value (see the module docstring)."""
+    if _is_missing(want):
+        return False
+    want = _plain_text(want)
+    if " ".join(text.split()).casefold() == " ".join(str(want).split()).casefold():
+        return True
+    if isinstance(want, bool) or not isinstance(want, int | float | str):
+        return False
+    try:
+        x = parse_number(text, decimal_comma=decimal_comma)
+        y = float(want) if not isinstance(want, str) else parse_number(want)
+    except (_CellError, ValueError, OverflowError):
+        return False
+    return abs(x - y) <= max(_half_unit(text), 1e-9 * max(abs(y), 1.0))
+
+
 def _plate_hint(expected: Mapping[str, str]) -> str:
     if not expected:
         return "This batch has no wells; check that you chose the right batch."
@@ -546,9 +758,20 @@ def _plate_hint(expected: Mapping[str, str]) -> str:
             "or upload the file to the batch it belongs to.")
 
 
+def _unit_window(col: Column, x: float) -> UnitHint | None:
+    """The wrong-unit pattern ``x`` fits, if it is not a plausible value as written."""
+    if x == 0 or col.typical[0] <= x <= col.typical[1]:  # 0 is 0 in every unit
+        return None
+    return next((h for h in col.unit_hints if h.when[0] <= x <= h.when[1]), None)
+
+
 def _check_ranges(outputs: list[_Col], numbers: dict[int, list[tuple[int, str, float]]],
-                  report: _Report) -> set[int]:
-    """Unit and range checks per result column; returns positions of columns in a wrong unit."""
+                  report: _Report, *, confirm_unusual: bool = False) -> set[int]:
+    """Unit and range checks per result column; returns positions of columns in a wrong unit.
+
+    A value outside ``possible`` is an error; one that looks like a wrong unit an error unless
+    ``confirm_unusual`` (then a warning); one outside ``typical`` a warning.
+    """
     wrong_unit: set[int] = set()
     for c in outputs:
         col, values = c.column, numbers[c.pos]
@@ -558,26 +781,47 @@ def _check_ranges(outputs: list[_Col], numbers: dict[int, list[tuple[int, str, f
         for hint in col.unit_hints:
             lo, hi = hint.when
             # An all-zero column (dead cells, non-porous carbons) says nothing about the unit.
-            if all(lo <= x <= hi for x in xs) and any(x != 0 for x in xs):
-                report.add(None, c.pos, c.header, f"{min(xs):g} … {max(xs):g}",
-                           f"all {len(xs)} value(s) lie in {lo:g}–{hi:g}, which suggests the "
-                           f"wrong unit (expected {col.unit}, typically "
-                           f"{_range_text(col.typical, col.unit)}).",
+            if not (all(lo <= x <= hi for x in xs) and any(x != 0 for x in xs)):
+                continue
+            # Confirming helps only if every value is possible as written.
+            possible = all(col.possible[0] <= x <= col.possible[1] for x in xs)
+            what = (f"all {len(xs)} value(s) lie in {lo:g}–{hi:g}, which suggests the wrong unit "
+                    f"(expected {col.unit}, typically {_range_text(col.typical, col.unit)})")
+            shown = f"{min(xs):g} … {max(xs):g}"
+            if possible and confirm_unusual:
+                report.add(None, c.pos, c.header, shown, f"{what}; stored as written, as "
+                           "confirmed.", "Check the values and their unit.", warning=True)
+            else:
+                report.add(None, c.pos, c.header, shown, f"{what}.",
                            f"{hint.hint} Values are never converted silently: fix them in the "
-                           "file.")
+                           "file" + (f", or, {_CONFIRM_HOW}." if possible else "."),
+                           unusual=possible)
                 wrong_unit.add(c.pos)
-                break
-        if c.pos in wrong_unit:
-            continue
-        for row, text, x in values:
-            if not col.possible[0] <= x <= col.possible[1]:
-                unit_hint = next((h.hint for h in col.unit_hints if h.when[0] <= x <= h.when[1]),
-                                 None)
-                report.add(row, c.pos, c.header, text, "is outside the possible range "
-                           f"{_range_text(col.possible, col.unit)}.",
-                           unit_hint or "Check the value and its unit.")
-            elif not col.typical[0] <= x <= col.typical[1]:
-                report.add(row, c.pos, c.header, text, "is outside the typical range "
-                           f"{_range_text(col.typical, col.unit)}; accepted.",
-                           "Check the value and its unit.", warning=True)
+            break
+        else:
+            _check_values(c, col, values, report, confirm_unusual=confirm_unusual)
     return wrong_unit
+
+
+def _check_values(c: _Col, col: Column, values: list[tuple[int, str, float]], report: _Report,
+                  *, confirm_unusual: bool) -> None:
+    for row, text, x in values:
+        window = _unit_window(col, x)
+        if not col.possible[0] <= x <= col.possible[1]:
+            report.add(row, c.pos, c.header, text, "is outside the possible range "
+                       f"{_range_text(col.possible, col.unit)}.",
+                       window.hint if window else "Check the value and its unit.")
+        elif window is not None:
+            what = (f"looks like a wrong unit: it lies in {window.when[0]:g}–{window.when[1]:g}, "
+                    f"while {col.label} is typically {_range_text(col.typical, col.unit)}")
+            if confirm_unusual:
+                report.add(row, c.pos, c.header, text, f"{what}; stored as written, as "
+                           "confirmed.", "Check the value and its unit.", warning=True)
+            else:
+                report.add(row, c.pos, c.header, text, f"{what}.",
+                           f"{window.hint} Values are never converted silently: fix the value, "
+                           f"or, {_CONFIRM_HOW}.", unusual=True)
+        elif not col.typical[0] <= x <= col.typical[1]:
+            report.add(row, c.pos, c.header, text, "is outside the typical range "
+                       f"{_range_text(col.typical, col.unit)}; accepted.",
+                       "Check the value and its unit.", warning=True)

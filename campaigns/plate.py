@@ -6,6 +6,7 @@ filled row by row (A1, A2, …), the order a multichannel pipette or a furnace t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -35,12 +36,20 @@ def well_position(well: str) -> tuple[int, int]:
     return (ord(well[0].upper()) - ord("A"), int(well[1:]) - 1)
 
 
+_WELL_TEXT = re.compile(r"([A-Z])0*([0-9]+)", re.ASCII)
+
+
 def normalize_well(text: str) -> str:
-    """Canonical well ID: ``" a01 "`` → ``"A1"``; unchanged if it does not look like a well."""
+    """Canonical well ID: ``" a01 "`` → ``"A1"``; unchanged if it does not look like a well.
+
+    Never raises for any text: only ASCII letters and digits make a well ID (``"A²"`` or a
+    well number of 5,000 digits are returned as they are, for the caller to refuse by name).
+    """
     t = str(text).strip().upper()
-    if len(t) >= 2 and t[0].isalpha() and t[1:].isdigit():
-        return f"{t[0]}{int(t[1:])}"
-    return t
+    m = _WELL_TEXT.fullmatch(t)
+    if m is None:
+        return t
+    return m[1] + m[2]  # leading zeros dropped by the pattern, "A00" → "A0"
 
 
 @dataclass(frozen=True)

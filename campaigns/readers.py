@@ -6,6 +6,12 @@ failure becomes an :class:`~campaigns.errors.IngestError` carrying one file-leve
 trace from a decoder.
 
 The content decides the format, not the file name: an ``.xlsx`` renamed ``.csv`` still opens.
+
+Untrusted bytes are bounded before any parser sees them (:mod:`campaigns.limits`): a file larger
+than ``max_upload_bytes``, or a workbook whose zip directory declares too much unpacked XML or a
+zip-bomb compression ratio, is refused in milliseconds. A file that looks cut off (a last line
+without line break and with fewer cells than the rows before it, an unterminated quote, a
+character cut in half) is refused too: its last row would otherwise be read as a shorter row.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import warnings
 import pandas as pd
 
 from campaigns.errors import IngestError, Problem
+from campaigns.limits import LimitError, Limits, check_size, check_zip, current
 
 _XLSX_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -30,12 +37,36 @@ _SAVE = "save the sheet as .xlsx or as CSV (UTF-8) from Excel/LibreOffice and up
 _UPLOAD_TEMPLATE = "Upload the filled plate template (.csv or .xlsx)."
 
 
-def _fail(filename: str, message: str, hint: str) -> IngestError:
-    problem = Problem(row=None, column=None, value=None, message=message, hint=hint)
-    return IngestError(f"{filename}: {message}", problems=[problem], hint=hint)
+_CUT_OFF_HINT = ("Save or copy the whole file again and upload it; a file cut off while copying or "
+                 "downloading loses its last rows.")
 
 
-def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
+def _fail(filename: str, message: str, hint: str, *, row: int | None = None) -> IngestError:
+    problem = Problem(row=row, column=None, value=None, message=message, hint=hint)
+    where = f"row {row}: " if row is not None else ""
+    return IngestError(f"{filename}: {where}{message}", problems=[problem], hint=hint)
+
+
+def check_upload(data: bytes, *, filename: str, limits: Limits | None = None) -> None:
+    """Refuse an upload that is too large, or a workbook that unpacks to too much, unread.
+
+    Only the length of ``data`` and, for an XLSX, the zip's central directory are looked at.
+
+    Raises:
+        IngestError: One file-level problem naming the size, the limit and the setting
+            (``PLANNER_MAX_UPLOAD_MB`` …) that raises it.
+    """
+    try:
+        limits = limits or current()
+        check_size(len(data), what="the file", limit=limits.max_upload_bytes,
+                   setting="PLANNER_MAX_UPLOAD_MB")
+        if data.startswith(_XLSX_MAGIC):
+            check_zip(data, what="the workbook", limits=limits)
+    except LimitError as exc:
+        raise _fail(filename, str(exc), exc.hint or _UPLOAD_TEMPLATE) from None
+
+
+def read_table(data: bytes, *, filename: str, limits: Limits | None = None) -> pd.DataFrame:
     """Decode an uploaded plate file into a table of text cells.
 
     Accepts CSV text in UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"),
@@ -45,6 +76,8 @@ def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
     Args:
         data: Raw bytes of the upload.
         filename: Name of the upload, used in messages only.
+        limits: Size limits checked before parsing (:func:`check_upload`); default
+            :func:`campaigns.limits.current`.
 
     Returns:
         Frame whose columns are the header cells as written (stripped; ``""`` for an empty
@@ -54,9 +87,10 @@ def read_table(data: bytes, *, filename: str) -> pd.DataFrame:
         ``"xlsx"``), ``separator`` (CSV only), ``encoding`` (CSV only) and ``header_row``.
 
     Raises:
-        IngestError: The file is empty, binary garbage, a legacy/encrypted workbook, a damaged
-            XLSX, or holds no header row.
+        IngestError: The file is empty, too large (or a zip bomb), binary garbage, a
+            legacy/encrypted workbook, a damaged XLSX, cut off, or holds no header row.
     """
+    check_upload(data, filename=filename, limits=limits)
     if not data or not data.strip():
         raise _fail(filename, "the file is empty.", _UPLOAD_TEMPLATE)
     if data.startswith(_XLSX_MAGIC):
@@ -93,18 +127,32 @@ def _xlsx_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str
     return rows, {"format": "xlsx"}
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+def _decode(data: bytes, filename: str) -> tuple[str, str]:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            pass
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
+        except UnicodeDecodeError as exc:
+            if exc.reason == "truncated data" and len(data) % 2 == 1:
+                raise _cut_character(filename) from None
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        # UTF-8 characters (a template's "°C") up to a last character missing its final
+        # byte(s): the file was cut off. A cp1252 file with a non-ASCII character before its
+        # last one fails earlier; an ASCII file ending in "é" is cp1252 and read as such.
+        if (exc.reason == "unexpected end of data" and exc.end == len(data)
+                and max(data[: exc.start], default=0) >= 0x80):
+            raise _cut_character(filename) from None
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        pass
     return data.decode("latin-1"), "latin-1"  # never fails: every byte is a character
+
+
+def _cut_character(filename: str) -> IngestError:
+    return _fail(filename, "the file ends in the middle of a character: it looks cut off.",
+                 _CUT_OFF_HINT)
 
 
 #: Characters :func:`_looks_binary` inspects: enough to tell a table from binary data, and a
@@ -125,13 +173,14 @@ def _looks_binary(text: str) -> bool:
 
 
 def _csv_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str, object]]:
-    text, encoding = _decode(data)
+    text, encoding = _decode(data, filename)
     if _looks_binary(text):
         raise _fail(
             filename,
             "the file is neither a text table (CSV) nor an Excel workbook.",
             "Upload the filled plate template; " + _SAVE,
         )
+    ends_with_break = text.endswith(("\n", "\r"))
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -157,7 +206,29 @@ def _csv_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str,
             f"({exc}).",
             "Check for unbalanced quotes; " + _SAVE,
         ) from None
+    if not ends_with_break:
+        _check_last_row(rows, filename)
     return rows, {"format": "csv", "separator": sep, "encoding": encoding}
+
+
+def _check_last_row(rows: list[list[object]], filename: str) -> None:
+    """A last line without a line break and with fewer cells than the row above was cut off.
+
+    Spreadsheet programs end every line with a line break and write every separator, so a file
+    that ends in the middle of a line, short of cells, is one whose copy or download stopped.
+    """
+    filled = [i for i, row in enumerate(rows) if any(str(v).strip() for v in row)]
+    if len(filled) < 2 or filled[-1] != len(rows) - 1:
+        return
+    header, above, last = rows[filled[0]], rows[filled[-2]], rows[filled[-1]]
+    if len(last) < min(len(header), len(above)):
+        raise _fail(
+            filename,
+            f"the last line has {len(last)} cell(s) where the rows above have "
+            f"{min(len(header), len(above))}, and the file ends without a line break: the file "
+            "looks cut off in the middle of that line.",
+            _CUT_OFF_HINT, row=len(rows),
+        )
 
 
 def _frame(rows: list[list[object]], attrs: dict[str, object], filename: str) -> pd.DataFrame:

@@ -1,12 +1,23 @@
-"""Uploading a filled plate: parse and validate (pure), then store in one transaction."""
+"""Uploading a filled plate: parse and validate (pure), then store in one transaction.
+
+Which plate a file belongs to: the file's own Batch column decides. A ``batch_id`` chosen by the
+user (``planner ingest --batch``, the plate picked on the Upload page) that disagrees with it is
+refused; without a Batch column the chosen batch, else the newest, is used, and the recipe
+columns of the sheet must then match that plate's recipes, so a sheet of another plate is still
+refused.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from campaigns.errors import Problem
-from campaigns.ingest import ParsedPlate, parse_plate
-from campaigns.store import IngestResult, Store
+from campaigns.errors import IngestError, NotFoundError, Problem
+from campaigns.ingest import ParsedPlate, parse_plate, plate_batch
+from campaigns.spec import CampaignSpec
+from campaigns.store import BatchInfo, IngestResult, Store
+
+_MAX_BATCH = 2**31 - 1  # the store's batch ids are 32-bit at most
 
 
 @dataclass(frozen=True)
@@ -15,30 +26,81 @@ class UploadOutcome:
     warnings: tuple[Problem, ...]
 
 
+def _stored_recipes(spec: CampaignSpec, batch: BatchInfo) -> dict[str, Mapping[str, object]]:
+    """Well → the recipe its sheet shows (library campaigns add the candidate ID column)."""
+    library = spec.library
+    recipes: dict[str, Mapping[str, object]] = {}
+    for w in batch.wells:
+        recipe = dict(w.recipe)
+        if library is not None and w.candidate_id:
+            recipe[library.id_column] = w.candidate_id
+        recipes[w.well] = recipe
+    return recipes
+
+
+def _batch(store: Store, campaign: str, batch_id: int | None, *, from_file: bool,
+           filename: str) -> BatchInfo:
+    if batch_id is not None and not 1 <= batch_id <= _MAX_BATCH:
+        raise NotFoundError(f"campaign {campaign!r} has no batch {batch_id}.",
+                            hint=f"List batches with `planner campaign show {campaign}`.")
+    try:
+        return store.batch(campaign, batch_id)
+    except NotFoundError as exc:
+        if not from_file:
+            raise
+        problem = Problem(None, "Batch", str(batch_id),
+                          f"the file says batch {batch_id}, but campaign {campaign!r} has no "
+                          f"batch {batch_id}.",
+                          "Check that you upload the file to the right campaign, and that its "
+                          f"Batch column is as the template wrote it. {exc.hint or ''}".strip())
+        raise IngestError(f"{filename} was rejected; nothing was stored: {problem}",
+                          problems=[problem], hint=problem.hint) from None
+
+
 def preview_upload(store: Store, campaign: str, data: bytes, *, filename: str,
-                   batch_id: int | None = None) -> tuple[ParsedPlate, int]:
+                   batch_id: int | None = None,
+                   confirm_unusual: bool = False) -> tuple[ParsedPlate, int]:
     """Validate a file against its batch without storing anything.
+
+    Args:
+        store: The store holding the campaign.
+        campaign: Campaign name.
+        data: Raw bytes of the upload.
+        filename: Name of the upload, for messages.
+        batch_id: The batch the user uploads to; ``None`` takes the file's Batch column, else
+            the newest batch. A Batch column that names another batch refuses the file.
+        confirm_unusual: The user confirmed values that look like a wrong unit.
 
     Returns:
         The parsed plate and the batch id it belongs to.
 
     Raises:
+        UnusualValuesError: The only errors are values that look like a wrong unit (see
+            :func:`campaigns.ingest.parse_plate`).
         IngestError: listing every problem in the file.
+        NotFoundError: No such campaign, or no batch ``batch_id``.
     """
     spec = store.spec(campaign)
-    batch = store.batch(campaign, batch_id)
+    from_file = batch_id is None
+    if from_file:
+        batch_id = plate_batch(data, filename=filename)
+    batch = _batch(store, campaign, batch_id, from_file=from_file and batch_id is not None,
+                   filename=filename)
     parsed = parse_plate(data, filename=filename, spec=spec,
-                         expected_wells={w.well: w.role for w in batch.wells})
-    if batch_id is None and parsed.batch_id is not None and parsed.batch_id != batch.id:
-        batch = store.batch(campaign, parsed.batch_id)
-        parsed = parse_plate(data, filename=filename, spec=spec,
-                             expected_wells={w.well: w.role for w in batch.wells})
+                         expected_wells={w.well: w.role for w in batch.wells},
+                         expected_recipes=_stored_recipes(spec, batch),
+                         batch_id=batch.id, confirm_unusual=confirm_unusual)
     return parsed, batch.id
 
 
 def ingest_bytes(store: Store, campaign: str, data: bytes, *, filename: str,
-                 batch_id: int | None = None, actor: str = "") -> UploadOutcome:
-    """Validate and store a filled plate file: all of it, or nothing."""
-    parsed, bid = preview_upload(store, campaign, data, filename=filename, batch_id=batch_id)
+                 batch_id: int | None = None, actor: str = "",
+                 confirm_unusual: bool = False) -> UploadOutcome:
+    """Validate and store a filled plate file: all of it, or nothing.
+
+    Arguments as :func:`preview_upload`; ``actor`` is recorded with the upload.
+    """
+    parsed, bid = preview_upload(store, campaign, data, filename=filename, batch_id=batch_id,
+                                 confirm_unusual=confirm_unusual)
     result = store.ingest(campaign, parsed, batch_id=bid, actor=actor)
     return UploadOutcome(result, parsed.warnings)

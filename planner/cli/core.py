@@ -291,11 +291,18 @@ def plate_template(
 def ingest(
     file: Annotated[Path, typer.Argument(help="Filled plate sheet (.csv or .xlsx).")],
     campaign: CampaignOpt,
-    batch: Annotated[int | None, typer.Option(help="Batch id (default: from the file's Batch column, else the newest).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch id (default: from the file's Batch column, else the newest). A file whose Batch column names another batch is refused.")] = None,
+    confirm_unusual: Annotated[bool, typer.Option("--confirm-unusual", help="Store values that look like a wrong unit (ICE 0.85 where ICE is in %) as written; without it they are errors.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Validate a filled plate and store all of it in one transaction, or nothing."""
+    """Validate a filled plate and store all of it in one transaction, or nothing.
+
+    The file's Batch column decides which plate it belongs to; its recipe columns must match
+    that plate's recipes. A missing value is an empty cell: NA, n/a, none, null or - in a
+    result cell is refused.
+    """
     from campaigns.errors import CampaignError, IngestError
+    from campaigns.ingest import UnusualValuesError
     from campaigns.uploads import ingest_bytes
 
     try:
@@ -305,12 +312,18 @@ def ingest(
     store = open_store(db)
     try:
         outcome = ingest_bytes(store, campaign, data, filename=file.name, batch_id=batch,
-                               actor=_actor())
+                               actor=_actor(), confirm_unusual=confirm_unusual)
     except IngestError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         err_console.print(f"[bold red]Rejected {file.name}:[/] {len(errors)} problem(s); nothing "
                           "was stored.", highlight=False)
         _print_problems(exc.problems)
+        if isinstance(exc, UnusualValuesError):
+            err_console.print("Only values that look like a wrong unit are flagged. If they are "
+                              "correct as written, store them with: planner ingest "
+                              f"{file} --campaign {campaign}"
+                              + (f" --batch {batch}" if batch is not None else "")
+                              + " --confirm-unusual", highlight=False, markup=False)
         raise typer.Exit(code=2) from None
     if outcome.warnings:
         _print_problems(list(outcome.warnings))

@@ -263,7 +263,7 @@ def test_parse_number_accepts(text, decimal_comma, value):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [("nan", "finite"), ("NaN", "finite"), ("-inf", "finite"), ("#DIV/0!", "finite"),
-     ("n/a", "finite"), ("1e999", "finite"), ("1,300", "ambiguous"), ("1.300,5", "thousands"),
+     ("n/a", "missing value"), ("1e999", "finite"), ("1,300", "ambiguous"), ("1.300,5", "thousands"),
      ("1 300", "thousands"),
      ("87 %", "expected a number"), ("abc", "expected a number"), ("1_000", "expected a number")],
     ids=["nan", "NaN", "-inf", "div0", "n/a", "overflow", "ambiguous-comma", "thousands-both",
@@ -328,11 +328,28 @@ def test_misspelled_recipe_header_is_only_a_warning():
     assert "Did you mean 'Precursor'?" in warning.hint
 
 
-def test_recipe_columns_that_disagree_with_the_stored_recipe_are_ignored():
+def test_recipe_columns_are_ignored_without_expected_recipes():
     frame = FRAME.copy()
     frame["Carbonization temperature [°C]"] = 99999.0  # nonsense, but informational only
     frame["Precursor"] = "unobtainium"
     assert list(_parse(_csv(frame)).records) == RECORDS
+
+
+def test_recipe_columns_are_checked_against_expected_recipes():
+    recipes = {s.well: {} for s in layout(HC.plate)}
+    recipes.update({c.well: c.recipe for c in HC.plate.controls})
+    data = _csv(FRAME)
+    parsed = parse_plate(data, filename="p.csv", spec=HC, expected_wells=HC_WELLS,
+                         expected_recipes=recipes)
+    assert list(parsed.records) == RECORDS
+    frame = FRAME.copy()
+    frame.loc[0, "Precursor"] = "unobtainium"  # A1 is a cellulose control
+    with pytest.raises(IngestError) as info:
+        parse_plate(_csv(frame), filename="p.csv", spec=HC, expected_wells=HC_WELLS,
+                    expected_recipes=recipes)
+    (error,) = [p for p in info.value.problems if p.severity == "error"]
+    assert (error.row, error.column, error.value) == (2, "Precursor", "unobtainium")
+    assert "'cellulose'" in error.message and "another plate" in error.hint
 
 
 @pytest.mark.parametrize(

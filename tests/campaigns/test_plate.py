@@ -18,6 +18,14 @@ def test_normalize_well(text: str, well: str) -> None:
     assert normalize_well(text) == well
 
 
+@pytest.mark.parametrize(
+    "text", ["A²", "B٣", "A" + "9" * 5000, "A-1", "1A", "AA1"],
+    ids=["superscript", "arabic-digit", "5000-digits", "negative", "digit-first", "two-letters"],
+)
+def test_normalize_well_leaves_what_is_not_a_well_as_it_is(text: str) -> None:
+    assert normalize_well(f" {text.lower()} ") == text.upper()
+
+
 def test_well_position() -> None:
     assert well_position("B3") == (1, 2)
     assert well_position("H12") == (7, 11)
