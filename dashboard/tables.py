@@ -20,7 +20,7 @@ import pandas as pd
 from campaigns.columns import column
 from campaigns.errors import IngestError, Problem
 from campaigns.exports import frame_bytes
-from campaigns.ingest import ParsedPlate
+from campaigns.ingest import ParsedPlate, UnusualValuesError
 from campaigns.readers import read_table
 from campaigns.sheet import SheetWell, template_frame, write_template
 from campaigns.spec import CampaignSpec
@@ -54,6 +54,8 @@ class UploadReview:
     """The plate the file belongs to (when accepted)."""
     message: str | None = None
     """The rejection's headline, when rejected."""
+    needs_confirmation: bool = False
+    """Rejected only for values that look like a wrong unit: confirming them stores the file."""
 
     @property
     def accepted(self) -> bool:
@@ -69,8 +71,12 @@ class UploadReview:
 
 
 def review_upload(store: Store, campaign: str, data: bytes, *, filename: str,
-                  batch_id: int | None = None) -> UploadReview:
+                  batch_id: int | None = None, confirm_unusual: bool = False) -> UploadReview:
     """Validate an uploaded plate without storing it, keeping every problem for display.
+
+    ``batch_id`` is the plate the user chose (``None``: the file's Batch column decides);
+    ``confirm_unusual`` accepts values that look like a wrong unit (see
+    :func:`campaigns.uploads.preview_upload`).
 
     Raises:
         CampaignError: Not about the file (no such campaign or plate).
@@ -80,12 +86,14 @@ def review_upload(store: Store, campaign: str, data: bytes, *, filename: str,
     except IngestError:
         table = None  # preview_upload reports the same decoding problem below
     try:
-        parsed, bid = preview_upload(store, campaign, data, filename=filename, batch_id=batch_id)
+        parsed, bid = preview_upload(store, campaign, data, filename=filename, batch_id=batch_id,
+                                     confirm_unusual=confirm_unusual)
     except IngestError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         warnings_ = [p for p in exc.problems if p.severity != "error"]
         headline = str(exc).split("\n", 1)[0]
-        return UploadReview(filename, table, tuple(errors + warnings_), None, None, headline)
+        return UploadReview(filename, table, tuple(errors + warnings_), None, None, headline,
+                            needs_confirmation=isinstance(exc, UnusualValuesError))
     return UploadReview(filename, table, tuple(parsed.warnings), parsed, bid)
 
 

@@ -23,6 +23,7 @@ from dashboard.common import (
 from planner.progress import plate_frame
 
 AUTO = 0  # plate choice meaning "from the file's Batch column"
+CONFIRM_LABEL = "I confirm the flagged unusual values are correct"
 TINT = {"error": "background-color: #ffe3e3", "warning": "background-color: #fff5d6"}
 
 
@@ -34,10 +35,11 @@ def _actor() -> str:
 
 
 @cached
-def _review(key: tuple, sha: str, filename: str, batch_id: int,
+def _review(key: tuple, sha: str, filename: str, batch_id: int, confirm_unusual: bool,
             _raw: bytes) -> tables.UploadReview:
     return tables.review_upload(store(), key[1], _raw, filename=filename,
-                                batch_id=None if batch_id == AUTO else batch_id)
+                                batch_id=None if batch_id == AUTO else batch_id,
+                                confirm_unusual=confirm_unusual)
 
 
 def _sheet(review: tables.UploadReview, only_flagged: bool) -> None:
@@ -65,13 +67,19 @@ def _problem_list(problems: list[Problem]) -> None:
         st.dataframe(frame, width="stretch", height=480)
 
 
-def _rejected(review: tables.UploadReview) -> None:
+def _rejected(review: tables.UploadReview, confirm_key: str | None) -> None:
     errors, warnings_ = review.errors, review.warnings
     also = f" and {len(warnings_)} warning(s)" if warnings_ else ""
     st.error(f"**{review.filename} was rejected: {len(errors)} error(s){also}. "
              "Nothing was stored.**")
-    st.info("**Hint:** fix every cell marked red (amber cells are only warnings) and upload the "
-            "whole file again.")
+    if confirm_key is not None:
+        st.info("**Hint:** every error is a value that looks like a wrong unit (the hints say "
+                "which). Fix the cells marked red and upload the file again, or, if the values "
+                "are correct as written, confirm them here and they are stored as written.")
+        st.checkbox(CONFIRM_LABEL, key=confirm_key)
+    else:
+        st.info("**Hint:** fix every cell marked red (amber cells are only warnings) and upload "
+                "the whole file again.")
     st.subheader("Problems")
     _problem_list(list(review.problems))
     if review.table is not None:
@@ -81,7 +89,8 @@ def _rejected(review: tables.UploadReview) -> None:
         _sheet(review, only and bool(flagged))
 
 
-def _accepted(data: CampaignData, review: tables.UploadReview, raw: bytes) -> None:
+def _accepted(data: CampaignData, review: tables.UploadReview, raw: bytes, *,
+              confirm_unusual: bool) -> None:
     parsed = review.parsed
     assert parsed is not None
     batch = next((b for b in data.batches if b.id == review.batch_id), None)
@@ -99,7 +108,8 @@ def _accepted(data: CampaignData, review: tables.UploadReview, raw: bytes) -> No
                    hide_index=True, width="stretch")
     if right.button("Store these results", type="primary", key="commit"):
         outcome = ingest_bytes(store(), data.name, raw, filename=review.filename,
-                               batch_id=review.batch_id, actor=_actor())
+                               batch_id=review.batch_id, actor=_actor(),
+                               confirm_unusual=confirm_unusual)
         clear_caches()
         r = outcome.result
         st.session_state["upload_result"] = {
@@ -164,11 +174,20 @@ def body() -> None:
     if upload is None:
         return
     raw = upload.getvalue()
-    review = _review(data.key, hashlib.sha256(raw).hexdigest(), upload.name, int(batch_id), raw)
+    sha = hashlib.sha256(raw).hexdigest()
+    review = _review(data.key, sha, upload.name, int(batch_id), False, raw)
+    # The checkbox is offered only when wrong-unit-looking values are the file's only errors;
+    # its key follows the file, so a new file starts unconfirmed.
+    confirm_key = f"confirm_unusual_{sha[:16]}" if review.needs_confirmation else None
+    confirmed = confirm_key is not None and bool(st.session_state.get(confirm_key, False))
+    if confirmed:
+        review = _review(data.key, sha, upload.name, int(batch_id), True, raw)
     if review.accepted:
-        _accepted(data, review, raw)
+        if confirmed:
+            st.checkbox(CONFIRM_LABEL, key=confirm_key)  # stays on screen, so it can be undone
+        _accepted(data, review, raw, confirm_unusual=confirmed)
     else:
-        _rejected(review)
+        _rejected(review, confirm_key)
 
 
 render(body)

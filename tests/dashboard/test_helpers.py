@@ -62,6 +62,40 @@ def test_review_accepts_a_good_sheet(history_url: str) -> None:
     assert len(review.parsed.records) > 90
 
 
+def test_review_refuses_another_plates_sheet_naming_the_batch(history_url: str) -> None:
+    with Store.open(history_url) as store:
+        spec, batches = store.spec(CAMPAIGN), store.batches(CAMPAIGN)
+        third, fourth = batches[2], batches[3]
+        data = filled_sheet(spec, third).to_csv(index=False).encode()
+        wrong = tables.review_upload(store, CAMPAIGN, data, filename="p.csv", batch_id=fourth.id)
+        right = tables.review_upload(store, CAMPAIGN, data, filename="p.csv")
+    assert not wrong.accepted and not wrong.needs_confirmation
+    (problem,) = wrong.problems
+    assert (problem.column, problem.value) == ("Batch", str(third.id))
+    assert f"upload it to batch {third.id}" in problem.hint
+    assert right.accepted and right.batch_id == third.id
+
+
+def test_review_offers_confirmation_only_for_wrong_unit_values(history_url: str) -> None:
+    with Store.open(history_url) as store:
+        spec, batch = store.spec(CAMPAIGN), store.batch(CAMPAIGN)
+        sheet = filled_sheet(spec, batch).astype(object)
+        row = int(sheet["ICE [%]"].first_valid_index())
+        sheet.loc[row, "ICE [%]"] = "0.85"
+        data = sheet.to_csv(index=False).encode()
+        review = tables.review_upload(store, CAMPAIGN, data, filename="p.csv")
+        confirmed = tables.review_upload(store, CAMPAIGN, data, filename="p.csv",
+                                         confirm_unusual=True)
+        sheet.loc[row + 1, "Well"] = "Z99"
+        mixed = tables.review_upload(store, CAMPAIGN, sheet.to_csv(index=False).encode(),
+                                     filename="p.csv")
+    assert not review.accepted and review.needs_confirmation
+    assert [(p.row, p.value) for p in review.errors] == [(row + 2, "0.85")]
+    assert confirmed.accepted and not confirmed.errors
+    assert any(p.row == row + 2 and "confirmed" in p.message for p in confirmed.warnings)
+    assert not mixed.accepted and not mixed.needs_confirmation
+
+
 def test_problem_styles_colour_rows_and_columns_and_rank_errors_first() -> None:
     table = pd.DataFrame({"Well": ["A1", "A2"], "ICE [%]": ["0.8", "0.9"], "Notes": ["", ""]},
                          index=pd.Index([2, 3], name="row"))

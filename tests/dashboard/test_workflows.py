@@ -115,6 +115,47 @@ def test_bad_upload_shows_every_problem_and_stores_nothing(app_factory, history_
         assert len(store.measurements(CAMPAIGN)) == before
 
 
+def test_wrong_unit_values_are_stored_only_after_ticking_the_confirmation(app_factory,
+                                                                         history_url) -> None:
+    with Store.open(history_url) as store:
+        spec, batch = store.spec(CAMPAIGN), store.batch(CAMPAIGN)
+    sheet = filled_sheet(spec, batch).astype(object)
+    row = int(sheet["ICE [%]"].first_valid_index())
+    sheet.loc[row, "ICE [%]"] = "0.85"
+    at = app_factory(history_url).run()
+    goto(at, "upload")
+    at.file_uploader[0].upload("week13.csv", sheet.to_csv(index=False).encode(), "text/csv").run()
+    assert not at.exception and "week13.csv was rejected" in at.error[0].value
+    assert not [b for b in at.button if b.key == "commit"]
+    (box,) = at.checkbox
+    assert box.label == "I confirm the flagged unusual values are correct" and not box.value
+    box.check().run()
+    clean(at)
+    assert any("week13.csv is valid" in s.value for s in at.success)
+    at.button(key="commit").click().run()
+    clean(at)
+    with Store.open(history_url) as store:
+        stored = store.measurements(CAMPAIGN)
+    ice = stored[(stored["batch_id"] == batch.id) & (stored["quantity"] == "ice_pct")]
+    assert ice.set_index("well").loc[sheet.loc[row, "Well"], "value"] == 0.85
+
+
+def test_another_plates_sheet_is_refused_on_the_chosen_plate(app_factory, history_url) -> None:
+    with Store.open(history_url) as store:
+        spec, batches = store.spec(CAMPAIGN), store.batches(CAMPAIGN)
+    third, fourth = batches[2], batches[3]
+    at = app_factory(history_url).run()
+    goto(at, "upload")
+    at.selectbox(key="upload_batch").set_value(fourth.id).run()
+    sheet = filled_sheet(spec, third).to_csv(index=False).encode()
+    at.file_uploader[0].upload("plate3.csv", sheet, "text/csv").run()
+    assert not at.exception and "plate3.csv was rejected" in at.error[0].value
+    problems = at.table[0].value
+    assert problems["Column"].tolist() == ["Batch"]
+    assert f"the file says batch {third.id}" in problems["Problem"].iloc[0]
+    assert not at.checkbox and not [b for b in at.button if b.key == "commit"]
+
+
 def test_good_upload_is_stored_only_after_confirming(app_factory, history_url) -> None:
     with Store.open(history_url) as store:
         spec, batch = store.spec(CAMPAIGN), store.batch(CAMPAIGN)
