@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from planner.cli import backtest, cell, core, data, dataset, lab, model, ui
+from planner.cli import backtest, cell, core, data, dataset, db, lab, model, ui
 from planner.cli._common import reflow_help
 from planner.runtime import tune_allocator
 
@@ -26,6 +26,7 @@ lab.register(app)
 app.add_typer(cell.app, name="cell", help="PyBaMM projections of cell-level performance.")
 app.add_typer(data.app, name="data", help="Uploads, retractions and single-value corrections.")
 app.add_typer(dataset.app, name="dataset", help="Publish and pull FAIR data packages.")
+app.add_typer(db.app, name="db", help="Back up and restore the planner database.")
 ui.register(app)
 reflow_help(app)
 
