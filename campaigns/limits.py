@@ -41,6 +41,10 @@ class Limits:
     """What one member of a zip container (one sheet's XML, one resource) may unpack to."""
     max_compression_ratio: float = 100.0
     """Unpacked / packed size of a zip member above which it is treated as a zip bomb."""
+    max_sheet_bytes: int = 10 * _MB
+    """One worksheet's XML (or the shared strings) of an XLSX, unpacked. A 96-well plate sheet is
+    about 100 kB; a 20,000-row table of numbers is 11 MB (1.7 s to read here), but other content
+    parses far slower (a 205 MB sheet ran past 500 s), so bigger tables belong in CSV."""
     max_resource_bytes: int = 200 * _MB
     """One resource file of a data package, on disk."""
     max_json_depth: int = 32
@@ -49,7 +53,7 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Defaults, overridden by ``PLANNER_MAX_UPLOAD_MB``, ``PLANNER_MAX_UNPACKED_MB``,
-        ``PLANNER_MAX_MEMBER_MB``, ``PLANNER_MAX_COMPRESSION_RATIO``,
+        ``PLANNER_MAX_MEMBER_MB``, ``PLANNER_MAX_SHEET_MB``, ``PLANNER_MAX_COMPRESSION_RATIO``,
         ``PLANNER_MAX_RESOURCE_MB`` and ``PLANNER_MAX_JSON_DEPTH``.
 
         Raises:
@@ -140,6 +144,25 @@ def check_zip(source: bytes | zipfile.ZipFile, *, what: str, limits: Limits | No
             )
 
 
+def check_workbook(data: bytes, *, what: str, limits: Limits | None = None) -> None:
+    """:func:`check_zip` for an XLSX, plus ``max_sheet_bytes`` for each worksheet's XML.
+
+    Raises:
+        LimitError: as :func:`check_zip`, or a worksheet that would take minutes to parse.
+    """
+    limits = limits or current()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            check_zip(zf, what=what, limits=limits)
+            for info in zf.infolist():
+                name = info.filename
+                if name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml":
+                    check_size(info.file_size, what=f"{what}: {name} (unpacked)",
+                               limit=limits.max_sheet_bytes, setting="PLANNER_MAX_SHEET_MB")
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # not a readable zip: the reader reports it with its own hint
+
+
 def read_member(zf: zipfile.ZipFile, name: str, *, what: str, limits: Limits | None = None) -> bytes:
     """Read one zip member, never more than ``max_member_bytes`` whatever its header claims.
 
@@ -188,5 +211,6 @@ def check_json_depth(obj: object, *, what: str, limits: Limits | None = None) ->
         )
 
 
-__all__ = ["LimitError", "Limits", "check_json_depth", "check_size", "check_zip", "current",
+__all__ = ["LimitError", "Limits", "check_json_depth", "check_size", "check_workbook",
+           "check_zip", "current",
            "json_depth", "read_member"]

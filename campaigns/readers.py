@@ -26,7 +26,7 @@ import warnings
 import pandas as pd
 
 from campaigns.errors import IngestError, Problem
-from campaigns.limits import LimitError, Limits, check_size, check_zip, current
+from campaigns.limits import LimitError, Limits, check_size, check_workbook, current
 
 _XLSX_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -61,7 +61,7 @@ def check_upload(data: bytes, *, filename: str, limits: Limits | None = None) ->
         check_size(len(data), what="the file", limit=limits.max_upload_bytes,
                    setting="PLANNER_MAX_UPLOAD_MB")
         if data.startswith(_XLSX_MAGIC):
-            check_zip(data, what="the workbook", limits=limits)
+            check_workbook(data, what="the workbook", limits=limits)
     except LimitError as exc:
         raise _fail(filename, str(exc), exc.hint or _UPLOAD_TEMPLATE) from None
 

@@ -451,6 +451,16 @@ def test_a_workbook_unpacking_past_the_limit_is_refused_unparsed(no_parsing, mon
     assert "PLANNER_MAX_MEMBER_MB" in problem.hint
 
 
+def test_a_worksheet_too_big_to_parse_quickly_is_refused_unparsed(no_parsing, monkeypatch):
+    monkeypatch.setenv("PLANNER_MAX_SHEET_MB", "0.1")
+    sheet = os.urandom(60_000).hex().encode()  # 120 kB, under the member and ratio limits
+    with pytest.raises(IngestError) as info:
+        read_table(_workbook_with_sheet(sheet), filename="wide.xlsx")
+    (problem,) = info.value.problems
+    assert "sheet1.xml (unpacked) is 0.1 MB, more than the limit of 0.1 MB" in problem.message
+    assert "PLANNER_MAX_SHEET_MB" in problem.hint
+
+
 def test_a_file_larger_than_the_upload_limit_is_refused(monkeypatch, two_plates, tmp_path):
     store, first, _ = two_plates
     data = _bytes(_sheet(first), "csv", tmp_path)
