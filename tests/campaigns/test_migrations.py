@@ -3,8 +3,8 @@
 For each revision in ``campaigns/migrations`` (found by Alembic, so a new migration is covered
 without touching this file) a database is built at that revision, filled with plain SQL against
 the tables as they were then (a campaign, a batch with wells, two uploads, measurements with a
-correction chain and a status-only failure, an audit entry, a shared source with one row), and
-opened with :meth:`Store.open`, which upgrades it to head. The data must then read back through
+correction chain and a status-only failure, an audit entry, two shared sources whose rows
+duplicate each other), and opened with :meth:`Store.open`, which upgrades it to head. The data must then read back through
 the Store API exactly, the store must accept a new correction, and Alembic must find no
 difference between the upgraded schema and :mod:`campaigns.models`.
 
@@ -157,10 +157,19 @@ def _seed(url: str) -> dict[str, object]:
                                 citation="", contributors=[], fields=[],
                                 package_sha256="b" * 64, descriptor={}, origin="pkg",
                                 pulled_at=T0, pulled_by="ana")
-                db.add("shared_rows", source_id=source, row_id="r1", kind="measurement",
+                original = db.add("shared_rows", source_id=source, row_id="r1",
+                                  kind="measurement", domain="hard-carbon", state="accepted",
+                                  values={"ice_pct": 88.0}, provenance={"operator": "bo"},
+                                  problems=[], values_sha256="c" * 64, duplicate_of_id=None,
+                                  created_at=T0, updated_at=T0)
+                again = db.add("shared_sources", name="seed-set", title="Seed",
+                               domain="hard-carbon", licence="CC0-1.0", licence_url="", citation="", contributors=[],
+                               fields=[], package_sha256="e" * 64, descriptor={}, origin="seed",
+                               pulled_at=T0, pulled_by="ana")
+                db.add("shared_rows", source_id=again, row_id="s1", kind="measurement",
                        domain="hard-carbon", state="accepted", values={"ice_pct": 88.0},
-                       provenance={"operator": "bo"}, problems=[], values_sha256="c" * 64,
-                       duplicate_of_id=None, created_at=T0, updated_at=T0)
+                       provenance={}, problems=[], values_sha256="c" * 64,
+                       duplicate_of_id=original, created_at=T0, updated_at=T0)
             counts = dict(db.counts)
     finally:
         engine.dispose()
@@ -218,8 +227,12 @@ def test_upgrade_from_every_revision_keeps_the_data(empty_url: str, revision: st
         assert after.loc[("A3", "ice_pct"), "value"] == 83.0
 
         if seeded["shared"]:
-            rows = SharedDataset(store.engine).rows(source="other-lab")
+            shared = SharedDataset(store.engine)
+            rows = shared.rows(source="other-lab")
             assert rows["ice_pct"].tolist() == [88.0] and rows["operator"].tolist() == ["bo"]
+            assert shared.rows(source="seed-set").empty  # a duplicate, left out by default
+            dup = shared.rows(source="seed-set", include_duplicates=True)
+            assert dup["duplicate_of"].tolist() == ["other-lab:r1"]
 
 
 def _fork(url: str) -> int | None:
