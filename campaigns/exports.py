@@ -52,6 +52,22 @@ def neutralise(text: str) -> str:
     return text
 
 
+def unquote(text: str) -> str:
+    """The text a neutralised cell stands for: the inverse of :func:`neutralise`, for readers.
+
+    A reader of sheets this product wrote (a plate sheet coming back with results) calls it on
+    every text cell, so ``'=HYPERLINK(...`` compares equal to the stored ``=HYPERLINK(...``.
+    Excel and LibreOffice treat the quote the same way: a prefix that marks text, not content.
+    (Text that itself began with a quote and a formula character reads back without the quote.)
+
+    >>> unquote("'=1+1"), unquote("'-x"), unquote("'quoted"), unquote("it's")
+    ('=1+1', '-x', "'quoted", "it's")
+    """
+    if text.startswith("'") and text[1:2] and text[1] in FORMULA_STARTS:
+        return text[1:]
+    return text
+
+
 def _cell(value: object, *, xlsx: bool) -> object:
     if isinstance(value, str):
         text = neutralise(value)
@@ -160,4 +176,4 @@ def format_of(path: str | Path) -> Format:
 
 
 __all__ = ["FORMULA_STARTS", "Format", "excel_safe", "format_of", "frame_bytes", "neutralise",
-           "write_frame", "write_sheet"]
+           "unquote", "write_frame", "write_sheet"]

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from campaigns.errors import CampaignError
-from campaigns.exports import excel_safe, frame_bytes, neutralise, write_frame
+from campaigns.exports import excel_safe, frame_bytes, neutralise, unquote, write_frame
 from campaigns.ingest import MeasurementRecord, ParsedPlate, parse_plate
 from campaigns.plate import fill_layout, layout
 from campaigns.sheet import SheetWell, template_frame, write_template
@@ -55,6 +55,14 @@ def test_text_that_starts_a_formula_gets_a_quote(text: str) -> None:
 @pytest.mark.parametrize("text", HARMLESS, ids=repr)
 def test_plain_text_and_number_shaped_text_is_left_alone(text: str) -> None:
     assert neutralise(text) == text
+
+
+# Text that itself starts with a quote and a formula character is the one ambiguous case: a
+# spreadsheet reads it as quoted text too.
+@pytest.mark.parametrize("text", [t for t in ATTACKS + HARMLESS if not t.startswith("'")],
+                         ids=repr)
+def test_unquote_reads_back_what_neutralise_wrote(text: str) -> None:
+    assert unquote(neutralise(text)) == text
 
 
 def test_excel_safe_touches_text_only_and_keeps_numeric_dtypes() -> None:
