@@ -177,7 +177,8 @@ class AuditRow(Base):
 class SharedSourceRow(Base):
     """One pulled data package: another lab's, a published campaign, or a seed data set.
 
-    Pulling a newer version of the same source updates this row; the audit log keeps the history.
+    Pulling a newer version of the same source updates this row; the audit log keeps the previous
+    title, licence, citation and origin (``shared.pull`` entries, ``previous``).
     """
 
     __tablename__ = "shared_sources"
@@ -199,14 +200,24 @@ class SharedSourceRow(Base):
 
 
 class SharedDataRow(Base):
-    """One row of a pulled package, values in the registry's canonical units.
+    """One version of one row of a pulled package, values in the registry's canonical units.
+
+    Append-only, like measurements: a re-pull that changes a row adds a version whose
+    ``supersedes_id`` points to the version it replaces; the current version is the one no row
+    supersedes. The database enforces one chain per (source, row ID): one root
+    (``supersedes_id IS NULL``, a partial unique index) and no version superseded twice (a unique
+    index on ``supersedes_id``).
 
     ``state`` is ``accepted`` or ``quarantined`` (failed validation; ``problems`` says why).
     ``duplicate_of_id`` points to an earlier row of another source with identical values.
     """
 
     __tablename__ = "shared_rows"
-    __table_args__ = (UniqueConstraint("source_id", "row_id"),)
+    __table_args__ = (
+        Index("uq_shared_rows_root", "source_id", "row_id", unique=True,
+              sqlite_where=text("supersedes_id IS NULL"),
+              postgresql_where=text("supersedes_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("shared_sources.id"), index=True)
@@ -221,8 +232,14 @@ class SharedDataRow(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("shared_rows.id"), nullable=True, index=True
     )
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shared_rows.id"), nullable=True, index=True, unique=True
+    )
+    """The version of the same (source, row ID) this one replaces; ``None`` for the first."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    """When this version was written."""
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    """Equal to ``created_at`` since rows are append-only (0004); kept for older databases."""
 
 
 # --- one rule for text lengths on every engine -------------------------------------------------

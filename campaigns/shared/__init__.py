@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from campaigns.shared.dataset import PriorRows, PullResult, SharedDataset, SourceInfo
-from campaigns.shared.errors import LicenceError, PackageError, UnitError
+from campaigns.shared.errors import LicenceError, PackageError, SourceConflictError, UnitError
 from campaigns.shared.package import validate_package
 from campaigns.shared.reader import PackageContents, read_package
 from campaigns.shared.publish import PublishResult, parse_contributor, publish_campaign
@@ -27,6 +27,7 @@ __all__ = [
     "PublishResult",
     "PullResult",
     "SharedDataset",
+    "SourceConflictError",
     "SourceInfo",
     "UnitError",
     "parse_contributor",

@@ -4,12 +4,16 @@
 tables, on the same engine as :class:`campaigns.store.Store`. Every write is one transaction: a
 pull stores every row of a package or none.
 
+Rows are append-only, like measurements: nothing is updated in place or deleted. Every read
+(:meth:`~SharedDataset.rows`, :meth:`~SharedDataset.prior_for`, exports, the quarantine report,
+the counts) sees the current version of each row only, unless it asks for the history.
+
 De-duplication, applied when a row is written:
 
 1. **Same source, same row ID** — the row is the same observation. Identical values and
-   provenance: nothing changes (``unchanged``). Different: the stored row is updated to the new
-   version (``updated``) and the audit log lists the changed row IDs. Rows missing from a newer
-   version are kept (``absent``).
+   provenance: nothing changes (``unchanged``). Different: a new version is stored that
+   supersedes the current one (``updated``; the old version is kept) and the audit log lists the
+   changed row IDs. Rows missing from a newer version of the package stay current (``absent``).
 2. **Another source, identical values** — domain, kind and every value (floats rounded to 10
    significant digits, after unit conversion) equal to an accepted row of another source: the row
    is stored, with its own provenance, and marked ``duplicate_of`` the earlier row. Reads leave
@@ -19,6 +23,12 @@ De-duplication, applied when a row is written:
 
 A package whose ``datapackage.json`` and resources are byte-identical to the last pull of that
 source changes nothing (``already_pulled``).
+
+A source's title, licence and citation are never replaced by a package that merely has the same
+name: a pull into an existing source from another origin (folder or zip) whose title, domain,
+licence or citation differ is refused (:class:`SourceConflictError`) unless asked for with
+``replace_source=True``; when the metadata legitimately change, the previous values are kept in
+the audit log.
 """
 
 from __future__ import annotations
@@ -30,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, exists, func, insert, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError, NotFoundError, Problem
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
+from campaigns.shared.errors import SourceConflictError
 from campaigns.shared.package import (
     ResourceData,
     is_zipped,
@@ -101,6 +112,9 @@ class PullResult:
     n_absent: int = 0
     """Rows stored from an earlier version of the source that the package no longer has."""
     warnings: tuple[Problem, ...] = ()
+    metadata_changed: tuple[str, ...] = ()
+    """Source metadata this pull changed (``title``, ``licence`` …); the audit log keeps the
+    previous values."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +158,7 @@ class SharedDataset:
 
     # --- writing --------------------------------------------------------------------------
     def pull(self, path: Path, *, name: str | None = None, quarantine: bool = False,
-             actor: str = "") -> PullResult:
+             actor: str = "", replace_source: bool = False) -> PullResult:
         """Validate a package (:func:`read_package`) and merge it, all or nothing.
 
         The package is untrusted: it is refused, before frictionless reads it, when it refers to
@@ -156,10 +170,13 @@ class SharedDataset:
             name: Source name (default: the package's ``name``).
             quarantine: Store valid rows and set invalid ones aside (see :func:`read_package`).
             actor: Who pulls, for the audit log.
+            replace_source: Let a package from another origin, with another title, licence or
+                citation, replace source ``name``'s metadata (see :meth:`merge`).
 
         Raises:
             PackageError: the package was refused (every problem listed); nothing was stored.
             LimitError: a file is too large or unpacks to too much; nothing was read.
+            SourceConflictError: source ``name`` holds another package (see :meth:`merge`).
         """
         with unpacked(path) as target:
             descriptor, _ = open_package(target)  # every safety check, before any data is read
@@ -170,7 +187,7 @@ class SharedDataset:
                 return PullResult(key or "", already_pulled=True)
             contents = read_descriptor(target, quarantine=quarantine,
                                        shown=Path(path) if is_zipped(Path(path)) else target)
-        return self.merge(contents, name=name, actor=actor)
+        return self.merge(contents, name=name, actor=actor, replace_source=replace_source)
 
     def _current_sha(self, name: str | None) -> str | None:
         if not name:
@@ -180,48 +197,71 @@ class SharedDataset:
                             .where(SharedSourceRow.name == name))
 
     def merge(self, contents: PackageContents, *, name: str | None = None,
-              actor: str = "") -> PullResult:
+              actor: str = "", replace_source: bool = False) -> PullResult:
         """Store a validated package as source ``name`` (default: the package name).
 
-        Applies the de-duplication rules of this module in one transaction.
+        Applies the de-duplication rules of this module in one transaction; changed rows get a
+        new version, the old one is kept.
+
+        Args:
+            contents: What :func:`read_package` returned.
+            name: Source name (default: the package's ``name``).
+            actor: Who pulls, for the audit log.
+            replace_source: Allow a package from another origin whose title, domain, licence or
+                citation differ from the stored source's to replace them (the audit log keeps
+                the previous values). Without it such a pull is refused.
+
+        Raises:
+            SourceConflictError: source ``name`` holds a package from another origin with
+                other metadata, and ``replace_source`` is false; nothing was stored.
         """
         name = name or contents.name or package_name(contents.title or contents.path.parent.name)
+        origin = str(Path(contents.path).resolve())
         with self._session() as s:
             src = s.scalar(select(SharedSourceRow).where(SharedSourceRow.name == name))
             if src is not None and src.package_sha256 == contents.sha256:
                 return PullResult(name, already_pulled=True,
                                   n_unchanged=len(contents.records) + len(contents.quarantined),
                                   warnings=contents.warnings)
+            previous: dict[str, Any] = {}
             if src is None:
                 src = SharedSourceRow(name=name)
                 s.add(src)
-            previous_sha = src.package_sha256
+            else:
+                previous = _metadata(src)
+                _check_identity(name, previous, contents, origin, replace_source)
             src.title, src.domain = contents.title, contents.domain
             src.licence, src.licence_url = contents.licence, contents.licence_url
             src.citation, src.contributors = contents.citation, list(contents.contributors)
             src.fields = [f.to_dict() for f in contents.fields]
             src.package_sha256, src.descriptor = contents.sha256, contents.descriptor
-            src.origin, src.pulled_at, src.pulled_by = str(contents.path), utcnow(), actor
+            src.origin, src.pulled_at, src.pulled_by = origin, utcnow(), actor
+            changed = {k: v for k, v in previous.items() if _metadata(src)[k] != v}
             s.flush()
             counts = self._write_rows(s, src, contents)
             s.add(AuditRow(actor=actor, action="shared.pull", campaign_id=None, detail={
-                "source": name, "origin": str(contents.path), "sha256": contents.sha256,
-                "previous_sha256": previous_sha, "licence": contents.licence,
+                "source": name, "origin": origin, "sha256": contents.sha256,
+                "previous_sha256": previous.get("package_sha256"), "licence": contents.licence,
+                "previous": changed, "replace_source": replace_source,
                 **{k: v for k, v in counts.items() if k != "updated_ids"},
                 "updated_row_ids": counts["updated_ids"][:1000]}))
-        return PullResult(name, False, counts["new"], counts["updated"], counts["unchanged"],
-                          counts["duplicates"], counts["quarantined"], counts["absent"],
-                          contents.warnings)
+        return PullResult(
+            name, n_new=counts["new"], n_updated=counts["updated"],
+            n_unchanged=counts["unchanged"], n_duplicates=counts["duplicates"],
+            n_quarantined=counts["quarantined"], n_absent=counts["absent"],
+            warnings=contents.warnings,
+            metadata_changed=tuple(k for k in _IDENTITY + ("contributors",) if k in changed))
 
     @staticmethod
     def _write_rows(s: Session, src: SharedSourceRow, contents: PackageContents) -> dict[str, Any]:
         existing = {r.row_id: r for r in s.scalars(
-            select(SharedDataRow).where(SharedDataRow.source_id == src.id))}
+            select(SharedDataRow).where(SharedDataRow.source_id == src.id, _is_current()))}
         canonical: dict[str, int] = {}
         for digest, rid in s.execute(
                 select(SharedDataRow.values_sha256, SharedDataRow.id)
                 .where(SharedDataRow.source_id != src.id, SharedDataRow.state == ACCEPTED,
-                       SharedDataRow.duplicate_of_id.is_(None)).order_by(SharedDataRow.id)):
+                       SharedDataRow.duplicate_of_id.is_(None), _is_current())
+                .order_by(SharedDataRow.id)):
             canonical.setdefault(digest, rid)
         counts: dict[str, Any] = dict.fromkeys(
             ("new", "updated", "unchanged", "duplicates", "quarantined"), 0)
@@ -237,19 +277,19 @@ class SharedDataset:
             row = {"source_id": src.id, "row_id": rec.row_id, "kind": rec.kind,
                    "domain": contents.domain, "state": state, "values": rec.values,
                    "provenance": rec.provenance, "problems": _problems_json(rec),
-                   "values_sha256": digest, "duplicate_of_id": dup, "updated_at": now}
+                   "values_sha256": digest, "duplicate_of_id": dup}
             counts["quarantined"] += state == QUARANTINED
             old = existing.get(rec.row_id)
             if old is not None and _same(old, row):
                 counts["unchanged"] += 1
                 continue
             counts["duplicates"] += dup is not None
+            # A changed row is a new version: the old one stays, superseded (append-only).
+            new_rows.append({**row, "supersedes_id": None if old is None else old.id,
+                             "created_at": now, "updated_at": now})
             if old is None:
-                new_rows.append({**row, "created_at": now})
                 counts["new"] += state == ACCEPTED
             else:
-                for key, value in row.items():
-                    setattr(old, key, value)
                 counts["updated"] += 1
                 counts["updated_ids"].append(rec.row_id)
         if new_rows:
@@ -291,7 +331,7 @@ class SharedDataset:
     def _info(s: Session, r: SharedSourceRow) -> SourceInfo:
         q = (select(SharedDataRow.kind, SharedDataRow.state,
                     SharedDataRow.duplicate_of_id.is_not(None), func.count())
-             .where(SharedDataRow.source_id == r.id)
+             .where(SharedDataRow.source_id == r.id, _is_current())
              .group_by(SharedDataRow.kind, SharedDataRow.state,
                        SharedDataRow.duplicate_of_id.is_not(None)))
         counts = {"measurement": 0, "failed_synthesis": 0, "quarantined": 0, "duplicate": 0}
@@ -308,7 +348,8 @@ class SharedDataset:
 
     def rows(self, *, source: str | None = None, domain: str | None = None,
              kind: str | None = "measurement", include_duplicates: bool = False,
-             include_quarantined: bool = False) -> pd.DataFrame:
+             include_quarantined: bool = False,
+             include_superseded: bool = False) -> pd.DataFrame:
         """Shared rows as one wide frame, values in canonical units.
 
         Args:
@@ -317,6 +358,9 @@ class SharedDataset:
             kind: ``measurement``, ``failed_synthesis``, or ``None`` for both.
             include_duplicates: Keep rows marked as duplicates of another source's row.
             include_quarantined: Keep quarantined rows (their ``problems`` column says why).
+            include_superseded: Every version of every row, oldest first, with a last column
+                ``current`` (``False`` for versions a later pull replaced); by default only the
+                current version of each row.
 
         Returns:
             Columns ``source``, ``row_id``, ``kind``, ``domain``, ``state``, ``duplicate_of``
@@ -337,7 +381,11 @@ class SharedDataset:
                 q = q.where(SharedDataRow.duplicate_of_id.is_(None))
             if not include_quarantined:
                 q = q.where(SharedDataRow.state == ACCEPTED)
+            if not include_superseded:
+                q = q.where(_is_current())
             fetched = list(s.execute(q))
+            replaced = set(s.scalars(select(SharedDataRow.supersedes_id).where(
+                SharedDataRow.supersedes_id.is_not(None)))) if include_superseded else set()
             dup_ids = {r.duplicate_of_id for r, _ in fetched if r.duplicate_of_id}
             originals = {i: f"{n}:{rid}" for i, rid, n in s.execute(
                 select(SharedDataRow.id, SharedDataRow.row_id, SharedSourceRow.name)
@@ -352,12 +400,15 @@ class SharedDataset:
                    **r.values, **r.provenance}
             if include_quarantined:
                 rec["problems"] = r.problems
+            if include_superseded:
+                rec["current"] = r.id not in replaced
             records.append(rec)
         values = [c for c in COLUMNS if c in value_keys] + [c for c in value_keys
                                                             if c not in COLUMNS]
         prov = [c for c in PROVENANCE if c in prov_keys] + [c for c in prov_keys
                                                             if c not in PROVENANCE]
-        cols = meta + values + prov + (["problems"] if include_quarantined else [])
+        cols = meta + values + prov + (["problems"] if include_quarantined else []) + (
+            ["current"] if include_superseded else [])
         frame = pd.DataFrame(records, columns=cols)
         # Other labs may write dates or batch numbers their own way: then the text is kept.
         if "measured_at" in frame:
@@ -470,6 +521,47 @@ def _export_fields(info: SourceInfo, descriptor: dict[str, Any],
 def _problems_json(rec: SharedRecord) -> list[dict[str, Any]]:
     return [{"row": p.row, "field": p.column, "value": p.value, "reason": p.message,
              "hint": p.hint} for p in rec.problems]
+
+
+def _is_current() -> ColumnElement[bool]:
+    """SQL condition: no later version supersedes this ``shared_rows`` row."""
+    newer = aliased(SharedDataRow)
+    return ~exists().where(newer.supersedes_id == SharedDataRow.id)
+
+
+#: Source metadata that tells one package from another that merely has the same name.
+_IDENTITY = ("title", "domain", "licence", "licence_url", "citation")
+
+
+def _metadata(src: SharedSourceRow) -> dict[str, Any]:
+    return {"title": src.title, "domain": src.domain, "licence": src.licence,
+            "licence_url": src.licence_url, "citation": src.citation,
+            "contributors": list(src.contributors or []), "origin": src.origin,
+            "package_sha256": src.package_sha256}
+
+
+def _check_identity(name: str, stored: dict[str, Any], contents: PackageContents, origin: str,
+                    replace_source: bool) -> None:
+    """Refuse a package from another origin that would replace source ``name``'s metadata."""
+    new = {"title": contents.title, "domain": contents.domain, "licence": contents.licence,
+           "licence_url": contents.licence_url, "citation": contents.citation}
+    differ = [k for k in _IDENTITY if stored[k] != new[k]]
+    old_origin = stored["origin"] or ""
+    same_origin = old_origin == origin or (old_origin and str(Path(old_origin).resolve())
+                                           == origin)
+    if not differ or same_origin or replace_source:
+        return
+    what = "; ".join(f"{k} {_short(stored[k])!r} → {_short(new[k])!r}" for k in differ)
+    raise SourceConflictError(
+        f"source {name!r} already holds another package, pulled from {old_origin or 'elsewhere'}"
+        f"; this one comes from {origin} and differs in {what}. Nothing was stored.",
+        hint="Pull it under a name of its own with --as NAME. If it really is a new version of "
+             "the same data, pull it again with --replace-source: the previous title, licence "
+             "and citation stay in the audit log.")
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _same(old: SharedDataRow, new: dict[str, Any]) -> bool:

@@ -23,5 +23,12 @@ class PackageError(CampaignError):
         self.problems = problems
 
 
+class SourceConflictError(CampaignError):
+    """A package would replace the metadata (title, licence, citation) of a source pulled from
+    another origin; nothing was stored."""
+
+    exit_code = 2
+
+
 class LicenceError(CampaignError):
     """A licence identifier is not one the planner can describe (FAIR data need a licence URL)."""

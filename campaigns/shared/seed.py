@@ -124,14 +124,22 @@ def write_calisol23_package(folder: Path | None = None) -> Path:
     return target
 
 
-def seed_calisol23(shared: SharedDataset, *, actor: str = "") -> PullResult:
+def seed_calisol23(shared: SharedDataset, *, actor: str = "",
+                   replace_source: bool = False) -> PullResult:
     """Pull the cleaned CALiSol-23 package as source ``calisol23`` (a no-op when current).
 
     Out-of-range rows are quarantined with their problems (see the module docstring).
+
+    Args:
+        shared: The shared dataset to seed.
+        actor: Who seeds, for the audit log.
+        replace_source: Replace another package stored as ``calisol23`` (see
+            :meth:`SharedDataset.merge`); without it such a package makes seeding fail.
     """
     folder = data_dir()
     if (folder / DESCRIPTOR).is_file():
-        return shared.pull(folder, name=SOURCE, quarantine=True, actor=actor)
+        return shared.pull(folder, name=SOURCE, quarantine=True, actor=actor,
+                           replace_source=replace_source)
     if not (folder / CSV).is_file():
         raise CampaignError("the cleaned CALiSol-23 data set is not installed.",
                             hint="Run .venv/bin/python scripts/clean_calisol23.py, then "
@@ -139,4 +147,5 @@ def seed_calisol23(shared: SharedDataset, *, actor: str = "") -> PullResult:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(folder / CSV, Path(tmp) / CSV)
         write_calisol23_package(Path(tmp))
-        return shared.pull(Path(tmp), name=SOURCE, quarantine=True, actor=actor)
+        return shared.pull(Path(tmp), name=SOURCE, quarantine=True, actor=actor,
+                           replace_source=replace_source)

@@ -2,7 +2,7 @@
 
     planner dataset publish --campaign hc-2026 --out hc-2026-package --licence CC-BY-4.0
     frictionless validate hc-2026-package/datapackage.json
-    planner dataset pull other-lab-package/ --as other-lab
+    planner dataset pull other-lab-package/ --as other-lab   # a folder, datapackage.json or .zip
     planner dataset seed                       # CALiSol-23 (cleaned) as source "calisol23"
     planner dataset list / show NAME / export --source NAME --out prior.csv
 """
@@ -62,6 +62,12 @@ def _print_pull(result) -> None:  # noqa: ANN001
         f"updated, {result.n_unchanged} unchanged, {result.n_duplicates} marked as duplicates of "
         f"another source, {result.n_quarantined} quarantined"
         + (f", {result.n_absent} kept from an earlier version" if result.n_absent else "") + ".")
+    if result.n_updated:
+        console.print("Updated rows are new versions; the earlier values are kept (see them with "
+                      "planner dataset export --include-superseded).")
+    if result.metadata_changed:
+        console.print(f"Changed the source's {', '.join(result.metadata_changed)}; the previous "
+                      "values are in the audit log.")
     if result.n_quarantined:
         console.print(f"See why: planner dataset show {result.source} --problems")
 
@@ -98,13 +104,20 @@ def publish(
 @app.command("pull")
 @report_errors
 def pull(
-    path: Annotated[Path, typer.Argument(help="Package folder or its datapackage.json.")],
-    as_name: Annotated[str | None, typer.Option("--as", help="Source name (default: the package name).")] = None,
+    path: Annotated[Path, typer.Argument(help="Package folder, its datapackage.json, or a zipped package.")],
+    as_name: Annotated[str | None, typer.Option("--as", "--name", help="Source name (default: the package name).")] = None,
     quarantine: Annotated[bool, typer.Option("--quarantine", help="Store valid rows; keep invalid rows aside with their problems.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and map units only; store nothing.")] = False,
+    replace_source: Annotated[bool, typer.Option("--replace-source", help="Let this package replace the title, licence and citation of a source of the same name pulled from elsewhere (the old ones stay in the audit log).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Validate another lab's data package and merge it into the shared dataset (all or nothing)."""
+    """Validate another lab's data package and merge it into the shared dataset (all or nothing).
+
+    The package is read from its folder (or .zip) only: a package that refers to anything on
+    the network or outside its folder, or whose files are larger, or unpack to more, than the
+    limits (PLANNER_MAX_RESOURCE_MB …), is refused before it is read. A changed row is stored
+    as a new version; the earlier one is kept.
+    """
     from campaigns.shared import PackageError, read_package
 
     try:
@@ -116,7 +129,8 @@ def pull(
             console.print(f"Valid: {len(contents.records)} row(s) would be stored, "
                           f"{len(contents.quarantined)} quarantined (dry run: nothing stored).")
             return
-        result = _shared(db).pull(path, name=as_name, quarantine=quarantine, actor=_actor())
+        result = _shared(db).pull(path, name=as_name, quarantine=quarantine, actor=_actor(),
+                                  replace_source=replace_source)
     except PackageError as exc:
         err_console.print(f"[bold red]Refused:[/] {exc}", highlight=False)
         _print_problems(exc.problems)
@@ -128,11 +142,14 @@ def pull(
 
 @app.command("seed")
 @report_errors
-def seed(db: DbOption = None) -> None:
+def seed(
+    replace_source: Annotated[bool, typer.Option("--replace-source", help="Replace a different package stored as source \"calisol23\".")] = False,
+    db: DbOption = None,
+) -> None:
     """Load the cleaned CALiSol-23 electrolyte data set (CC BY 4.0) as source "calisol23"."""
     from campaigns.shared.seed import seed_calisol23
 
-    _print_pull(seed_calisol23(_shared(db), actor=_actor()))
+    _print_pull(seed_calisol23(_shared(db), actor=_actor(), replace_source=replace_source))
     console.print("Cite: de Blasio et al., Scientific Data (2024), doi:10.1038/s41597-024-03575-8"
                   " (CC BY 4.0; changes listed in campaigns/data/calisol23/NOTICE.md).")
 
@@ -231,6 +248,7 @@ def export(
     domain: Annotated[str | None, typer.Option(help="Only this domain: hard-carbon or electrolyte.")] = None,
     kind: Annotated[str, typer.Option(help="measurement, failed_synthesis or all.")] = "measurement",
     include_duplicates: Annotated[bool, typer.Option("--include-duplicates", help="Keep rows that duplicate another source's.")] = False,
+    include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Every version of every row, with a column 'current' (CSV/XLSX only).")] = False,
     db: DbOption = None,
 ) -> None:
     """Export shared rows (canonical units, with source and provenance) for models or re-sharing."""
@@ -248,7 +266,8 @@ def export(
         console.print(f"Wrote {path} (valid Frictionless data package, licence kept).")
         return
     frame = shared.rows(source=source, domain=domain, kind=None if kind == "all" else kind,
-                        include_duplicates=include_duplicates)
+                        include_duplicates=include_duplicates,
+                        include_superseded=include_superseded)
     frame = frame.dropna(axis=1, how="all")
     for col in frame.columns:
         if isinstance(frame[col].dtype, pd.DatetimeTZDtype):

@@ -6,13 +6,16 @@ import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from frictionless import validate
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from campaigns.errors import CampaignError
 from campaigns.ingest import MeasurementRecord, ParsedPlate
@@ -22,6 +25,7 @@ from campaigns.shared import (
     LicenceError,
     PackageError,
     SharedDataset,
+    SourceConflictError,
     parse_contributor,
     publish_campaign,
     read_package,
@@ -31,6 +35,7 @@ from campaigns.shared.units import conversion, guess_conversion, normalize_unit
 from campaigns.store import Store
 from campaigns.templates import load_template
 from planner.design import space_filling_design
+from tests.campaigns.test_migrations import empty_url  # noqa: F401 - SQLite, PostgreSQL
 
 VALUES = ("ice_pct", "reversible_capacity_mah_per_g", "d002_nm", "bet_ssa_m2_per_g")
 UNITS = {"ice_pct": "%", "reversible_capacity_mah_per_g": "mAh/g", "d002_nm": "nm",
@@ -343,18 +348,229 @@ def test_pulling_twice_changes_nothing(source_store: Store, tmp_path: Path) -> N
     assert again.already_pulled and _db_state(shared) == before
 
 
-def test_republished_correction_updates_the_same_row(source_store: Store, tmp_path: Path) -> None:
+def test_republished_correction_appends_a_version_and_keeps_the_old_one(
+        source_store: Store, tmp_path: Path) -> None:
     _, shared = _fresh(tmp_path)
     shared.pull(publish_campaign(source_store, "hc", tmp_path / "v1").path)
     batch = source_store.batches("hc")[0]
-    fix = MeasurementRecord(batch.wells[1].well, "ice_pct", 88.8, "%", "ok", "ana",
+    well = batch.wells[1].well
+    old = shared.rows(source="hc").set_index("well").loc[well, "ice_pct"]
+    fix = MeasurementRecord(well, "ice_pct", 88.8, "%", "ok", "ana",
                             "BioLogic VMP3", datetime(2026, 11, 24, 9, 1, tzinfo=UTC), 3, None)
     source_store.ingest("hc", _plate([fix], "fix"), batch_id=batch.id)
+    before = _db_state(shared)
     result = shared.pull(publish_campaign(source_store, "hc", tmp_path / "v2").path)
     assert (result.n_new, result.n_updated, result.n_unchanged) == (0, 1, 11)
+    assert _db_state(shared)[1] == before[1] + 1  # one row appended, none changed in place
+
     rows = shared.rows(source="hc")
-    assert rows.loc[rows["well"] == batch.wells[1].well, "ice_pct"].item() == 88.8
-    assert len(rows) == 11
+    assert rows.loc[rows["well"] == well, "ice_pct"].item() == 88.8 and len(rows) == 11
+    history = shared.rows(source="hc", include_superseded=True)
+    versions = history[history["well"] == well]
+    assert versions["ice_pct"].tolist() == [old, 88.8] != [88.8, 88.8]
+    assert versions["current"].tolist() == [False, True] and len(history) == 12
+    # every reader sees the current version only
+    spec = source_store.spec("hc")
+    prior = shared.prior_for(spec.input_names, ["ice_pct"])
+    assert 88.8 in prior.Y["ice_pct"].tolist() and old not in prior.Y["ice_pct"].tolist()
+    assert len(prior) == int((rows["status"] == "ok").sum())
+    assert shared.source("hc").counts["measurement"] == 11
+    exported = pd.read_csv(shared.export_package("hc", tmp_path / "again").parent
+                           / "measurements.csv")
+    assert len(exported) == 11
+    assert exported.loc[exported["well"] == well, "ice_pct"].item() == 88.8
+    with shared.engine.connect() as conn:
+        detail = conn.scalars(select(AuditRow.detail).where(AuditRow.action == "shared.pull")
+                              .order_by(AuditRow.id.desc())).first()
+    assert detail["updated_row_ids"] == versions["row_id"].tolist()[:1]
+
+
+def test_a_row_fixed_in_a_new_version_leaves_the_quarantine(tmp_path: Path) -> None:
+    pkg = _foreign(tmp_path / "x", _lab_x_frame(), LAB_X_FIELDS)
+    _out_of_range(pkg)
+    _, shared = _fresh(tmp_path)
+    shared.pull(pkg, quarantine=True)
+    assert shared.quarantine("lab-x")["row_id"].tolist() == ["x3"]
+    _lab_x_frame().to_csv(pkg / "data.csv", index=False)  # the publisher fixed x3
+    result = shared.pull(pkg)
+    assert (result.n_updated, result.n_unchanged, result.n_quarantined) == (1, 2, 0)
+    assert shared.quarantine("lab-x").empty
+    assert shared.rows(source="lab-x")["row_id"].tolist() == ["x1", "x2", "x3"]
+    assert shared.source("lab-x").counts == {"measurement": 3, "failed_synthesis": 0,
+                                             "quarantined": 0, "duplicate": 0}
+    history = shared.rows(source="lab-x", include_superseded=True, include_quarantined=True)
+    assert history[["row_id", "state", "current"]].values.tolist() == [
+        ["x1", "accepted", True], ["x2", "accepted", True], ["x3", "quarantined", False],
+        ["x3", "accepted", True]]
+
+
+def _insert_version(shared: SharedDataset, supersedes: int | None) -> None:
+    with shared.engine.begin() as conn:
+        source = conn.scalar(select(SharedSourceRow.id))
+        conn.execute(insert(SharedDataRow).values(
+            source_id=source, row_id="x1", values={"ice_pct": 50.0}, values_sha256="0" * 64,
+            supersedes_id=supersedes))
+
+
+def test_the_database_keeps_one_current_version_per_row(tmp_path: Path) -> None:
+    _, shared = _fresh(tmp_path)
+    shared.pull(_foreign(tmp_path / "x", _lab_x_frame(), LAB_X_FIELDS))
+    with shared.engine.connect() as conn:
+        x1 = conn.scalar(select(SharedDataRow.id).where(SharedDataRow.row_id == "x1"))
+    with pytest.raises(IntegrityError):
+        _insert_version(shared, None)  # a second first version of x1
+    _insert_version(shared, x1)
+    with pytest.raises(IntegrityError):
+        _insert_version(shared, x1)  # x1 superseded twice: two current versions
+    rows = shared.rows(source="lab-x").set_index("row_id")
+    assert rows.loc["x1", "ice_pct"] == 50.0 and len(rows) == 3
+
+
+# --- a source's identity -------------------------------------------------------------------
+LAB_X_CITATION = {"planner:citation": "Lab X, J. Hard Carbon Data 1 (2026) 1."}
+
+
+def test_a_package_that_merely_shares_a_name_does_not_replace_the_source(tmp_path: Path) -> None:
+    _, shared = _fresh(tmp_path)
+    shared.pull(_foreign(tmp_path / "x", _lab_x_frame(), LAB_X_FIELDS, **LAB_X_CITATION))
+    before = _db_state(shared)
+    impostor = _foreign(tmp_path / "impostor", _lab_x_frame().assign(ICE=0.5), LAB_X_FIELDS,
+                        title="Somebody else's carbons",
+                        **{"planner:citation": "Somebody, unpublished."})
+    with pytest.raises(SourceConflictError) as info:
+        shared.pull(impostor)
+    assert "'lab-x'" in str(info.value) and "citation" in str(info.value)
+    assert "--as NAME" in (info.value.hint or "") and "--replace-source" in (info.value.hint or "")
+    assert _db_state(shared) == before
+    kept = shared.source("lab-x")
+    assert (kept.title, kept.citation) == ("Lab X hard carbons", LAB_X_CITATION["planner:citation"])
+    assert shared.rows(source="lab-x")["ice_pct"].tolist() == [71.0, 80.0, 86.0]
+
+    assert shared.pull(impostor, name="somebody").n_new == 3  # under a name of its own
+    result = shared.pull(impostor, replace_source=True)  # or, asked for, in place of lab-x
+    assert result.metadata_changed == ("title", "citation") and result.n_updated == 3
+    assert shared.source("lab-x").citation == "Somebody, unpublished."
+    with shared.engine.connect() as conn:
+        detail = conn.scalars(select(AuditRow.detail).where(AuditRow.action == "shared.pull")
+                              .order_by(AuditRow.id.desc())).first()
+    assert detail["replace_source"] is True
+    assert detail["previous"]["title"] == "Lab X hard carbons"
+    assert detail["previous"]["citation"] == LAB_X_CITATION["planner:citation"]
+    assert detail["previous"]["origin"].endswith("x/datapackage.json")
+    history = shared.rows(source="lab-x", include_superseded=True)
+    assert history.loc[~history["current"], "ice_pct"].tolist() == [71.0, 80.0, 86.0]
+
+
+def test_a_new_version_from_the_same_folder_may_change_the_metadata(tmp_path: Path) -> None:
+    _, shared = _fresh(tmp_path)
+    pkg = _foreign(tmp_path / "x", _lab_x_frame(), LAB_X_FIELDS, **LAB_X_CITATION)
+    shared.pull(pkg)
+    _foreign(pkg, _lab_x_frame(), LAB_X_FIELDS, title="Lab X hard carbons, 2nd edition",
+             **LAB_X_CITATION)
+    result = shared.pull(pkg)
+    assert result.metadata_changed == ("title",) and (result.n_new, result.n_updated) == (0, 0)
+    assert shared.source("lab-x").title == "Lab X hard carbons, 2nd edition"
+    with shared.engine.connect() as conn:
+        detail = conn.scalars(select(AuditRow.detail).where(AuditRow.action == "shared.pull")
+                              .order_by(AuditRow.id.desc())).first()
+    assert detail["previous"]["title"] == "Lab X hard carbons" and not detail["replace_source"]
+    # the same data from another folder, metadata unchanged: a re-download, not a conflict
+    copy = tmp_path / "download"
+    shutil.copytree(pkg, copy)
+    (copy / "data.csv").write_text((copy / "data.csv").read_text().replace("0.71", "0.72"))
+    assert shared.pull(copy).n_updated == 1
+
+
+def test_a_package_named_like_the_seed_cannot_replace_its_citation(tmp_path: Path) -> None:
+    folder = tmp_path / "calisol"
+    folder.mkdir()
+    pd.read_csv(data_dir() / CSV).head(5).to_csv(folder / CSV, index=False)
+    write_calisol23_package(folder)
+    _, shared = _fresh(tmp_path)
+    shared.pull(folder, name="calisol23", quarantine=True)
+    fake = _foreign(tmp_path / "fake", _lab_x_frame(), LAB_X_FIELDS, name="calisol23",
+                    title="CALiSol-23 (improved)", **{"planner:citation": "Nobody (2026)"})
+    with pytest.raises(SourceConflictError):
+        shared.pull(fake)
+    assert shared.source("calisol23").citation.startswith("P. de Blasio")
+    assert set(shared.rows(source="calisol23")["domain"]) == {"electrolyte"}
+
+
+def _db_at_0003_with_shared_rows(url: str) -> dict[str, int]:
+    """A database at revision 0003 (foreign keys on, as the store opens it) holding two sources
+    whose rows reference each other."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect",
+                     lambda dbapi_conn, _: dbapi_conn.execute("PRAGMA foreign_keys=ON"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("campaigns") / "migrations"))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0003")
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        sources, rows = meta.tables["shared_sources"], meta.tables["shared_rows"]
+        at = datetime(2026, 11, 2, tzinfo=UTC)
+        ids: dict[str, int] = {}
+        with engine.begin() as conn:
+            for name in ("lab-a", "lab-b"):
+                ids[name] = conn.execute(sources.insert().values(
+                    name=name, title=f"Lab {name[-1].upper()}", domain="hard-carbon",
+                    licence="CC0-1.0", licence_url="", citation="", contributors=[], fields=[],
+                    package_sha256=name[-1] * 64, descriptor={}, origin=f"{name}/",
+                    pulled_at=at, pulled_by="ana").returning(sources.c.id)).scalar_one()
+            for key, source, value, dup in (("lab-a:r1", "lab-a", 80.0, None),
+                                            ("lab-a:r2", "lab-a", 70.0, None),
+                                            ("lab-b:r1", "lab-b", 80.0, "lab-a:r1")):
+                ids[key] = conn.execute(rows.insert().values(
+                    source_id=ids[source], row_id=key.split(":")[1], kind="measurement",
+                    domain="hard-carbon", state="accepted", values={"ice_pct": value},
+                    provenance={"operator": "bo"}, problems=[], values_sha256=str(value) * 10,
+                    duplicate_of_id=ids.get(dup or ""), created_at=at, updated_at=at,
+                ).returning(rows.c.id)).scalar_one()
+    finally:
+        engine.dispose()
+    return ids
+
+
+def _foreign_keys_hold(conn: sa.Connection) -> bool:
+    if conn.dialect.name != "sqlite":
+        return True  # PostgreSQL checks every statement
+    return conn.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_migration_0004_keeps_shared_rows_as_their_current_versions(
+        empty_url: str) -> None:  # noqa: F811 - the fixture
+    url = empty_url
+    ids = _db_at_0003_with_shared_rows(url)
+    with Store.open(url) as store:  # upgrades to head
+        shared = SharedDataset(store.engine)
+        rows = shared.rows(include_duplicates=True, include_superseded=True).fillna(
+            {"duplicate_of": ""})
+        assert rows[["source", "row_id", "ice_pct", "duplicate_of", "current"]].values.tolist() == [
+            ["lab-a", "r1", 80.0, "", True], ["lab-a", "r2", 70.0, "", True],
+            ["lab-b", "r1", 80.0, "lab-a:r1", True]]
+        assert shared.rows()["row_id"].tolist() == ["r1", "r2"]  # lab-b:r1 is a duplicate
+        with store.engine.connect() as conn:
+            assert _foreign_keys_hold(conn)
+            assert conn.scalars(select(SharedDataRow.supersedes_id)).all() == [None] * 3
+        # the upgraded rows take new versions, one chain each
+        with store.engine.begin() as conn:
+            conn.execute(insert(SharedDataRow).values(
+                source_id=conn.scalar(select(SharedSourceRow.id).where(
+                    SharedSourceRow.name == "lab-a")), row_id="r2", values={"ice_pct": 72.0},
+                values_sha256="1" * 64, supersedes_id=ids["lab-a:r2"]))
+        assert shared.rows(source="lab-a")["ice_pct"].tolist() == [80.0, 72.0]
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(insert(SharedDataRow).values(
+                source_id=conn.scalar(select(SharedSourceRow.id).where(
+                    SharedSourceRow.name == "lab-a")), row_id="r1", values={"ice_pct": 1.0},
+                values_sha256="2" * 64))
 
 
 def test_identical_values_from_another_source_are_marked_duplicates(
@@ -441,3 +657,30 @@ def test_numbers_typed_as_text_are_converted_or_reported(tmp_path: Path) -> None
     with pytest.raises(PackageError) as info:
         read_package(pkg)
     assert [(p.row, p.column, p.value) for p in info.value.problems] == [(2, "Capacity", "n.d.")]
+
+
+def test_migration_0004_downgrades_to_the_current_versions(empty_url: str) -> None:  # noqa: F811
+    from alembic import command
+    from alembic.config import Config
+
+    url = empty_url
+    ids = _db_at_0003_with_shared_rows(url)
+    with Store.open(url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(insert(SharedDataRow).values(
+                source_id=conn.scalar(select(SharedDataRow.source_id).where(
+                    SharedDataRow.id == ids["lab-a:r1"])), row_id="r1", values={"ice_pct": 81.0},
+                values_sha256="1" * 64, supersedes_id=ids["lab-a:r1"]))
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("campaigns") / "migrations"))
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT r.id, s.name, r.row_id, r.duplicate_of_id "
+                                        "FROM shared_rows r JOIN shared_sources s "
+                                        "ON s.id = r.source_id ORDER BY r.id")).all()
+            assert _foreign_keys_hold(conn)
+    current_r1 = rows[-1][0]
+    assert [(n, r, d) for _, n, r, d in rows] == [
+        ("lab-a", "r2", None), ("lab-b", "r1", current_r1), ("lab-a", "r1", None)]

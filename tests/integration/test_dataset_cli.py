@@ -127,3 +127,28 @@ def test_hostile_packages_are_refused_with_a_hint_and_no_traceback(
     text = _run("dataset", "pull", str(pkg), "--db", db, code=2)
     assert "holds no rows" in text and "Hint" in text
     assert "empty" in _run("dataset", "list", "--db", db)
+
+
+def test_a_package_with_a_taken_name_needs_a_name_of_its_own_or_replace_source(
+        tmp_path: Path) -> None:
+    from tests.campaigns.test_shared_dataset import LAB_X_FIELDS, _foreign, _lab_x_frame
+
+    db = f"sqlite:///{tmp_path / 'lab-b.db'}"
+    _run("dataset", "pull", str(_lab_x(tmp_path)), "--db", db)
+    impostor = _foreign(tmp_path / "impostor", _lab_x_frame().assign(ICE=0.5),
+                        [dict(f) for f in LAB_X_FIELDS], title="Somebody else's carbons")
+    text = _run("dataset", "pull", str(impostor), "--db", db, code=2)
+    assert "already holds another package" in text and "--replace-source" in text
+    assert "Traceback" not in text and "Lab X hard carbons" in _run("dataset", "show", "lab-x",
+                                                                   "--db", db)
+    assert "3 new row(s)" in _run("dataset", "pull", str(impostor), "--name", "somebody",
+                                  "--db", db)
+    text = _run("dataset", "pull", str(impostor), "--replace-source", "--db", db)
+    assert "3 updated" in text and "earlier values are kept" in text
+    assert "Changed the source's title" in text
+    csv = tmp_path / "history.csv"
+    _run("dataset", "export", "--source", "lab-x", "--include-superseded", "--out", str(csv),
+         "--include-duplicates", "--db", db)  # the new values duplicate source "somebody"
+    history = pd.read_csv(csv)
+    assert sorted(history["ice_pct"]) == [50.0, 50.0, 50.0, 71.0, 80.0, 86.0]
+    assert history["current"].tolist() == [False, False, False, True, True, True]
