@@ -26,6 +26,7 @@ import warnings
 import pandas as pd
 
 from campaigns.errors import IngestError, Problem
+from campaigns.exports import unquote
 from campaigns.limits import LimitError, Limits, check_size, check_workbook, current
 
 _XLSX_MAGIC = b"PK\x03\x04"
@@ -250,7 +251,9 @@ def _frame(rows: list[list[object]], attrs: dict[str, object], filename: str) ->
 
 
 def _clean(value: object) -> str | None:
+    """A cell as text; the quote our exports put before formula-like text is taken off again
+    (``'@LiFSI`` in a plate sheet stands for the stored ``@LiFSI``)."""
     if value is None:
         return None
-    text = str(value).replace("\u00a0", " ").strip()
+    text = unquote(str(value).replace("\u00a0", " ").strip())
     return text or None
