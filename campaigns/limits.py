@@ -45,7 +45,7 @@ class Limits:
     """One worksheet's XML (or the shared strings) of an XLSX, unpacked. A 96-well plate sheet is
     about 100 kB; a 20,000-row table of numbers is 11 MB (1.7 s to read here), but other content
     parses far slower (a 205 MB sheet ran past 500 s), so bigger tables belong in CSV."""
-    max_resource_bytes: int = 200 * _MB
+    max_resource_bytes: int = 100 * _MB
     """One resource file of a data package, on disk."""
     max_json_depth: int = 32
     """Nesting depth of a JSON document (a data package descriptor, a Table Schema)."""

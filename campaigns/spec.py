@@ -317,6 +317,26 @@ class WarmStart(_Frozen):
     """Most shared rows per target in one fit (a seeded random subset above that)."""
 
 
+#: Acquisition functions a campaign can name (see :mod:`planner.acquisition`).
+ACQUISITIONS = ("auto", "qLogNEI", "qLogNEHVI", "qLogNParEGO")
+
+
+class Planning(_Frozen):
+    """How the planner proposes plates for this campaign: the same settings drive ``planner
+    suggest`` and ``planner backtest``."""
+
+    acquisition: Literal["auto", "qLogNEI", "qLogNEHVI", "qLogNParEGO"] = "auto"
+    """``auto``: noisy log-EI for one objective, log-NEHVI for several. ``qLogNEI`` needs one
+    objective; ``qLogNEHVI`` and ``qLogNParEGO`` (random scalarizations, cheaper for many
+    objectives) need two or more."""
+    mc_samples: int = Field(default=64, ge=8, le=4096)
+    """Quasi-MC posterior samples of the acquisition."""
+    log_targets: Literal["auto", "on", "off"] = "auto"
+    """Model ``log10`` of a target: ``auto`` does it for a *minimized* target whose measured
+    values are all positive and span more than a factor of 10 (a loss, an instability index);
+    ``on`` for every target with positive values; ``off`` never."""
+
+
 # YAML folds NEL, LINE/PARAGRAPH SEPARATOR and other control characters inside plain or
 # single-quoted scalars, so such text would come back changed.  Double quotes escape them.
 _YAML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
@@ -359,6 +379,8 @@ class CampaignSpec(_Frozen):
     """Plate size and reserved wells."""
     warm_start: WarmStart | None = None
     """Learn from the shared dataset too (GP model only); ``None``: this campaign's data only."""
+    planning: Planning = Planning()
+    """Acquisition function and its settings (defaults suit most campaigns)."""
 
     @field_validator("name")
     @classmethod
@@ -395,6 +417,14 @@ class CampaignSpec(_Frozen):
             raise ValueError(f"{clash} are both inputs and measured outputs. Hint: rename one.")
         if not any(t.optimize for t in self.targets):
             raise ValueError("no target is optimized. Hint: set `optimize: true` on at least one target.")
+        n_objectives = sum(t.optimize for t in self.targets)
+        acq = self.planning.acquisition
+        if acq == "qLogNEI" and n_objectives > 1:
+            raise ValueError(f"planning.acquisition qLogNEI optimizes one objective; this campaign "
+                             f"has {n_objectives}. Hint: use auto, qLogNEHVI or qLogNParEGO.")
+        if acq in ("qLogNEHVI", "qLogNParEGO") and n_objectives < 2:
+            raise ValueError(f"planning.acquisition {acq} needs two or more objectives. Hint: use "
+                             "auto or qLogNEI.")
         numeric = {p.name for p in self.parameters if p.kind != "categorical"}
         numeric |= {c for m in self.mixtures for c in m.components}
         for i, lc in enumerate(self.linear_constraints):

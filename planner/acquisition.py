@@ -3,8 +3,16 @@
 Objectives and outcome constraints are given by *model output index*, so the same code serves a
 GP (`ModelListGP`, `SingleTaskGP`) and the ensemble/forest surrogates (BoTorch `EnsembleModel`).
 
-* One objective: `qLogNoisyExpectedImprovement` (noise-aware, numerically robust in the tails).
-* Several objectives: `qLogNoisyExpectedHypervolumeImprovement` with a reference point.
+The acquisition is a named setting of the campaign (``planning.acquisition`` in the spec,
+:class:`ProposalSettings` here); ``suggest`` and ``backtest`` build it through
+:func:`build_acquisition`, so changing it here changes both:
+
+* ``auto`` (default): `qLogNoisyExpectedImprovement` for one objective (noise-aware, numerically
+  robust in the tails), `qLogNoisyExpectedHypervolumeImprovement` with a reference point for
+  several.
+* ``qLogNEI``, ``qLogNEHVI``: those two, named explicitly.
+* ``qLogNParEGO``: random Chebyshev scalarizations of several objectives (cheaper than NEHVI
+  when there are many objectives).
 
 Minimized objectives are handled by a sign flip in the MC objective, so every acquisition value
 is a maximization. Outcome constraints become BoTorch constraint callables (negative =
@@ -30,6 +38,7 @@ from botorch.acquisition import AcquisitionFunction
 from botorch.acquisition.cached_cholesky import supports_cache_root
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.parego import qLogNParEGO
 from botorch.acquisition.multi_objective.utils import prune_inferior_points_multi_objective
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
@@ -45,6 +54,60 @@ from planner.runtime import skip_botorch_jit_kernel
 skip_botorch_jit_kernel()
 
 Direction = Literal["max", "min"]
+
+#: Acquisition names a campaign may choose (``planning.acquisition``).
+ACQUISITIONS = ("auto", "qLogNEI", "qLogNEHVI", "qLogNParEGO")
+
+
+@dataclass(frozen=True)
+class ProposalSettings:
+    """How a proposal turns a fitted model into picks: the one settings object that
+    ``planner suggest`` (recipe and library campaigns) and ``planner backtest`` share."""
+
+    acquisition: str = "auto"
+    """One of :data:`ACQUISITIONS`."""
+    mc_samples: int = 64
+    """Quasi-MC posterior samples of the acquisition (fixed base samples, seeded)."""
+    log_targets: str = "auto"
+    """``auto``, ``on`` or ``off``: see :class:`planner.transforms.TargetTransform`."""
+
+    def __post_init__(self) -> None:
+        if self.acquisition not in ACQUISITIONS:
+            raise AcquisitionSpecError(
+                f"unknown acquisition {self.acquisition!r}.",
+                hint=f"Choose one of {', '.join(ACQUISITIONS)}.")
+        if self.mc_samples < 1:
+            raise AcquisitionSpecError(f"mc_samples must be positive, got {self.mc_samples}.",
+                                       hint="Use 128 (the default).")
+        if self.log_targets not in ("auto", "on", "off"):
+            raise AcquisitionSpecError(f"log_targets must be auto, on or off, not "
+                                       f"{self.log_targets!r}.", hint="Use auto.")
+
+    @classmethod
+    def from_planning(cls, planning: object) -> ProposalSettings:
+        """The settings of a campaign spec's ``planning`` block."""
+        return cls(acquisition=str(getattr(planning, "acquisition", "auto")),
+                   mc_samples=int(getattr(planning, "mc_samples", 64)),
+                   log_targets=str(getattr(planning, "log_targets", "auto")))
+
+    def resolved(self, n_objectives: int) -> str:
+        """The BoTorch class short name for ``n_objectives`` (``auto`` resolved).
+
+        Raises:
+            AcquisitionSpecError: the named acquisition does not fit the number of objectives.
+        """
+        name = self.acquisition
+        if name == "auto":
+            return "qLogNEI" if n_objectives == 1 else "qLogNEHVI"
+        if name == "qLogNEI" and n_objectives != 1:
+            raise AcquisitionSpecError(
+                f"qLogNEI optimizes one objective; this campaign has {n_objectives}.",
+                hint="Use planning.acquisition: auto, qLogNEHVI or qLogNParEGO.")
+        if name in ("qLogNEHVI", "qLogNParEGO") and n_objectives < 2:
+            raise AcquisitionSpecError(
+                f"{name} needs two or more objectives; this campaign has {n_objectives}.",
+                hint="Use planning.acquisition: auto or qLogNEI.")
+        return name
 
 
 class AcquisitionSpecError(PlanningError):
@@ -178,8 +241,10 @@ def build_acquisition(
     ref_point: Sequence[float] | None = None,
     mc_samples: int = 128,
     seed: int = 0,
+    acquisition: str = "auto",
 ) -> AcquisitionFunction:
-    """Noisy (log) expected improvement, or hypervolume improvement for several objectives.
+    """The campaign's acquisition function (by default noisy log-EI, or log-NEHVI for several
+    objectives).
 
     Args:
         model: Fitted BoTorch model on the encoded input space with ``m`` outputs in target
@@ -195,16 +260,19 @@ def build_acquisition(
             minimized objectives negated); default from :func:`reference_point`.
         mc_samples: Number of quasi-MC posterior samples (ensembles: members drawn).
         seed: Seed of the base samples, for reproducible proposals.
+        acquisition: One of :data:`ACQUISITIONS` (see :class:`ProposalSettings`).
 
     Returns:
         A BoTorch acquisition function taking ``b x q x d`` and returning ``b`` values (larger
         is better; log scale).
 
     Raises:
-        AcquisitionSpecError: objective/constraint indices do not match the model outputs, or
-            the reference point has the wrong length.
+        AcquisitionSpecError: objective/constraint indices do not match the model outputs, the
+            reference point has the wrong length, or the acquisition does not fit the number of
+            objectives.
     """
     _check_specs(model.num_outputs, objectives, constraints)
+    name = ProposalSettings(acquisition=acquisition).resolved(len(objectives))
     X_baseline = X_baseline.to(torch.double)
     if X_baseline.ndim != 2 or X_baseline.shape[0] == 0:
         raise AcquisitionSpecError(
@@ -229,6 +297,7 @@ def build_acquisition(
             ref_point,
             mc_samples,
             seed,
+            name,
         )
 
 
@@ -248,6 +317,7 @@ def _build(
     ref_point: Sequence[float] | None,
     mc_samples: int,
     seed: int,
+    name: str,
 ) -> AcquisitionFunction:
     with torch.no_grad():
         posterior = model.posterior(X_baseline[:1])
@@ -256,7 +326,7 @@ def _build(
     # The cached-Cholesky trick only exists for GPyTorch models; ensembles need it off.
     cache_root = supports_cache_root(model)
 
-    if len(objectives) == 1:
+    if name == "qLogNEI":
         index, sign = objectives[0].index, objectives[0].sign
         objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., index])
         return qLogNoisyExpectedImprovement(
@@ -275,6 +345,15 @@ def _build(
         outcomes=[o.index for o in objectives],
         num_outcomes=model.num_outputs,
     )
+    if name == "qLogNParEGO":
+        # Seeded random weights on the simplex: a new scalarization for each proposal seed.
+        weights = torch.distributions.Dirichlet(torch.ones(len(objectives), dtype=torch.double)
+                                                ).sample()
+        return qLogNParEGO(
+            model=model, X_baseline=X_baseline, scalarization_weights=weights, sampler=sampler,
+            objective=mo_objective, constraints=constraint_fns, X_pending=X_pending,
+            prune_baseline=True, cache_root=cache_root,
+        )
     if ref_point is None:
         if Y_baseline is None:
             with torch.no_grad():

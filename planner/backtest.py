@@ -93,7 +93,8 @@ class BacktestConfig:
     workers: int = 2
     """Parallel worker processes (1 = run in this process)."""
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Extra constructor arguments per strategy (e.g. ``{"gp": {"mc_samples": 64}}``)."""
+    """Extra constructor arguments per strategy (e.g. ``{"gp": {"settings":
+    ProposalSettings(mc_samples=128)}}``)."""
 
     def validate(self) -> None:
         """Reject impossible settings with one message."""

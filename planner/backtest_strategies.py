@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import torch
 
-from planner.acquisition import ObjectiveSpec, build_acquisition
+from planner.acquisition import ProposalSettings
 from planner.errors import PlanningError
-from planner.pool import pool_bounds, select_from_pool
+from planner.optimize import OptimizerSettings, default_settings
+from planner.propose import Goal, PoolProblem, Prior, propose_from_pool
 
-#: Smallest max/min ratio of a positive minimized target that ``log_targets="auto"`` models on a
-#: log scale.
-LOG_SPAN = 10.0
+
+def backtest_optimizer() -> OptimizerSettings:
+    """What ``planner suggest`` would use here (``PLANNER_FAST`` included), on one torch thread:
+    parallel seeds must not oversubscribe the cores."""
+    return replace(default_settings(), threads=1)
 
 #: Strategy names understood by :func:`make_strategy`, in report order. ``gp-prior`` needs prior
 #: data (``planner backtest --prior``).
@@ -105,153 +107,51 @@ class RandomStrategy:
 
 
 class SurrogateStrategy:
-    """One of our surrogates, refitted every batch, + BoTorch acquisition + greedy pool selection.
+    """One of our surrogates through the product's own pool core, refitted every batch.
 
-    Single target: qLogNEI; several: qLogNEHVI with the reference point from the data. The whole
-    pool is encoded with the surrogate's own encoder (imputing missing inputs) and scored by
-    :func:`planner.pool.select_from_pool`, never re-picking a measured row.
-
-    Args:
-        kind: ``"gp"`` or ``"ensemble"`` (any name of :func:`surrogates.make_surrogate`).
-        pool: the pool without outcomes.
-        seed: seeds the surrogate and the MC base samples.
-        mc_samples: posterior samples for the acquisition.
-        log_targets: model ``log10(y)`` instead of ``y``: ``True``, ``False`` or ``"auto"``
-            (a *minimized* target whose measured values so far are all positive and span more
-            than a factor of :data:`LOG_SPAN`, like an instability index or a loss). A monotone
-            transform keeps the optimum where it is. Near zero, where a minimized positive
-            target has its optimum, the log scale spreads the values the search must tell
-            apart; for a maximized target it would squash the top instead. Measured on the
-            PV-Lab sets (20 seeds, median [IQR] experiments to the first top-1% candidate): log
-            on the minimized Perovskite instability 36 [24-42] vs 39 [30-48] without; log on
-            the maximized crossed-barrel toughness 33 vs 24 and P3HT conductivity 30 vs 24,
-            hence "auto" logs minimized targets only.
-        pool_scaling: GP only: normalize numeric inputs to the range of the whole pool (the
-            campaign's search space) rather than the range of the few measured rows
-            (``GPSurrogate(input_bounds=...)``). Measured on PV-Lab sets (10 seeds, median
-            experiments to the first top-1% candidate): AutoAM 27 vs 42, crossed barrel 27
-            vs 33.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        pool: PoolView,
-        *,
-        seed: int,
-        mc_samples: int = 128,
-        log_targets: bool | str = "auto",
-        pool_scaling: bool = True,
-    ) -> None:
-        from surrogates import make_surrogate
-
-        extra: dict[str, Any] = {}
-        if pool_scaling and kind == "gp":
-            extra["input_bounds"] = pool_bounds(pool.X, pool.categorical)
-
-        self._make = lambda: make_surrogate(
-            kind,
-            categorical=pool.categorical,
-            categories=pool.categories or None,
-            seed=seed,
-            **extra,
-        )
-        self._pool = pool
-        self._seed = seed
-        self._mc_samples = mc_samples
-        self._objectives = [
-            ObjectiveSpec(index=j, direction=d)  # type: ignore[arg-type]
-            for j, d in enumerate(pool.directions)
-        ]
-        self._step = 0
-        self._log_targets = log_targets
-
-    def _fit(self, model: Any, X: pd.DataFrame, Y: pd.DataFrame, logs: np.ndarray) -> None:
-        model.fit(X, Y)
-
-    def _log_mask(self, Y: np.ndarray) -> np.ndarray:
-        if self._log_targets == "auto":
-            positive = (Y > 0).all(axis=0)
-            span = np.where(positive, Y.max(axis=0) / np.where(positive, Y.min(axis=0), 1.0), 0.0)
-            minimized = np.array([d == "min" for d in self._pool.directions])
-            return positive & (span > LOG_SPAN) & minimized
-        return np.full(Y.shape[1], bool(self._log_targets)) & (Y > 0).all(axis=0)
-
-    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
-        """Fit on the picked rows, build the acquisition and select ``q`` pool rows."""
-        pool = self._pool
-        model = self._make()
-        Y_fit = np.array(Y_picked, dtype=float)
-        logs = self._log_mask(Y_fit)
-        Y_fit[:, logs] = np.log10(Y_fit[:, logs])
-        Y = pd.DataFrame(Y_fit, columns=list(pool.target_names))
-        self._fit(model, pool.X.iloc[picked].reset_index(drop=True), Y, logs)
-        Xt = model.encode(pool.X)
-        idx = torch.as_tensor(np.asarray(picked), dtype=torch.long)
-        acqf = build_acquisition(
-            model.to_botorch(),
-            X_baseline=Xt[idx],
-            objectives=self._objectives,
-            Y_baseline=torch.as_tensor(Y_fit, dtype=torch.double),
-            mc_samples=self._mc_samples,
-            seed=self._seed * 1000 + self._step,
-        )
-        self._step += 1
-        chosen, _ = select_from_pool(acqf, Xt, q, exclude=idx)
-        return chosen.tolist()
-
-
-class WarmStartStrategy(SurrogateStrategy):
-    """:class:`SurrogateStrategy` with :class:`surrogates.warm_start.WarmStartGP` and prior data.
-
-    The prior rows are passed to every fit (a target modelled on a log scale gets the prior's
-    values on that scale too; prior values that are not positive are then left out).
+    Each ``propose`` calls :func:`planner.propose.propose_from_pool`, the function a library
+    campaign's ``planner suggest`` calls, with the same :class:`ProposalSettings` (acquisition,
+    MC samples, target transforms): what a backtest measures is what ``suggest`` does.
 
     Args:
+        kind: ``"gp"``, ``"ensemble"`` or ``"rf"`` (any name of :func:`surrogates.make_surrogate`).
         pool: the pool without outcomes.
-        prior: the prior data and the warm-start mode.
+        seed: seeds the strategy; batch ``k`` is proposed with seed ``seed * 1000 + k``.
+        settings: acquisition settings (default: a campaign's defaults).
+        prior: warm-start data for the ``gp`` (``planner backtest --prior``).
         max_prior_rows: most prior rows per target in each fit (a seeded random subset above
             that; an exact multi-task GP costs ``O((n + m)^3)``).
-        seed, mc_samples, log_targets: as for :class:`SurrogateStrategy`.
     """
 
-    def __init__(
-        self,
-        pool: PoolView,
-        *,
-        prior: PriorData,
-        seed: int,
-        max_prior_rows: int = 300,
-        mc_samples: int = 128,
-        log_targets: bool | str = "auto",
-    ) -> None:
-        super().__init__(
-            "gp", pool, seed=seed, mc_samples=mc_samples, log_targets=log_targets,
-            pool_scaling=False,
-        )
-        from surrogates.warm_start import WarmStartGP
+    def __init__(self, kind: str, pool: PoolView, *, seed: int,
+                 settings: ProposalSettings | None = None, prior: PriorData | None = None,
+                 max_prior_rows: int = 300) -> None:
+        self._kind = kind
+        self._pool = pool
+        self._seed = seed
+        self._settings = settings or ProposalSettings()
+        self._goals = tuple(Goal(n, d) for n, d in zip(pool.target_names, pool.directions,
+                                                        strict=True))
+        self._prior = None if prior is None else Prior(
+            prior.X, prior.Y, prior.task, prior.mode, max_prior_rows, {"source": prior.label})
+        self._step = 0
 
-        self._prior = prior
-        # The prior's other levels (another salt, another precursor) are knowledge too.
-        levels = {
-            c: sorted({*pool.categories.get(c, []), *(str(v) for v in prior.X[c].dropna())})
-            for c in pool.categorical
-        }
-        self._make = lambda: WarmStartGP(
-            categorical=pool.categorical,
-            categories=levels or None,
-            mode=prior.mode,
-            max_prior_rows=max_prior_rows,
-            seed=seed,
-        )
-
-    def _fit(self, model: Any, X: pd.DataFrame, Y: pd.DataFrame, logs: np.ndarray) -> None:
-        PY = self._prior.Y.copy()
-        for j, name in enumerate(self._pool.target_names):
-            if logs[j]:
-                col = PY[name].where(PY[name] > 0)
-                PY[name] = np.log10(col)
-        model.fit(X, Y, prior_X=self._prior.X, prior_Y=PY, prior_task=self._prior.task)
+    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
+        """The pool core's ``q`` rows given the picked rows and their outcomes."""
+        pool = self._pool
+        picked = np.asarray(picked, dtype=int)
+        exclude = np.zeros(len(pool.X), bool)
+        exclude[picked] = True
+        problem = PoolProblem(
+            pool=pool.X, X=pool.X.iloc[picked].reset_index(drop=True),
+            Y=pd.DataFrame(np.asarray(Y_picked, dtype=float), columns=list(pool.target_names)),
+            goals=self._goals, categorical=tuple(pool.categorical), exclude=exclude,
+            prior=self._prior)
+        plan = propose_from_pool(problem, q=q, seed=self._seed * 1000 + self._step,
+                                 surrogate=self._kind, settings=self._settings,
+                                 optimizer=backtest_optimizer())
+        self._step += 1
+        return [int(i) for i in plan.rows]
 
 
 def unavailable_reason(name: str, options: dict[str, Any] | None = None) -> str | None:
@@ -291,7 +191,7 @@ def make_strategy(
                 "The gp-prior strategy needs prior data.",
                 hint="Pass --prior PRIOR.csv to `planner backtest`.",
             )
-        return WarmStartStrategy(pool, seed=seed, **options)
+        return SurrogateStrategy("gp", pool, seed=seed, **options)
     if name == "ax":
         from planner.peers.ax_peer import AxStrategy
 

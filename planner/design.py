@@ -143,15 +143,40 @@ def space_filling_design(spec: CampaignSpec, n: int, *, seed: int) -> pd.DataFra
 
 def library_design(library: pd.DataFrame, inputs: list[str], n: int, *, seed: int,
                    exclude: set[str] | None = None) -> pd.DataFrame:
-    """Pick ``n`` spread-out candidates from a library (greedy max-min distance, seeded).
+    """Pick ``n`` spread-out candidates from a library (see :func:`spread_out_rows`).
 
-    Numeric inputs are rank-scaled to [0, 1] (robust to heavy tails such as SSA), missing values
-    sit at the column median, categoricals count as distance 1 when they differ.
+    Args:
+        exclude: ``candidate_id`` values never to pick (measured or on order).
 
     Returns:
         The chosen rows of ``library`` (all columns), in pick order.
     """
-    pool = library if not exclude else library[~library["candidate_id"].isin(exclude)]
+    library = library.reset_index(drop=True)
+    mask = (library["candidate_id"].isin(exclude).to_numpy() if exclude
+            else np.zeros(len(library), bool))
+    rows = spread_out_rows(library, inputs, n, seed=seed, exclude=mask)
+    return library.iloc[rows].reset_index(drop=True)
+
+
+def spread_out_rows(table: pd.DataFrame, inputs: list[str], n: int, *, seed: int,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
+    """Positions of ``n`` spread-out rows of ``table`` (greedy max-min distance, seeded).
+
+    Numeric inputs are rank-scaled to [0, 1] (robust to heavy tails such as SSA), missing values
+    sit at the column median, categoricals count as distance 1 when they differ.
+
+    Args:
+        table: Candidate rows.
+        inputs: Columns that define the distance.
+        n: Rows to pick.
+        seed: Seeds the first pick.
+        exclude: ``len(table)`` booleans: rows never to pick.
+
+    Raises:
+        PlanningError: fewer than ``n`` rows are left.
+    """
+    allowed = np.flatnonzero(~exclude) if exclude is not None else np.arange(len(table))
+    pool = table.iloc[allowed]
     if len(pool) < n:
         raise PlanningError(
             f"the library has only {len(pool)} unused candidates, {n} were asked for.",
@@ -174,4 +199,4 @@ def library_design(library: pd.DataFrame, inputs: list[str], n: int, *, seed: in
         nxt = int(np.argmax(dist))
         chosen.append(nxt)
         dist = np.minimum(dist, np.linalg.norm(X - X[nxt], axis=1))
-    return pool.iloc[chosen].reset_index(drop=True)
+    return allowed[chosen]

@@ -109,8 +109,9 @@ class OptimizerSettings:
     candidates x (baseline + pending) x training-rows kernel matrices: at 384 observations 1,887
     candidates in one call took 13 s, in chunks of 256 6 s; at 1,000 observations the single call
     was what pushed the peak memory past 4 GB."""
-    mc_samples: int = 64
-    """Quasi-MC posterior samples of the acquisition (fixed base samples, seeded)."""
+    mc_samples: int | None = None
+    """Cap on the acquisition's quasi-MC samples (``None``: the campaign's
+    ``planning.mc_samples``, see :class:`planner.acquisition.ProposalSettings`)."""
     fit_max_iter: int | None = None
     """Cap on the surrogate's hyperparameter iterations (``max_iter``, where it has one);
     ``None`` keeps the surrogate's default."""

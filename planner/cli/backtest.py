@@ -99,6 +99,24 @@ def backtest(
             help="Most prior rows per target in each warm-started fit (a random subset above).",
         ),
     ] = 300,
+    acquisition: Annotated[
+        str,
+        typer.Option(
+            "--acquisition",
+            help="auto (log-EI for one target, log-NEHVI for several), qLogNEI, qLogNEHVI or "
+            "qLogNParEGO: a campaign's planning.acquisition, for our model strategies.",
+        ),
+    ] = "auto",
+    mc_samples: Annotated[
+        int, typer.Option("--mc-samples", help="Quasi-MC samples of the acquisition.")
+    ] = 64,
+    log_targets: Annotated[
+        str,
+        typer.Option(
+            "--log-targets",
+            help="auto (log10 of minimized positive targets spanning 10x), on or off.",
+        ),
+    ] = "auto",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full report as JSON here.")
     ] = None,
@@ -109,7 +127,10 @@ def backtest(
     """Compare proposal strategies on a table whose outcomes are all known (pool-based backtest).
 
     Each strategy starts from the same random initial design per seed, proposes batches from the
-    distinct rows of the table and sees only the outcomes of what it picked. Reported per
+    distinct rows of the table and sees only the outcomes of what it picked. Our model
+    strategies (gp, ensemble, gp-prior) call the pool core a library campaign's `planner
+    suggest` calls, with the acquisition settings given here (a campaign's planning block).
+    Reported per
     strategy: experiments until the first top candidate (median, IQR), hit rate within the budget,
     enhancement and acceleration factors relative to random sampling, seconds per proposal and
     peak memory.
@@ -131,13 +152,19 @@ def backtest(
         categorical=_split(categorical),
         source=pool.name,
     )
+    from planner.acquisition import ProposalSettings
+
     names = _split([strategies])
-    options = {}
+    settings = ProposalSettings(acquisition=acquisition, mc_samples=mc_samples,
+                                log_targets=log_targets)
+    options: dict[str, dict[str, object]] = {
+        name: {"settings": settings} for name in ("gp", "ensemble", "rf")}
     if prior is not None:
         prior_data = problem.prior_from_frame(
             read_table(prior), task_column=prior_source, mode=prior_mode, label=prior.name
         )
-        options["gp-prior"] = {"prior": prior_data, "max_prior_rows": prior_max_rows}
+        options["gp-prior"] = {"prior": prior_data, "max_prior_rows": prior_max_rows,
+                               "settings": settings}
         if "gp-prior" not in names:  # measured side by side with the cold GP
             names.append("gp-prior")
         if "gp" not in names:

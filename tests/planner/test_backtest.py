@@ -481,23 +481,8 @@ def test_report_table_shows_misses_beyond_the_budget(capsys) -> None:
     assert "12.0–>18" in out
 
 
-def test_auto_log_scale_only_for_wide_positive_minimized_targets() -> None:
-    from planner.backtest_strategies import SurrogateStrategy
-
-    problem = BacktestProblem.from_frame(
-        pd.DataFrame({"x": [1.0, 2.0, 3.0], "a": [1.0, 50.0, 900.0], "b": [1.0, 50.0, 900.0],
-                      "c": [1.0, 2.0, 3.0], "d": [0.0, 50.0, 900.0]}),
-        inputs=["x"],
-        targets=[TargetSpec("a", "min"), TargetSpec("b", "max"), TargetSpec("c", "min"),
-                 TargetSpec("d", "min")],
-    )
-    strategy = SurrogateStrategy("gp", problem.view(), seed=0)
-    # Only "a": minimized, positive, spanning more than a factor of 10.
-    assert strategy._log_mask(problem.Y).tolist() == [True, False, False, False]
-
-
 def test_gp_inputs_are_scaled_to_the_pool() -> None:
-    from planner.backtest_strategies import pool_bounds
+    from planner.pool import pool_bounds
     from surrogates import GPSurrogate
 
     X = pd.DataFrame({"a": np.linspace(0.0, 10.0, 30), "b": np.linspace(-5.0, 5.0, 30) ** 3})
