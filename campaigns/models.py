@@ -173,7 +173,7 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-# --- shared open dataset (campaigns/shared/) ---------------------------------------------------
+# --- shared open dataset (campaigns/shared_dataset/) ---------------------------------------------------
 class SharedSourceRow(Base):
     """One pulled data package: another lab's, a published campaign, or a seed data set.
 

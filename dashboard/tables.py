@@ -28,7 +28,7 @@ from campaigns.store import BatchInfo, Store
 from campaigns.uploads import preview_upload
 
 if TYPE_CHECKING:
-    from campaigns.shared import PublishResult
+    from campaigns.shared_dataset import PublishResult
 
 ERROR_CELL = "background-color: #ffb3b3; color: #5c0000; font-weight: 600"
 ERROR_LINE = "background-color: #ffe3e3"
@@ -231,14 +231,14 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 def publish_zip(store: Store, campaign: str, *, licence: str, contributors: Sequence[str],
                 title: str | None = None,
                 citation: str | None = None) -> tuple[PublishResult, bytes]:
-    """Publish a campaign as a data package (:func:`campaigns.shared.publish_campaign`) and zip it.
+    """Publish a campaign as a data package (:func:`campaigns.shared_dataset.publish_campaign`) and zip it.
 
     Returns:
         The ``PublishResult`` and the bytes of a ZIP holding the package folder.
     """
     import zipfile
 
-    from campaigns.shared import parse_contributor, publish_campaign
+    from campaigns.shared_dataset import parse_contributor, publish_campaign
 
     people = [parse_contributor(c) for c in contributors if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from campaigns.shared.dataset import PriorRows
+from campaigns.shared_dataset.dataset import PriorRows
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec, WarmStart
 from planner.acquisition import (
@@ -207,7 +207,7 @@ def propose_plate(
             shared_parameters`` without a value here are chosen by the optimizer, once per plate.
         fast: Tiny optimizer settings (tests, demos); also ``PLANNER_FAST=1``.
         prior: Shared-dataset rows for a warm start (``spec.warm_start``; see
-            :meth:`campaigns.shared.SharedDataset.prior_for`). Used by the ``gp`` surrogate
+            :meth:`campaigns.shared_dataset.SharedDataset.prior_for`). Used by the ``gp`` surrogate
             only, through :class:`surrogates.warm_start.WarmStartGP`; if that fit fails the plain
             GP is fitted and the fallback recorded.
         settings: Acquisition, MC samples and target transforms; default the campaign's

@@ -99,7 +99,7 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
 
         prior = None
         if spec.warm_start is not None and surrogate == "gp":
-            from campaigns.shared import SharedDataset
+            from campaigns.shared_dataset import SharedDataset
 
             try:
                 prior = SharedDataset(store.engine).prior_for(

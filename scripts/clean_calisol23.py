@@ -21,7 +21,7 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from campaigns.shared_data.calisol23 import (  # noqa: E402
+from scripts.calisol23_cleaning import (  # noqa: E402
     CITATION,
     DOI,
     clean_calisol23,
@@ -29,7 +29,7 @@ from campaigns.shared_data.calisol23 import (  # noqa: E402
 )
 
 DEFAULT_RAW = REPO_ROOT.parent / "shared" / "datasets" / "calisol23" / "calisol23.csv"
-DEFAULT_OUT = REPO_ROOT / "campaigns" / "data" / "calisol23"
+DEFAULT_OUT = REPO_ROOT / "campaigns" / "shared_dataset" / "data" / "calisol23"
 
 
 def main(argv: list[str] | None = None) -> int:

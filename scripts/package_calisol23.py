@@ -5,7 +5,7 @@ The package is validated with the frictionless library before the script reports
 
 Usage (from the repository root)::
 
-    .venv/bin/python scripts/package_calisol23.py [--folder campaigns/data/calisol23]
+    .venv/bin/python scripts/package_calisol23.py [--folder campaigns/shared_dataset/data/calisol23]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from campaigns.shared.seed import data_dir, write_calisol23_package  # noqa: E402
+from campaigns.shared_dataset.seed import data_dir, write_calisol23_package  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

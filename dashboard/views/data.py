@@ -45,7 +45,7 @@ def _filters(frame: pd.DataFrame, long: bool) -> pd.DataFrame:
 
 def _publish(name: str) -> None:
     """Publish the campaign as a validated Frictionless data package (a ZIP to download)."""
-    from campaigns.shared.schema import LICENCES
+    from campaigns.shared_dataset.schema import LICENCES
 
     st.subheader("Publish")
     st.caption("A FAIR data package of the measured wells and the failed syntheses, with units, "

@@ -194,7 +194,7 @@ def campaign_warm_start(
 ) -> None:
     """Switch learning from the shared dataset (warm start) on or off for a campaign's GP."""
     from campaigns.errors import NotFoundError
-    from campaigns.shared import SharedDataset
+    from campaigns.shared_dataset import SharedDataset
     from campaigns.spec import CampaignSpec
 
     store = open_store(db)

@@ -31,8 +31,8 @@ def _actor() -> str:
         return ""
 
 
-def _shared(db: str | None):  # noqa: ANN202 - campaigns.shared.SharedDataset
-    from campaigns.shared import SharedDataset
+def _shared(db: str | None):  # noqa: ANN202 - campaigns.shared_dataset.SharedDataset
+    from campaigns.shared_dataset import SharedDataset
 
     return SharedDataset(open_store(db).engine)
 
@@ -84,7 +84,7 @@ def publish(
     db: DbOption = None,
 ) -> None:
     """Write a campaign's results as a validated Frictionless data package."""
-    from campaigns.shared import parse_contributor, publish_campaign
+    from campaigns.shared_dataset import parse_contributor, publish_campaign
 
     out = out or Path(f"{campaign}-package")
     people = [parse_contributor(c) for c in contributor or []]
@@ -118,7 +118,7 @@ def pull(
     limits (PLANNER_MAX_RESOURCE_MB …), is refused before it is read. A changed row is stored
     as a new version; the earlier one is kept.
     """
-    from campaigns.shared import PackageError, read_package
+    from campaigns.shared_dataset import PackageError, read_package
 
     try:
         if dry_run:
@@ -147,11 +147,11 @@ def seed(
     db: DbOption = None,
 ) -> None:
     """Load the cleaned CALiSol-23 electrolyte data set (CC BY 4.0) as source "calisol23"."""
-    from campaigns.shared.seed import seed_calisol23
+    from campaigns.shared_dataset.seed import seed_calisol23
 
     _print_pull(seed_calisol23(_shared(db), actor=_actor(), replace_source=replace_source))
     console.print("Cite: de Blasio et al., Scientific Data (2024), doi:10.1038/s41597-024-03575-8"
-                  " (CC BY 4.0; changes listed in campaigns/data/calisol23/NOTICE.md).")
+                  " (CC BY 4.0; changes listed in campaigns/shared_dataset/data/calisol23/NOTICE.md).")
 
 
 @app.command("list")

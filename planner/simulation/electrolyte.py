@@ -5,7 +5,7 @@
 
 Ionic conductivity (mS/cm) is predicted by a scikit-learn ``HistGradientBoostingRegressor`` fitted
 to ``log10(k)`` of the cleaned CALiSol-23 data (real measurements; P. de Blasio et al., *Sci.
-Data* 2024, doi:10.1038/s41597-024-03575-8, CC BY 4.0; see ``campaigns/data/calisol23/NOTICE.md``).
+Data* 2024, doi:10.1038/s41597-024-03575-8, CC BY 4.0; see ``campaigns/shared_dataset/data/calisol23/NOTICE.md``).
 The model is monotone increasing in temperature (a constraint, as physics demands), fitted once
 with ``random_state=0`` and cached (joblib, in the planner cache dir, keyed by a hash of the
 data file, the scikit-learn version and the settings here).
@@ -200,7 +200,7 @@ def training_frame() -> pd.DataFrame:
     (:data:`SOLVENTS`), ``log10_k`` (log10 of mS/cm), ``molality_estimated`` and
     ``fractions_converted`` (bools marking the approximations described in the module doc).
     """
-    from campaigns.shared_data.calisol23 import load_clean_calisol23
+    from campaigns.shared_dataset.calisol23 import load_clean_calisol23
 
     data = load_clean_calisol23()
     data = data[~data["flags"].str.contains("suspect_scale", regex=False)].reset_index(drop=True)
@@ -325,7 +325,7 @@ def _model_bundle():
     import joblib
     import sklearn
 
-    from campaigns.shared_data.calisol23 import clean_csv_path
+    from campaigns.shared_dataset.calisol23 import clean_csv_path
     from planner._cache import cache_dir, stable_hash
 
     digest = hashlib.sha256(clean_csv_path().read_bytes()).hexdigest()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from campaigns.errors import CampaignError
-from campaigns.shared_data.calisol23 import (
+from scripts.calisol23_cleaning import (
     CalisolFormatError,
     clean_calisol23,
     load_clean_calisol23,
@@ -151,7 +151,7 @@ def test_script_writes_csv_notice_and_log_reproducibly(tmp_path, cleaned):
     log = json.loads((tmp_path / "cleaning_log.json").read_text())
     assert [s["name"] for s in log["steps"]] == [s.name for s in cleaned[1]]
     # The shipped copy is exactly what the script produces today.
-    shipped = REPO / "campaigns" / "data" / "calisol23"
+    shipped = REPO / "campaigns" / "shared_dataset" / "data" / "calisol23"
     assert (shipped / "calisol23_clean.csv").read_bytes() == csv.read_bytes()
     assert (shipped / "NOTICE.md").read_text() == notice
     # Re-cleaning the written file changes nothing.

@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 
 from campaigns.ingest import MeasurementRecord, ParsedPlate
 from campaigns.models import Base
-from campaigns.shared import SharedDataset
+from campaigns.shared_dataset import SharedDataset
 from campaigns.store import Store
 from campaigns.templates import load_template
 

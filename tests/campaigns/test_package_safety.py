@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from campaigns.limits import LimitError
-from campaigns.shared import PackageError, SharedDataset, read_package
+from campaigns.shared_dataset import PackageError, SharedDataset, read_package
 from campaigns.store import Store
 from tests.campaigns.test_shared_dataset import LAB_X_FIELDS, _db_state, _foreign, _lab_x_frame
 

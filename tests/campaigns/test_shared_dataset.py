@@ -21,7 +21,7 @@ from campaigns.errors import CampaignError
 from campaigns.ingest import MeasurementRecord, ParsedPlate
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow
 from campaigns.plate import fill_layout
-from campaigns.shared import (
+from campaigns.shared_dataset import (
     LicenceError,
     PackageError,
     SharedDataset,
@@ -30,8 +30,8 @@ from campaigns.shared import (
     publish_campaign,
     read_package,
 )
-from campaigns.shared.seed import CSV, calisol23_descriptor, data_dir, write_calisol23_package
-from campaigns.shared.units import conversion, guess_conversion, normalize_unit
+from campaigns.shared_dataset.seed import CSV, calisol23_descriptor, data_dir, write_calisol23_package
+from campaigns.shared_dataset.units import conversion, guess_conversion, normalize_unit
 from campaigns.store import Store
 from campaigns.templates import load_template
 from planner.design import space_filling_design

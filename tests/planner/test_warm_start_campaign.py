@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from campaigns.ingest import MeasurementRecord
-from campaigns.shared import SharedDataset, publish_campaign
+from campaigns.shared_dataset import SharedDataset, publish_campaign
 from campaigns.spec import WarmStart
 from campaigns.store import Store
 from campaigns.templates import load_template
@@ -105,7 +105,7 @@ def test_prior_helps_the_model_where_the_campaign_has_no_data() -> None:
     snap = hard_carbon_snapshot(6, seed=1, spec=spec, noise=0.2)
     other = hard_carbon_snapshot(60, seed=2, spec=spec, noise=0.2)
     X_other, Y_other = other.training_data()
-    from campaigns.shared.dataset import PriorRows
+    from campaigns.shared_dataset.dataset import PriorRows
 
     prior = PriorRows(X_other.reset_index(drop=True), Y_other.reset_index(drop=True) + 1.0,
                       pd.Series(["lab-x"] * len(X_other)), {"lab-x": "0" * 64})

@@ -2,9 +2,9 @@
 
 :func:`read_package` is pure (no database). It validates a package with the ``frictionless``
 library (one pass over the data, which also yields the typed rows), maps its columns to the
-registry and its units to the registry's units (:mod:`campaigns.shared.units`), checks every
+registry and its units to the registry's units (:mod:`campaigns.shared_dataset.units`), checks every
 value against the physically possible range, and returns :class:`PackageContents`, or raises one
-:class:`~campaigns.shared.errors.PackageError` listing every problem (resource, row, field,
+:class:`~campaigns.shared_dataset.errors.PackageError` listing every problem (resource, row, field,
 value, reason).
 """
 
@@ -24,8 +24,8 @@ from frictionless import FrictionlessException, Resource
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import Problem
-from campaigns.shared.errors import PackageError, UnitError
-from campaigns.shared.package import (
+from campaigns.shared_dataset.errors import PackageError, UnitError
+from campaigns.shared_dataset.package import (
     error_problem,
     is_zipped,
     iso_time,
@@ -33,7 +33,7 @@ from campaigns.shared.package import (
     package_sha256,
     unpacked,
 )
-from campaigns.shared.schema import (
+from campaigns.shared_dataset.schema import (
     CITATION_KEY,
     COLUMN_KEY,
     DOMAIN_KEY,
@@ -46,7 +46,7 @@ from campaigns.shared.schema import (
     provenance_name,
     row_id,
 )
-from campaigns.shared.units import Conversion, conversion, guess_conversion, unit_from_label
+from campaigns.shared_dataset.units import Conversion, conversion, guess_conversion, unit_from_label
 
 _EMPTY_HINT = ("Check that the file holds data rows under its header line, and that the "
                "descriptor's format, dialect (delimiter, header) and encoding match the file.")
@@ -148,7 +148,7 @@ def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
 
     The package is untrusted: before frictionless reads it, it is checked against the size
     limits of :mod:`campaigns.limits` and for references outside its folder
-    (:func:`~campaigns.shared.package.open_package`); nothing is ever fetched over the network.
+    (:func:`~campaigns.shared_dataset.package.open_package`); nothing is ever fetched over the network.
 
     Args:
         path: Package folder, its ``datapackage.json``, or a zipped package.

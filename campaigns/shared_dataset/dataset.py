@@ -46,8 +46,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError, NotFoundError, Problem
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
-from campaigns.shared.errors import SourceConflictError
-from campaigns.shared.package import (
+from campaigns.shared_dataset.errors import SourceConflictError
+from campaigns.shared_dataset.package import (
     ResourceData,
     is_zipped,
     open_package,
@@ -55,8 +55,8 @@ from campaigns.shared.package import (
     unpacked,
     write_package,
 )
-from campaigns.shared.reader import PackageContents, SharedRecord, read_descriptor
-from campaigns.shared.schema import (
+from campaigns.shared_dataset.reader import PackageContents, SharedRecord, read_descriptor
+from campaigns.shared_dataset.schema import (
     DOMAIN_KEY,
     PROVENANCE,
     ROLE_KEY,

@@ -37,8 +37,8 @@ from typing import IO, Any
 
 from campaigns.errors import Problem
 from campaigns.limits import LimitError, Limits, check_json_depth, check_size, check_zip
-from campaigns.shared.errors import PackageError
-from campaigns.shared.schema import CITATION_KEY
+from campaigns.shared_dataset.errors import PackageError
+from campaigns.shared_dataset.schema import CITATION_KEY
 
 _MB = 1_000_000
 

@@ -1,9 +1,9 @@
 """Seed data: the cleaned CALiSol-23 electrolyte data set as a data package and a source.
 
 The cleaned CSV, its NOTICE and the cleaning log come from ``scripts/clean_calisol23.py``
-(:mod:`campaigns.shared_data.calisol23`). This module describes that CSV, unchanged, with a
+(:mod:`campaigns.shared_dataset.calisol23`). This module describes that CSV, unchanged, with a
 ``datapackage.json`` next to it (``scripts/package_calisol23.py`` writes it), so the seed
-travels through the same :func:`~campaigns.shared.package.read_package` as any lab's package.
+travels through the same :func:`~campaigns.shared_dataset.package.read_package` as any lab's package.
 
 Rows whose values lie outside the registry's physically possible range are quarantined, not
 dropped: two CALiSol-23 rows measured at 204 °C exceed the registry's 200 °C limit for
@@ -24,10 +24,10 @@ from frictionless import Package, Resource, Schema
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError
-from campaigns.shared.dataset import PullResult, SharedDataset
-from campaigns.shared.package import DESCRIPTOR, validate_package
-from campaigns.shared_data.calisol23 import CITATION, DOI
-from campaigns.shared.schema import (
+from campaigns.shared_dataset.dataset import PullResult, SharedDataset
+from campaigns.shared_dataset.package import DESCRIPTOR, validate_package
+from campaigns.shared_dataset.calisol23 import CITATION, DOI
+from campaigns.shared_dataset.schema import (
     CITATION_KEY,
     COLUMN_KEY,
     DOMAIN_KEY,
@@ -63,7 +63,7 @@ _META: dict[str, tuple[str, str | None, str, str]] = {
 
 def data_dir() -> Path:
     """Folder of the shipped cleaned CALiSol-23 files."""
-    return Path(str(resources.files("campaigns") / "data" / "calisol23"))
+    return Path(str(resources.files("campaigns.shared_dataset") / "data" / "calisol23"))
 
 
 def calisol23_descriptor(csv_path: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns.columns import COLUMNS, HeaderIndex, column, normalize_header
-from campaigns.shared.errors import LicenceError
+from campaigns.shared_dataset.errors import LicenceError
 
 UNIT_KEY = "unit"
 ROLE_KEY = "planner:role"

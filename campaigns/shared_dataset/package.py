@@ -2,7 +2,7 @@
 
 :func:`write_package` turns frames plus field descriptions into ``datapackage.json`` and CSV
 resources and checks the result with the ``frictionless`` library. Reading another lab's
-package into the shared dataset's terms is :mod:`campaigns.shared.reader`.
+package into the shared dataset's terms is :mod:`campaigns.shared_dataset.reader`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from frictionless import FrictionlessException, Package, Resource, Schema
 
 from campaigns.errors import Problem
 from campaigns.limits import LimitError, Limits, check_size, check_zip, current, read_member
-from campaigns.shared.errors import PackageError
-from campaigns.shared.safety import (
+from campaigns.shared_dataset.errors import PackageError
+from campaigns.shared_dataset.safety import (
     check_resource_sizes,
     load_descriptor,
     remote_references,
     resource_problems,
 )
-from campaigns.shared.schema import KIND_KEY, RESOURCE_KINDS, FieldSpec
+from campaigns.shared_dataset.schema import KIND_KEY, RESOURCE_KINDS, FieldSpec
 
 DESCRIPTOR = "datapackage.json"
 #: Files a zipped package may hold (a package is a descriptor and a few CSV files).
@@ -264,7 +264,7 @@ def error_problem(resource: str, error: Any) -> Problem:
 
 def open_package(target: Path, *, limits: Limits | None = None
                  ) -> tuple[dict[str, Any], Package]:
-    """Check an untrusted ``datapackage.json`` (:mod:`campaigns.shared.safety`), build the Package.
+    """Check an untrusted ``datapackage.json`` (:mod:`campaigns.shared_dataset.safety`), build the Package.
 
     Nothing reaches frictionless before the descriptor is within the size and nesting limits,
     refers to nothing outside the package folder (no URL, no other package, no file elsewhere)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from campaigns.errors import CampaignError
-from campaigns.shared.package import ResourceData, write_package
-from campaigns.shared.schema import (
+from campaigns.shared_dataset.package import ResourceData, write_package
+from campaigns.shared_dataset.schema import (
     CITATION_KEY,
     DOMAIN_KEY,
     FAILED_SYNTHESES,

@@ -2,7 +2,7 @@
 
 A package field says its unit in one of three ways, tried in this order:
 
-1. a ``unit`` property on the field (what :mod:`campaigns.shared.package` writes);
+1. a ``unit`` property on the field (what :mod:`campaigns.shared_dataset.package` writes);
 2. a unit in brackets in its title or name (``"d002 [Å]"``, ``"ICE (%)"``);
 3. the unit in the field name's suffix when the name is a registry name (``d002_nm`` → nm).
 
@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from campaigns.columns import COLUMNS, column
-from campaigns.shared.errors import UnitError
+from campaigns.shared_dataset.errors import UnitError
 
 
 @dataclass(frozen=True)

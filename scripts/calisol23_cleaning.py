@@ -42,7 +42,6 @@ Steps, in order (each is a no-op on already-clean data, so cleaning is idempoten
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,14 +49,14 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from campaigns.errors import CampaignError
-
-CITATION = (
-    'P. de Blasio et al., "CALiSol-23: Experimental electrolyte conductivity data for various '
-    'Li-salts and solvent combinations", Scientific Data (2024), doi:10.1038/s41597-024-03575-8. '
-    "Licensed CC BY 4.0."
+from campaigns.shared_dataset.calisol23 import (  # noqa: F401 - re-exported for the script
+    CITATION,
+    DOI,
+    CalisolFormatError,
+    load_clean_calisol23,
 )
-DOI = "10.1038/s41597-024-03575-8"
+
+
 
 RAW_COLUMNS = {
     "k": "ionic_conductivity_ms_per_cm",
@@ -118,10 +117,6 @@ _C_UNITS = {"mol/kg": "mol/kg", "mol/l": "mol/L"}
 _C_BASIS = {"mol/kg": "molality", "mol/L": "molarity"}
 _SOLVENT_BASIS = {"w": "w", "v": "v", "m": "m", "mol": "m"}
 _KELVIN = 273.15
-
-
-class CalisolFormatError(CampaignError):
-    """The input frame is not CALiSol-23 (raw or cleaned): columns or values are unusable."""
 
 
 @dataclass(frozen=True)
@@ -485,7 +480,7 @@ def render_notice(steps: list[CleaningStep], *, n_raw: int, raw_sha256: str) -> 
         "",
         f"Raw file: {n_raw} rows, sha256 `{raw_sha256}`. Cleaned file: {steps[-1].rows_after} "
         "rows. Every change was made by `scripts/clean_calisol23.py` "
-        "(`campaigns.shared_data.calisol23.clean_calisol23`); no value was edited by hand. "
+        "(`scripts/calisol23_cleaning.py`, `clean_calisol23`); no value was edited by hand. "
         "The `source_row` column gives each row's 0-based position in the raw file and `flags` "
         "lists what was changed in that row. `cleaning_log.json` holds the full details.",
         "",
@@ -534,25 +529,3 @@ def _notice_details(step: CleaningStep) -> str:
         return (f"Largest deviation of a row sum from 1 before: {worst:.3g}."
                 f" Rows per basis: {d['rows_per_basis']}.")
     return ""
-
-
-def clean_csv_path() -> Path:
-    """Path of the shipped ``calisol23_clean.csv`` (written by ``scripts/clean_calisol23.py``)."""
-    return Path(__file__).resolve().parents[1] / "data" / "calisol23" / "calisol23_clean.csv"
-
-
-def load_clean_calisol23() -> pd.DataFrame:
-    """The shipped cleaned CALiSol-23 frame (see :func:`clean_calisol23` for its columns).
-
-    Raises:
-        CalisolFormatError: the cleaned file is missing from the installation.
-    """
-    path = clean_csv_path()
-    if not path.is_file():
-        raise CalisolFormatError(
-            f"Cleaned CALiSol-23 file not found at {path}.",
-            hint="Run `python scripts/clean_calisol23.py` from the repository root.",
-        )
-    frame = pd.read_csv(path)
-    frame["flags"] = frame["flags"].fillna("").astype(str)
-    return frame

@@ -1,1 +1,0 @@
-"""Shared, public data sets shipped with the planner (cleaned copies plus their provenance)."""

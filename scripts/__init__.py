@@ -1,0 +1,1 @@
+"""One-off maintenance scripts (data cleaning, packaging); importable for their tests."""
