@@ -13,7 +13,7 @@ batch 6, top 1 %, 20 seeds, every strategy):
   reversible capacity (maximize). What the published descriptor -> capacity models learn.
 * ``HC_ICE_capacity`` -- the same inputs; targets: ICE and reversible capacity (both maximized).
   A top candidate is good in *both* (the backtest's maximin rule, see
-  :mod:`planner.backtest_metrics`).
+  :mod:`planner.backtest.metrics`).
 
 The recipes (temperature, heating rate, dwell, doping) are *not* inputs: the table is what a lab
 measured, not how the carbons were made, as in the published descriptor models.

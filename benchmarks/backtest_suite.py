@@ -123,7 +123,7 @@ def _recompute_relative(report: dict) -> None:
     """EF and AF of each strategy against the report's random curve (seed counts may differ)."""
     import numpy as np
 
-    from planner import backtest_metrics as bm
+    from planner.backtest import metrics as bm
 
     R = np.asarray(report["strategies"]["random"]["performance"])
     for s in report["strategies"].values():
@@ -145,7 +145,7 @@ def _cell(x: float | None, digits: int = 1, budget: int | None = None) -> str:
 
 def paired_line(report: dict, reference: str = "gp") -> str:
     """``reference`` against every other strategy seed by seed, on the seeds both ran."""
-    from planner import backtest_metrics as bm
+    from planner.backtest import metrics as bm
     from planner.cli.backtest import paired_sentence
 
     versus = bm.paired_versus(report["strategies"], reference, order=STRATEGY_ORDER)
@@ -169,7 +169,7 @@ def write_report(out: Path, suite: Suite) -> None:
         "share of seeds that hit within the budget, ratio to the exact random median, enhancement "
         "factor (mean of S(n)/R(n) over the model-driven experiments), acceleration factor at random's final "
         "level, median seconds per proposal and peak RSS per worker process. Definitions: "
-        "`planner/backtest_metrics.py`.",
+        "`planner/backtest/metrics.py`.",
         "",
     ]
     for name, r in reports.items():

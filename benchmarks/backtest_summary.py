@@ -7,7 +7,7 @@ Reads the JSON reports the backtest suites wrote (``backtest_pvlab.py``, ``backt
 * per table: the exact random median to the first top-1 % pick, each strategy's median, ``gp``'s
   ratio to random (the goal is at most 1/4), and ``gp`` against each peer seed by seed
   (fewer / as many / more experiments, one-sided sign test; see
-  :func:`planner.backtest_metrics.paired_comparison`);
+  :func:`planner.backtest.metrics.paired_comparison`);
 * pooled over all tables: the same seed-by-seed counts and sign test, and on how many tables
   ``gp``'s median is below, equal to or above each peer's;
 * how far every strategy is from the goal: per table, the seeds that found a top-1 % pick within
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from backtest_suite import STRATEGY_ORDER  # noqa: E402
-from planner import backtest_metrics as bm  # noqa: E402
+from planner.backtest import metrics as bm  # noqa: E402
 
 SUITES = ("battery", "hard_carbon", "pvlab")
 GOAL = 0.25

@@ -45,7 +45,7 @@ def build(url: str, weeks: int) -> str:
     from campaigns.uploads import ingest_bytes
     from planner.design import space_filling_design
     from planner.simulation.hard_carbon import true_response
-    from planner.virtual_lab import run_plate, sheet_bytes
+    from planner.simulation.virtual_lab import run_plate, sheet_bytes
     from planner.weekly import suggest_plate
 
     name = "bench"

@@ -38,7 +38,7 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 t0 = time.perf_counter()
-from planner import cell
+from planner.cell import projection as cell
 kind, config = sys.argv[1], sys.argv[2]
 fast = config == "fast"
 first, second = ((85.0, 300.0), (80.0, 330.0)) if kind == "hard_carbon" else ((10.0,), (6.0,))

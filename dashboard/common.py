@@ -208,7 +208,7 @@ def load(campaign: str) -> CampaignData:
 
 def simulated_banner(data: CampaignData) -> None:
     """Label campaigns whose data came from the virtual lab."""
-    from planner.progress import is_simulated
+    from planner.reports.progress import is_simulated
 
     if is_simulated(data.measurements()):
         st.warning("**Simulated data.** Results of this campaign come from the planner's virtual "
@@ -237,7 +237,7 @@ def remembered(key: tuple[Any, ...]) -> bool:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _model_check(key: tuple[Any, ...], inputs: str, model: str, _data: CampaignData) -> Any:
-    from planner.insight import model_check as run
+    from planner.reports.insight import model_check as run
 
     return run(_data.snapshot, inputs=inputs, model=model)  # type: ignore[arg-type]
 

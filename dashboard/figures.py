@@ -1,6 +1,6 @@
 """Plotly figures of the dashboard.
 
-Each builder takes frames computed by :mod:`planner.progress` or :mod:`planner.insight` and only
+Each builder takes frames computed by :mod:`planner.reports.progress` or :mod:`planner.reports.insight` and only
 draws them; axis titles are the column registry's labels with units.
 """
 
@@ -97,7 +97,7 @@ def plate_map(frame: pd.DataFrame, spec: CampaignSpec, *, color: str,
     """The plate as the lab sees it: rows A… top to bottom, columns 1… left to right.
 
     Args:
-        frame: From :func:`planner.progress.plate_frame`.
+        frame: From :func:`planner.reports.progress.plate_frame`.
         spec: The campaign's spec (plate size, labels).
         color: Column of ``frame`` that colours the wells (a recipe parameter, a prediction, a
             measured target, or ``role``).
@@ -158,8 +158,8 @@ def week_figure(best: pd.DataFrame, hv: pd.DataFrame, spec: CampaignSpec) -> go.
     the hypervolume of the feasible designs so far.
 
     Args:
-        best: From :func:`planner.progress.best_so_far`.
-        hv: From :func:`planner.progress.hypervolume_by_week` (may be empty).
+        best: From :func:`planner.reports.progress.best_so_far`.
+        hv: From :func:`planner.reports.progress.hypervolume_by_week` (may be empty).
         spec: The campaign's spec.
     """
     objectives = spec.objectives
@@ -202,10 +202,10 @@ def pareto_figure(designs: pd.DataFrame, spec: CampaignSpec, *, x: str, y: str,
     the constraint lines.
 
     Args:
-        designs: From :func:`planner.progress.measured_designs`.
+        designs: From :func:`planner.reports.progress.measured_designs`.
         spec: The campaign's spec.
         x, y: The two objectives on the axes (e.g. ``ice_pct`` and capacity).
-        predicted: The pending plate's :func:`planner.progress.plate_frame` (predicted means and
+        predicted: The pending plate's :func:`planner.reports.progress.plate_frame` (predicted means and
             standard deviations), or ``None``.
     """
     fig = go.Figure()
@@ -309,7 +309,7 @@ def partial_dependence_figure(pdp: pd.DataFrame, observed: pd.DataFrame, target:
     """Small multiples: the target against each input (mean ± 2 std band), measured wells behind.
 
     Args:
-        pdp: From :func:`planner.insight.partial_dependence`.
+        pdp: From :func:`planner.reports.insight.partial_dependence`.
         observed: The training rows (inputs and targets) drawn as light points.
         target: The target on the y axes.
         features: Inputs, one panel each.

@@ -15,7 +15,7 @@ from dashboard.common import (
     simulated_banner,
     store,
 )
-from planner.progress import well_table
+from planner.reports.progress import well_table
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LONG = "One row per measurement (with provenance)"

@@ -16,7 +16,7 @@ from dashboard.common import (
     require_campaign,
     simulated_banner,
 )
-from planner import insight
+from planner.reports import insight
 
 INPUT_SETS = {"recipe": "Recipe parameters", "descriptors": "Measured descriptors"}
 

@@ -19,7 +19,7 @@ from dashboard.common import (
     simulated_banner,
     store,
 )
-from planner.progress import has_predictions, plate_frame
+from planner.reports.progress import has_predictions, plate_frame
 from planner.weekly import current_week, parse_week, suggest_plate
 
 CONFIRM = "confirm_regenerate"

@@ -18,7 +18,7 @@ from dashboard.common import (
     require_campaign,
     simulated_banner,
 )
-from planner import insight, progress
+from planner.reports import insight, progress
 
 
 @cached

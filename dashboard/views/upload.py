@@ -20,7 +20,7 @@ from dashboard.common import (
     require_campaign,
     store,
 )
-from planner.progress import plate_frame
+from planner.reports.progress import plate_frame
 
 AUTO = 0  # plate choice meaning "from the file's Batch column"
 CONFIRM_LABEL = "I confirm the flagged unusual values are correct"

@@ -215,7 +215,7 @@ def _data_line(report: dict) -> str:
 
 
 def paired_sentence(reference: str, versus: dict[str, dict], *, seeds: bool = False) -> str:
-    """One sentence of :func:`planner.backtest_metrics.paired_comparison` results, per strategy
+    """One sentence of :func:`planner.backtest.metrics.paired_comparison` results, per strategy
     ``fewer/as many/more`` (with the seed count if ``seeds``) and the sign test."""
     parts = []
     for name, c in versus.items():

@@ -24,7 +24,7 @@ def project(
 ) -> None:
     """Project measured wells to full-cell capacity and energy at 0.1C, 1C and 2C (PyBaMM model, not a measurement)."""
     from campaigns.plate import normalize_well
-    from planner.cell_report import project_measured, projection_kind
+    from planner.cell.report import project_measured, projection_kind
 
     store = open_store(db)
     snapshot = store.snapshot(campaign)
@@ -55,4 +55,4 @@ def project(
         table.add_row(str(rec["batch_id"]), rec["well"],
                       *[f"{rec[k] * scale.get(k, 1):.4g}" if k in rec else "" for k, _ in cols])
     console.print(table)
-    console.print("Model projections from measured material numbers; assumptions in planner/cell.py.")
+    console.print("Model projections from measured material numbers; assumptions in planner/cell/projection.py.")

@@ -27,7 +27,7 @@ def lab_run(
 ) -> None:
     """Make and measure a plate in the virtual lab and write the filled sheet (SIMULATED data)."""
     from campaigns.sheet import write_template
-    from planner.virtual_lab import run_plate
+    from planner.simulation.virtual_lab import run_plate
 
     store = open_store(db)
     spec = store.spec(campaign)
@@ -50,7 +50,7 @@ def demo(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from planner.cli.core import print_batch
-    from planner.demo import run_demo
+    from planner.simulation.demo import run_demo
 
     store = open_store(db)
     total = weeks + 3 + 2

@@ -40,8 +40,8 @@ def read_table(path: Path) -> pd.DataFrame:
     with text keeps its text, and :func:`check_columns` names its first text cell. The index holds
     spreadsheet row numbers, so errors name the row a chemist sees in Excel.
     """
-    from planner.backtest_problem import BacktestInputError, numbers_where_possible
-    from planner.backtest_problem import read_table as read_lab_table
+    from planner.backtest.problem import BacktestInputError, numbers_where_possible
+    from planner.backtest.problem import read_table as read_lab_table
 
     try:
         frame = read_lab_table(path)

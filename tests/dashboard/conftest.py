@@ -28,7 +28,7 @@ STD = {"ice_pct": 1.5, "reversible_capacity_mah_per_g": 9.0, "plateau_capacity_m
 
 def measure(spec, batch, *, plate_index: int) -> bytes:
     """The batch's sheet filled by the virtual lab, as CSV bytes (what a lab uploads)."""
-    from planner.virtual_lab import run_plate, sheet_bytes
+    from planner.simulation.virtual_lab import run_plate, sheet_bytes
 
     return sheet_bytes(run_plate(spec, batch, seed=7, plate_index=plate_index))
 
@@ -121,7 +121,7 @@ def app_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 def filled_sheet(spec, batch, *, plate_index: int = 5) -> pd.DataFrame:
     """The batch's sheet with results from the virtual lab, as a frame."""
-    from planner.virtual_lab import run_plate
+    from planner.simulation.virtual_lab import run_plate
 
     return run_plate(spec, batch, seed=11, plate_index=plate_index)
 

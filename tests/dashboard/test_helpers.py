@@ -16,7 +16,7 @@ from campaigns.spec import CampaignSpec
 from campaigns.store import Store
 from campaigns.templates import load_template
 from dashboard import figures, forms, tables
-from planner import progress
+from planner.reports import progress
 from tests.dashboard.conftest import CAMPAIGN, filled_sheet
 
 

@@ -161,7 +161,7 @@ def test_upload_page_waits_for_a_file(app) -> None:
 
 
 def test_domain_errors_show_message_and_hint(app, monkeypatch) -> None:
-    from planner import progress
+    from planner.reports import progress
 
     def fail(*_a, **_k):
         raise PlanningError("the plate cannot be summarized.", hint="Upload the missing results.")
@@ -174,7 +174,7 @@ def test_domain_errors_show_message_and_hint(app, monkeypatch) -> None:
 
 
 def test_unexpected_errors_are_logged_not_shown(app, monkeypatch, caplog) -> None:
-    from planner import progress
+    from planner.reports import progress
 
     def crash(*_a, **_k):
         raise ZeroDivisionError("secret internals")

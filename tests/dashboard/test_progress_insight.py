@@ -1,4 +1,4 @@
-"""planner.progress and planner.insight: numbers behind the plate, progress, insight pages."""
+"""planner.reports.progress and planner.reports.insight: numbers behind the plate, progress, insight pages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.templates import load_template
-from planner import insight, progress
+from planner.reports import insight, progress
 from planner.errors import NoDataError
 
 SPEC = load_template("hard-carbon", name="t")

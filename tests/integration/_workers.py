@@ -505,7 +505,7 @@ def new_campaign(url: str, name: str, *, template: str = "hard-carbon",
 def simulated_sheet(url: str, campaign: str, batch_id: int, *, seed: int) -> bytes:
     """The plate's sheet filled by the virtual lab (SIMULATED values; ``seed`` varies them)."""
     from campaigns.store import Store
-    from planner.virtual_lab import run_plate, sheet_bytes
+    from planner.simulation.virtual_lab import run_plate, sheet_bytes
 
     with Store.open(url) as store:
         spec, batch = store.spec(campaign), store.batch(campaign, batch_id)

@@ -12,7 +12,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from planner import backtest_metrics as bm
+from planner.backtest import metrics as bm
 from planner.backtest import (
     BacktestConfig,
     BacktestInputError,

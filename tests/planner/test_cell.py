@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("pybamm")
 
-from planner import cell  # noqa: E402
-from planner.cell import CellProjection, CellProjectionError  # noqa: E402
+from planner.cell import projection as cell  # noqa: E402
+from planner.cell.projection import CellProjection, CellProjectionError  # noqa: E402
 from planner.errors import PlanningError  # noqa: E402
 
 

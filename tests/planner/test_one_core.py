@@ -10,7 +10,7 @@ from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec
 from planner.acquisition import ProposalSettings
 from planner.backtest import BacktestProblem, TargetSpec
-from planner.backtest_strategies import SurrogateStrategy
+from planner.backtest.strategies import SurrogateStrategy
 from planner.propose import propose_plate
 
 

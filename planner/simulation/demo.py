@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from campaigns.store import BatchInfo, Store
 from campaigns.templates import load_template
 from campaigns.uploads import ingest_bytes
-from planner.virtual_lab import run_plate, sheet_bytes
+from planner.simulation.virtual_lab import run_plate, sheet_bytes
 from planner.weekly import current_week, suggest_plate
 
 DEMO_CAMPAIGNS = {"demo-hard-carbon": "hard-carbon", "demo-electrolyte": "electrolyte"}

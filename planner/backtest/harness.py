@@ -6,7 +6,7 @@ comparison is paired), then proposes batches and "measures" them by looking up t
 only what it has picked. Rows with identical inputs are one candidate whose outcome is the mean of
 their outcomes; rows without a value for a target are dropped (counted in the report).
 
-Metrics (full definitions in :mod:`planner.backtest_metrics`). Outcomes are normalized per
+Metrics (full definitions in :mod:`planner.backtest.metrics`). Outcomes are normalized per
 target to ``u = (y - worst) / (best - worst)`` over the pool (direction-aware, so minimized
 targets need no special case); ``P(n)`` is the best ``u`` after ``n`` experiments (several
 targets: the dominated hypervolume of the picks in ``u``-space, reference 0, as a fraction of the
@@ -49,15 +49,15 @@ from typing import Any
 
 import numpy as np
 
-from planner import backtest_metrics as bm
-from planner.backtest_problem import (
+from planner.backtest import metrics as bm
+from planner.backtest.problem import (
     BacktestInputError,
     BacktestProblem,
     TargetSpec,
     parse_target,
     read_table,
 )
-from planner.backtest_strategies import STRATEGIES, make_strategy, unavailable_reason
+from planner.backtest.strategies import STRATEGIES, make_strategy, unavailable_reason
 from planner.errors import PlanningError
 
 __all__ = [
@@ -342,7 +342,7 @@ class BacktestResult:
         traces: dict[str, list[SeedTrace]],
         skipped: dict[str, str],
     ) -> BacktestResult:
-        """Compute every metric of :mod:`planner.backtest_metrics` from the campaigns."""
+        """Compute every metric of :mod:`planner.backtest.metrics` from the campaigns."""
         directions = [t.direction for t in problem.targets]
         U = bm.normalized_outcomes(problem.Y, directions)
         scores = bm.candidate_scores(U)

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from planner.backtest_strategies import PoolView, PriorData
+from planner.backtest.base import PoolView, PriorData
 from planner.errors import PlanningError
 
 

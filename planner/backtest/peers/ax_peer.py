@@ -6,7 +6,7 @@ geometry. (A single choice parameter over candidate *indices* would hide every i
 model and make it a random search with extra steps.) Ax proposes ``q`` points with its default
 generation strategy (``method="fast"``: BoTorch modular BO); each point is snapped, in Ax's order,
 to the nearest pool row not measured and not already taken in this batch (distance in the
-range-normalized inputs, see :class:`planner.peers._common.Snapper`). Ax's own trials are then
+range-normalized inputs, see :class:`planner.backtest.peers._common.Snapper`). Ax's own trials are then
 marked abandoned and the snapped rows attached and completed with their measured outcomes, so Ax
 learns exactly what the lab would have measured.
 
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from planner.backtest_strategies import PoolView
+from planner.backtest.base import PoolView
 from planner.errors import PlanningError
-from planner.peers._common import Snapper, filled_pool
+from planner.backtest.peers._common import Snapper, filled_pool
 
 
 def _import_ax():  # noqa: ANN202 - returns the ax module's public names

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from planner.backtest_strategies import PoolView
+from planner.backtest.base import PoolView
 from planner.errors import PlanningError
-from planner.peers._common import filled_pool
+from planner.backtest.peers._common import filled_pool
 
 
 class BayBEStrategy:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from planner.backtest_strategies import PoolView
+from planner.backtest.base import PoolView
 
 
 def filled_pool(pool: PoolView) -> pd.DataFrame:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from planner.acquisition import ProposalSettings
+from planner.backtest.base import PoolView, PriorData, Strategy
+from planner.backtest.peers.ax_peer import AxStrategy
+from planner.backtest.peers.baybe_peer import BayBEStrategy
 from planner.errors import PlanningError
 from planner.optimize import OptimizerSettings, default_settings
 from planner.propose import Goal, PoolProblem, Prior, propose_from_pool
@@ -25,72 +28,10 @@ def backtest_optimizer() -> OptimizerSettings:
     parallel seeds must not oversubscribe the cores."""
     return replace(default_settings(), threads=1)
 
+
 #: Strategy names understood by :func:`make_strategy`, in report order. ``gp-prior`` needs prior
 #: data (``planner backtest --prior``).
 STRATEGIES = ("random", "gp", "gp-prior", "ensemble", "ax", "baybe")
-
-
-@dataclass(frozen=True)
-class PriorData:
-    """Another lab's (or the literature's) measurements for a warm-started GP.
-
-    Built by :meth:`planner.backtest.BacktestProblem.prior_from_frame`; holds only the pool's
-    input and target columns.
-    """
-
-    X: pd.DataFrame
-    """``m x d`` inputs, the pool's input columns."""
-    Y: pd.DataFrame
-    """``m x t`` targets, the pool's target names (NaN where a row lacks one)."""
-    task: pd.Series | None = None
-    """Source label of each row (a lab, a paper): one task each in multitask mode."""
-    mode: str = "multitask"
-    """``"multitask"`` or ``"prior_mean"`` (see :class:`surrogates.warm_start.WarmStartGP`)."""
-    label: str = ""
-    """Where it came from (file name), for the report."""
-
-    def summary(self) -> dict[str, Any]:
-        """What the JSON report says about the prior."""
-        return {
-            "source": self.label,
-            "rows": len(self.X),
-            "mode": self.mode,
-            "tasks": sorted(map(str, self.task.unique())) if self.task is not None else [],
-            "rows_per_target": {c: int(self.Y[c].notna().sum()) for c in self.Y.columns},
-        }
-
-
-@dataclass(frozen=True)
-class PoolView:
-    """What a strategy may know about the pool: inputs, target names and directions, no outcomes."""
-
-    X: pd.DataFrame
-    """``N x d`` candidate inputs (numeric columns as floats, NaN allowed; categoricals as str)."""
-    target_names: tuple[str, ...]
-    """The ``t`` target names."""
-    directions: tuple[str, ...]
-    """``"max"``/``"min"`` per target."""
-    categorical: tuple[str, ...] = ()
-    """Names of categorical input columns."""
-    categories: dict[str, list[str]] = field(default_factory=dict)
-    """All levels of each categorical column in the pool (sorted)."""
-
-
-class Strategy(Protocol):
-    """A closed-loop proposal strategy over a fixed pool."""
-
-    def propose(self, picked: np.ndarray, Y_picked: np.ndarray, q: int) -> Sequence[int]:
-        """Choose ``q`` new rows.
-
-        Args:
-            picked: indices of the rows measured so far, in order.
-            Y_picked: ``len(picked) x t`` outcomes of those rows, target units.
-            q: number of rows to return.
-
-        Returns:
-            ``q`` distinct pool row indices not in ``picked``.
-        """
-        ...
 
 
 class RandomStrategy:
@@ -172,7 +113,8 @@ def unavailable_reason(name: str, options: dict[str, Any] | None = None) -> str 
 def make_strategy(
     name: str, pool: PoolView, *, seed: int, options: dict[str, Any] | None = None
 ) -> Strategy:
-    """Build a strategy by name (see :data:`STRATEGIES`); peers are imported only when asked for.
+    """Build a strategy by name (see :data:`STRATEGIES`); a peer's package (Ax, BayBE) is imported
+    only when its strategy is built.
 
     Args:
         name: strategy name.
@@ -193,11 +135,7 @@ def make_strategy(
             )
         return SurrogateStrategy("gp", pool, seed=seed, **options)
     if name == "ax":
-        from planner.peers.ax_peer import AxStrategy
-
         return AxStrategy(pool, seed=seed, **options)
     if name == "baybe":
-        from planner.peers.baybe_peer import BayBEStrategy
-
         return BayBEStrategy(pool, seed=seed, **options)
     raise PlanningError(f"Unknown strategy {name!r}.", hint=f"Choose from {', '.join(STRATEGIES)}.")

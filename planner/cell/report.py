@@ -1,4 +1,4 @@
-"""Cell-level projections for measured wells of a campaign (PyBaMM, via :mod:`planner.cell`)."""
+"""Cell-level projections for measured wells of a campaign (PyBaMM, via :mod:`planner.cell.projection`)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def project_measured(snapshot: CampaignSnapshot, /, *, wells: list[str] | None =
         One row per well: ``batch_id``, ``well``, the material numbers used and the projection
         (``capacity_ah_0_1c``, ``energy_wh_1c``, ``retention_2c_pct`` ...).
     """
-    from planner.cell import project_electrolyte, project_hard_carbon
+    from planner.cell.projection import project_electrolyte, project_hard_carbon
 
     kind = projection_kind(snapshot)
     needed = list(HARD_CARBON_INPUTS if kind == "hard_carbon" else ELECTROLYTE_INPUTS)
