@@ -49,7 +49,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CSV = REPO / "campaigns" / "data" / "calisol23" / "calisol23_clean.csv"
+from campaigns.shared_dataset.calisol23 import clean_csv_path  # noqa: E402
+
+CSV = clean_csv_path()
 TARGET = "ionic_conductivity_ms_per_cm"
 SOLVENTS = ["ec_frac", "pc_frac", "dmc_frac", "emc_frac", "dec_frac", "dme_frac", "diglyme_frac"]
 INPUTS = ["salt", "salt_molality_mol_per_kg", "temperature_c", *SOLVENTS]
