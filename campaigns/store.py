@@ -532,7 +532,9 @@ class Store:
             s.add(AuditRow(actor=actor, action="measurements.ingest", campaign_id=camp.id,
                            detail={"upload_id": upload.id, "batch_id": batch.id,
                                    "filename": parsed.filename, "sha256": parsed.sha256,
-                                   "new": n_new, "superseding": n_sup, "unchanged": n_same}))
+                                   "new": n_new, "superseding": n_sup, "unchanged": n_same,
+                                   # what the chemist accepted: atypical or confirmed values
+                                   "warnings": [str(p) for p in parsed.warnings[:200]]}))
             return IngestResult(batch.id, upload.id, n_new, n_sup, n_same,
                                 batch_status=batch.status, changed_wells=tuple(sorted(changed)))
 

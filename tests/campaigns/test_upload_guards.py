@@ -507,4 +507,8 @@ def test_cli_refuses_wrong_batch_and_stores_confirmed_values(tmp_path, monkeypat
     assert stored.exit_code == 0, stored.output
     with Store.open(url) as store:
         values = store.measurements("demo").set_index("well")["value"]
+        audit = store.audit_log("demo")
     assert values[frame.loc[3, "Well"]] == 0.85 and len(values) == len(second.wells)
+    # The confirmation is on record with the upload.
+    detail = audit[audit["action"] == "measurements.ingest"]["detail"].iloc[-1]
+    assert any("0.85" in w and "confirmed" in w for w in detail["warnings"])
