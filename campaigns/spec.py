@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from campaigns.columns import Column, column
 from campaigns.errors import SpecError
+from campaigns.frozen import FrozenDict
 from campaigns.plate import PLATE_SHAPES, well_names
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -148,9 +149,9 @@ class MixtureGroup(_Frozen):
     """What the fractions are fractions of."""
     tolerance: float = 1e-3
     """Accepted deviation of the sum from 1 in uploaded files."""
-    lower: dict[str, float] = Field(default_factory=dict)
+    lower: FrozenDict[str, float] = Field(default_factory=FrozenDict)
     """Per-component minimum fraction (default 0)."""
-    upper: dict[str, float] = Field(default_factory=dict)
+    upper: FrozenDict[str, float] = Field(default_factory=FrozenDict)
     """Per-component maximum fraction (default 1)."""
     resolution: float | None = Field(default=None, gt=0, lt=0.5)
     """Step the fractions are dosed to (0.01); proposals are rounded, keeping the sum exactly 1."""
@@ -182,7 +183,7 @@ class MixtureGroup(_Frozen):
 class LinearConstraint(_Frozen):
     """``sum(coefficients[name] * x[name]) <operator> rhs`` over numeric parameters."""
 
-    coefficients: dict[str, float]
+    coefficients: FrozenDict[str, float]
     """Parameter name → coefficient."""
     operator: Literal["<=", ">=", "=="]
     """Comparison."""
@@ -254,7 +255,7 @@ class ControlWell(_Frozen):
     """Well ID (``A1``)."""
     material: str = "reference"
     """What goes in it."""
-    recipe: dict[str, float | str] = Field(default_factory=dict)
+    recipe: FrozenDict[str, float | str] = Field(default_factory=FrozenDict)
     """Its recipe, if it is made like the samples."""
 
 

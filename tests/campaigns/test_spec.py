@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import copy
+import json
+import pickle
+from collections.abc import Mapping
+
 import pytest
 from hypothesis import HealthCheck, given, settings
+from pydantic import BaseModel, ValidationError
 
 from campaigns.errors import SpecError
+from campaigns.frozen import FrozenDict
 from campaigns.spec import CampaignSpec
 from campaigns.templates import TEMPLATES, load_template, template_text
 from tests.strategies import campaign_specs
@@ -133,3 +140,81 @@ def test_yaml_keeps_line_separators_and_control_characters(text: str) -> None:
     back = CampaignSpec.from_yaml(spec.to_yaml())
     assert back.owner == text
     assert back.description == text
+
+
+def _walk(value: object, path: str = "spec"):
+    """Every (path, value) inside a spec: models, tuples and mappings, recursively."""
+    yield path, value
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}[{key!r}]")
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _walk(item, f"{path}[{i}]")
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_container_of_a_loaded_template_refuses_mutation(template: str) -> None:
+    spec = load_template(template, name="t1")
+    mappings = 0
+    for path, value in _walk(spec):
+        assert not isinstance(value, list | dict | set | bytearray), f"{path} is mutable"
+        if isinstance(value, Mapping):
+            mappings += 1
+            key = next(iter(value), "ec_frac")
+            with pytest.raises(TypeError):
+                value[key] = 0.9  # type: ignore[index]
+            with pytest.raises(TypeError):
+                del value[key]  # type: ignore[attr-defined]
+            assert not hasattr(value, "update") and not hasattr(value, "pop")
+        elif isinstance(value, tuple):
+            with pytest.raises(TypeError):
+                value[0] = None  # type: ignore[index]
+        elif isinstance(value, BaseModel):
+            with pytest.raises(ValidationError):
+                setattr(value, next(iter(type(value).model_fields)), None)
+    assert mappings >= 1  # the walk reached the mixture bounds, coefficients and control recipes
+
+
+def test_mixture_bounds_from_the_issue_cannot_be_changed_behind_validation() -> None:
+    spec = load_template("electrolyte", name="t1")
+    with pytest.raises(TypeError):
+        spec.mixtures[0].lower["ec_frac"] = 0.9  # type: ignore[index]
+    with pytest.raises(TypeError):
+        spec.linear_constraints[0].coefficients["fec_wt_pct"] = -1.0  # type: ignore[index]
+    assert not hasattr(spec.mixtures[0].lower, "__dict__")  # no instance dict to write through
+    assert spec.mixtures[0].bound("ec_frac") == load_template("electrolyte").mixtures[0].bound(
+        "ec_frac")
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_frozen_specs_pickle_hash_copy_and_dump_plain_dicts(template: str) -> None:
+    spec = load_template(template, name="t1")
+    back = pickle.loads(pickle.dumps(spec))
+    assert back == spec and hash(back) == hash(spec)
+    assert copy.deepcopy(spec) == spec
+    assert {spec: 1}[back] == 1  # usable as a cache key
+    dumped = spec.model_dump()
+    for group in dumped["mixtures"]:
+        assert type(group["lower"]) is dict and type(group["upper"]) is dict
+    for lc in dumped["linear_constraints"]:
+        assert type(lc["coefficients"]) is dict
+    for ctrl in dumped["plate"]["controls"]:
+        assert type(ctrl["recipe"]) is dict
+    assert json.loads(spec.model_dump_json()) == spec.to_dict()
+    changed = spec.model_copy(update={"owner": "someone else"})
+    assert changed != spec and changed.plate == spec.plate
+
+
+def test_frozen_dict_behaves_like_a_read_only_dict() -> None:
+    d = FrozenDict({"b": 2.0, "a": 1.0})
+    assert list(d) == ["b", "a"] and d["a"] == 1.0 and d.get("c") is None and len(d) == 2
+    assert d == {"a": 1.0, "b": 2.0} and d != {"a": 1.0}
+    assert {**d, "c": 3.0} == {"a": 1.0, "b": 2.0, "c": 3.0} and d == {"a": 1.0, "b": 2.0}
+    assert hash(d) == hash(FrozenDict({"a": 1.0, "b": 2.0}))
+    assert pickle.loads(pickle.dumps(d)) == d
+    with pytest.raises(TypeError):
+        d._data = {}  # type: ignore[misc]
