@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, suite: Suite) -> None:
             s = merged["strategies"][strategy]
             print(
                 f"{name}/{strategy}: {wall:.0f} s, median first top {s['median_first_top']}, "
-                f"hit {s['hit_rate']:.0%}, EF {s['enhancement_factor']}, fallbacks {s['fallbacks']}",
+                f"hit {s['hit_rate']:.0%}, EF {s['enhancement_factor']}, "
+                f"fallbacks {s['fallbacks']}",
                 flush=True,
             )
 
@@ -167,9 +168,9 @@ def write_report(out: Path, suite: Suite) -> None:
         "",
         "Experiments until the first top-1% candidate (batch-rounded; median and IQR over seeds), "
         "share of seeds that hit within the budget, ratio to the exact random median, enhancement "
-        "factor (mean of S(n)/R(n) over the model-driven experiments), acceleration factor at random's final "
-        "level, median seconds per proposal and peak RSS per worker process. Definitions: "
-        "`planner/backtest/metrics.py`.",
+        "factor (mean of S(n)/R(n) over the model-driven experiments), acceleration factor at "
+        "random's final level, median seconds per proposal and peak RSS per worker process. "
+        "Definitions: `planner/backtest/metrics.py`.",
         "",
     ]
     for name, r in reports.items():
@@ -208,7 +209,7 @@ def write_report(out: Path, suite: Suite) -> None:
     colors = dict(
         zip(STRATEGY_ORDER, ("#888888", "#1f77b4", "#2ca02c", "#d62728", "#9467bd"), strict=True)
     )
-    for col, (name, r) in enumerate(reports.items(), start=1):
+    for col, r in enumerate(reports.values(), start=1):
         for s_name in STRATEGY_ORDER:
             s = r["strategies"].get(s_name)
             if s is None:

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from backtest_suite import STRATEGY_ORDER  # noqa: E402
+
 from planner.backtest import metrics as bm  # noqa: E402
 
 SUITES = ("battery", "hard_carbon", "pvlab")

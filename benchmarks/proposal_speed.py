@@ -16,9 +16,10 @@ tools; each proposes a batch of ``q`` (24 or 96) recipes.
   strategy; only that call is timed.
 
 Measured per (tool, n, q), each in a fresh subprocess pinned to one thread (torch, OpenMP,
-BLAS) and with the same :mod:`planner.runtime` settings for both tools: CPU seconds and wall seconds of the proposal (planner: surrogate fit included; data
-loading excluded for both), the machine's load average, the process's peak RSS, and the
-hypervolume gain of the batch on the *true* functions (noise-free) over the observed designs,
+BLAS) and with the same :mod:`planner.runtime` settings for both tools: CPU seconds and wall
+seconds of the proposal (planner: surrogate fit included; data loading excluded for both), the
+machine's load average, the process's peak RSS, and the hypervolume gain of the batch on the
+*true* functions (noise-free) over the observed designs,
 with the fixed reference point (ICE 55 %, capacity 150 mAh/g). The speed ratio uses CPU seconds:
 on a shared machine wall seconds depend on what else runs.
 
@@ -134,7 +135,10 @@ def hard_carbon_spec():  # noqa: ANN201 - campaigns.spec.CampaignSpec
         name="hard-carbon-speed",
         parameters=(
             CategoricalParameter(name="precursor", levels=list(PRECURSORS)),
-            *(ContinuousParameter(name=c, lower=lo, upper=hi) for c, (lo, hi) in CONTINUOUS.items()),
+            *(
+                ContinuousParameter(name=c, lower=lo, upper=hi)
+                for c, (lo, hi) in CONTINUOUS.items()
+            ),
         ),
         targets=tuple(Target(name=t, direction="max") for t in TARGETS),
     )
@@ -147,14 +151,14 @@ def propose_planner(X, Y, q: int, *, seed: int = 0, settings: str = "default"): 
     rest by lazy greedy selection from a space-filling pool with spray around the optimized
     wells and the incumbents (see its module docstring).
     """
+    from dataclasses import replace
+
     import torch
 
     from planner.acquisition import ObjectiveSpec, build_acquisition
     from planner.optimize import DEFAULT, optimize_mixed
     from planner.space import EncodedSpace
     from surrogates import GPSurrogate
-
-    from dataclasses import replace
 
     # "fit50": the same search with the GP's hyperparameter fit capped at 50 L-BFGS iterations
     # (at 1,000 observations: 40 s instead of 150 s of CPU, same test error on the true function).
@@ -347,7 +351,8 @@ def write_table(records: list[dict], path: Path) -> None:
         err = "; ".join(sorted({r["error"][:60] for r in rs if "error" in r}))
         lines.append(
             f"| {n} | {q} | {tool} | {len(ok)}{' (' + err + ')' if err else ''} | "
-            f"{med(ok, 'cpu_seconds'):.1f} | {med(ok, 'seconds'):.0f} ({med(ok, 'load_average'):.0f}) | "
+            f"{med(ok, 'cpu_seconds'):.1f} | {med(ok, 'seconds'):.0f} "
+            f"({med(ok, 'load_average'):.0f}) | "
             f"{med(ok, 'peak_rss_mb'):.0f} | {med(ok, 'hv_gain'):.0f} | "
             f"{100 * med(ok, 'hv_gain_relative'):.1f} | "
             f"{'' if tool == 'ax' or speed != speed else f'{speed:.1f}x'} | "

@@ -1,4 +1,7 @@
-"""Errors raised by the campaigns package. Every public error derives from :class:`CampaignError`."""
+"""Errors raised by the campaigns package.
+
+Every public error derives from :class:`CampaignError`.
+"""
 
 from __future__ import annotations
 

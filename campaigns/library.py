@@ -10,7 +10,8 @@ from campaigns.errors import CampaignError
 from campaigns.spec import CampaignSpec
 
 
-def load_library(spec: CampaignSpec, *, base_dir: Path, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+def load_library(spec: CampaignSpec, *, base_dir: Path,
+                 frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read and check a library campaign's candidate table.
 
     Args:
@@ -45,7 +46,8 @@ def load_library(spec: CampaignSpec, *, base_dir: Path, frame: pd.DataFrame | No
     out[lib.id_column] = out[lib.id_column].astype(str)
     dup = out[lib.id_column][out[lib.id_column].duplicated()].unique().tolist()
     if dup:
-        raise CampaignError(f"candidate IDs repeat: {dup[:5]}.", hint="Give every candidate its own ID.")
+        raise CampaignError(f"candidate IDs repeat: {dup[:5]}.",
+                            hint="Give every candidate its own ID.")
     for col in lib.inputs:
         if col in lib.categorical:
             continue

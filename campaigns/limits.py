@@ -163,7 +163,8 @@ def check_workbook(data: bytes, *, what: str, limits: Limits | None = None) -> N
         return  # not a readable zip: the reader reports it with its own hint
 
 
-def read_member(zf: zipfile.ZipFile, name: str, *, what: str, limits: Limits | None = None) -> bytes:
+def read_member(zf: zipfile.ZipFile, name: str, *, what: str,
+                limits: Limits | None = None) -> bytes:
     """Read one zip member, never more than ``max_member_bytes`` whatever its header claims.
 
     Raises:

@@ -1,7 +1,8 @@
 """Plotly figures of the dashboard.
 
-Each builder takes frames computed by :mod:`planner.reports.progress` or :mod:`planner.reports.insight` and only
-draws them; axis titles are the column registry's labels with units.
+Each builder takes frames computed by :mod:`planner.reports.progress` or
+:mod:`planner.reports.insight` and only draws them; axis titles are the column registry's labels
+with units.
 """
 
 from __future__ import annotations
@@ -205,8 +206,8 @@ def pareto_figure(designs: pd.DataFrame, spec: CampaignSpec, *, x: str, y: str,
         designs: From :func:`planner.reports.progress.measured_designs`.
         spec: The campaign's spec.
         x, y: The two objectives on the axes (e.g. ``ice_pct`` and capacity).
-        predicted: The pending plate's :func:`planner.reports.progress.plate_frame` (predicted means and
-            standard deviations), or ``None``.
+        predicted: The pending plate's :func:`planner.reports.progress.plate_frame` (predicted
+            means and standard deviations), or ``None``.
     """
     fig = go.Figure()
     point = "%{x:.4g}, %{y:.4g}<extra></extra>"

@@ -231,7 +231,9 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 def publish_zip(store: Store, campaign: str, *, licence: str, contributors: Sequence[str],
                 title: str | None = None,
                 citation: str | None = None) -> tuple[PublishResult, bytes]:
-    """Publish a campaign as a data package (:func:`campaigns.shared_dataset.publish_campaign`) and zip it.
+    """Publish a campaign as a data package and zip it.
+
+    :func:`campaigns.shared_dataset.publish_campaign` writes the folder in a temporary place.
 
     Returns:
         The ``PublishResult`` and the bytes of a ZIP holding the package folder.

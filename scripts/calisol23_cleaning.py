@@ -56,8 +56,6 @@ from campaigns.shared_dataset.calisol23 import (  # noqa: F401 - re-exported for
     load_clean_calisol23,
 )
 
-
-
 RAW_COLUMNS = {
     "k": "ionic_conductivity_ms_per_cm",
     "T": "temperature_k",

@@ -193,7 +193,7 @@ class WarmStartGP(Surrogate):
                                               "numbers.") for k, n in enumerate(names)])
         self.target_names_ = names
         self.n_excluded_ = {n: int(np.isnan(Ynp[:, k]).sum()) for k, n in enumerate(names)}
-        for k, n in enumerate(names):
+        for n in names:
             if len(Ynp) - self.n_excluded_[n] < min_rows:
                 raise InputDataError(
                     f"Target {n!r} has {len(Ynp) - self.n_excluded_[n]} measured value(s); at "
@@ -235,11 +235,11 @@ class WarmStartGP(Surrogate):
                 self.prior_weight_[target] = _task_correlation(model)
             else:
                 bounds = self._bounds(torch.cat([X_k, P_k]))
-                prior = self._fit_mll(f"{target} (prior)",
-                                      lambda f, P=P_k, p=p_k: self._single(P, p, f, bounds))
+                prior = self._fit_mll(f"{target} (prior)", lambda f, P=P_k, p=p_k, b=bounds:
+                                      self._single(P, p, f, b))
                 prior.requires_grad_(False)
-                model = self._fit_mll(target, lambda f, X=X_k, y=y_k, pr=prior:
-                                      self._with_prior_mean(X, y, pr, f, bounds))
+                model = self._fit_mll(target, lambda f, X=X_k, y=y_k, pr=prior, b=bounds:
+                                      self._with_prior_mean(X, y, pr, f, b))
                 models.append(model)
                 self.prior_weight_[target] = float(model.mean_module.scale.detach())
         return CholeskyModelListGP(*models, max_cholesky_size=self.max_prior_rows + len(Xt) + 1)

@@ -61,7 +61,8 @@ def postgres_url() -> Iterator[str]:
     """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries not installed (scripts/system-deps.sh installs them)")
+        pytest.skip("PostgreSQL server binaries not installed "
+                    "(scripts/system-deps.sh installs them)")
     # A folder of its own under /tmp: pytest's temp tree is private (0700) to root, and
     # PostgreSQL refuses to run as root, so the server runs as the "postgres" user.
     base = Path(tempfile.mkdtemp(prefix="planner-pg-"))
@@ -77,8 +78,8 @@ def postgres_url() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
         os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
     port = _free_port()
-    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "planner", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "planner", "--auth=trust",
+                    "-E", "UTF8"], check=True, capture_output=True)
     log = base / "pg.log"
     subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
                     f"-h 127.0.0.1 -p {port} -k {base}", "start"], check=True, capture_output=True)

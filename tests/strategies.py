@@ -14,8 +14,8 @@ from campaigns.spec import (
     LinearConstraint,
     MixtureGroup,
     PlateFormat,
-    WarmStart,
     Target,
+    WarmStart,
 )
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,14}", fullmatch=True)

@@ -14,10 +14,15 @@ Example:
 from __future__ import annotations
 
 from campaigns.shared_dataset.dataset import PriorRows, PullResult, SharedDataset, SourceInfo
-from campaigns.shared_dataset.errors import LicenceError, PackageError, SourceConflictError, UnitError
+from campaigns.shared_dataset.errors import (
+    LicenceError,
+    PackageError,
+    SourceConflictError,
+    UnitError,
+)
 from campaigns.shared_dataset.package import validate_package
-from campaigns.shared_dataset.reader import PackageContents, read_package
 from campaigns.shared_dataset.publish import PublishResult, parse_contributor, publish_campaign
+from campaigns.shared_dataset.reader import PackageContents, read_package
 
 __all__ = [
     "LicenceError",

@@ -264,11 +264,12 @@ def error_problem(resource: str, error: Any) -> Problem:
 
 def open_package(target: Path, *, limits: Limits | None = None
                  ) -> tuple[dict[str, Any], Package]:
-    """Check an untrusted ``datapackage.json`` (:mod:`campaigns.shared_dataset.safety`), build the Package.
+    """Check an untrusted ``datapackage.json`` and build the Package.
 
     Nothing reaches frictionless before the descriptor is within the size and nesting limits,
     refers to nothing outside the package folder (no URL, no other package, no file elsewhere)
-    and every resource is one CSV file in the folder within the size limits.
+    and every resource is one CSV file in the folder within the size limits (the checks are in
+    :mod:`campaigns.shared_dataset.safety`).
 
     Raises:
         PackageError: bad JSON, no resources, a remote reference, a resource outside the folder

@@ -148,7 +148,8 @@ def read_package(path: Path, *, quarantine: bool = False) -> PackageContents:
 
     The package is untrusted: before frictionless reads it, it is checked against the size
     limits of :mod:`campaigns.limits` and for references outside its folder
-    (:func:`~campaigns.shared_dataset.package.open_package`); nothing is ever fetched over the network.
+    (:func:`~campaigns.shared_dataset.package.open_package`); nothing is ever fetched over the
+    network.
 
     Args:
         path: Package folder, its ``datapackage.json``, or a zipped package.

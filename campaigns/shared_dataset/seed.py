@@ -3,7 +3,8 @@
 The cleaned CSV, its NOTICE and the cleaning log come from ``scripts/clean_calisol23.py``
 (:mod:`campaigns.shared_dataset.calisol23`). This module describes that CSV, unchanged, with a
 ``datapackage.json`` next to it (``scripts/package_calisol23.py`` writes it), so the seed
-travels through the same :func:`~campaigns.shared_dataset.package.read_package` as any lab's package.
+travels through the same :func:`~campaigns.shared_dataset.package.read_package` as any lab's
+package.
 
 Rows whose values lie outside the registry's physically possible range are quarantined, not
 dropped: two CALiSol-23 rows measured at 204 °C exceed the registry's 200 °C limit for
@@ -24,9 +25,9 @@ from frictionless import Package, Resource, Schema
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError
+from campaigns.shared_dataset.calisol23 import CITATION, DOI
 from campaigns.shared_dataset.dataset import PullResult, SharedDataset
 from campaigns.shared_dataset.package import DESCRIPTOR, validate_package
-from campaigns.shared_dataset.calisol23 import CITATION, DOI
 from campaigns.shared_dataset.schema import (
     CITATION_KEY,
     COLUMN_KEY,

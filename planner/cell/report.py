@@ -1,4 +1,7 @@
-"""Cell-level projections for measured wells of a campaign (PyBaMM, via :mod:`planner.cell.projection`)."""
+"""Cell-level projections for measured wells of a campaign.
+
+The PyBaMM model is :mod:`planner.cell.projection`'s.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +59,8 @@ def project_measured(snapshot: CampaignSnapshot, /, *, wells: list[str] | None =
             raise PlanningError(
                 f"well(s) {missing} have no measured {', '.join(needed)}"
                 + (f" in batch {batch_id}." if batch_id else "."),
-                hint="Pick wells whose results are uploaded (planner campaign show NAME lists batches).",
+                hint="Pick wells whose results are uploaded "
+                     "(planner campaign show NAME lists batches).",
             )
     else:
         if obs.empty:
@@ -65,7 +69,8 @@ def project_measured(snapshot: CampaignSnapshot, /, *, wells: list[str] | None =
         ok = obs
         for t in snapshot.spec.constraints:
             if t.name in ok:
-                meets = ok[t.name] >= t.threshold if t.direction == "max" else ok[t.name] <= t.threshold
+                value = ok[t.name]
+                meets = value >= t.threshold if t.direction == "max" else value <= t.threshold
                 if meets.any():
                     ok = ok[meets]
         primary = snapshot.spec.objectives[0]
@@ -73,7 +78,8 @@ def project_measured(snapshot: CampaignSnapshot, /, *, wells: list[str] | None =
     rows = []
     for rec in chosen.to_dict(orient="records"):
         if kind == "hard_carbon":
-            proj = project_hard_carbon(rec["ice_pct"], rec["reversible_capacity_mah_per_g"], fast=fast)
+            proj = project_hard_carbon(rec["ice_pct"], rec["reversible_capacity_mah_per_g"],
+                                       fast=fast)
         else:
             proj = project_electrolyte(rec["ionic_conductivity_ms_per_cm"], fast=fast)
         rows.append({"batch_id": rec["batch_id"], "well": rec["well"],

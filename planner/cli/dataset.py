@@ -76,9 +76,15 @@ def _print_pull(result) -> None:  # noqa: ANN001
 @report_errors
 def publish(
     campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign name.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: ./<campaign>-package).")] = None,
-    licence: Annotated[str, typer.Option("--licence", "--license", help="SPDX licence: CC-BY-4.0, CC0-1.0, CC-BY-SA-4.0, ODC-By-1.0, ODbL-1.0, PDDL-1.0.")] = "CC-BY-4.0",
-    contributor: Annotated[list[str] | None, typer.Option("--contributor", help='"Name <email>"; repeat for several. The owner and operators are added.')] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (default: ./<campaign>-package).")] = None,
+    licence: Annotated[str, typer.Option(
+        "--licence", "--license",
+        help="SPDX licence: CC-BY-4.0, CC0-1.0, CC-BY-SA-4.0, ODC-By-1.0, ODbL-1.0, PDDL-1.0.",
+    )] = "CC-BY-4.0",
+    contributor: Annotated[list[str] | None, typer.Option(
+        "--contributor",
+        help='"Name <email>"; repeat for several. The owner and operators are added.')] = None,
     title: Annotated[str | None, typer.Option(help="Package title.")] = None,
     citation: Annotated[str | None, typer.Option(help="How to cite the data (paper, DOI).")] = None,
     db: DbOption = None,
@@ -104,11 +110,19 @@ def publish(
 @app.command("pull")
 @report_errors
 def pull(
-    path: Annotated[Path, typer.Argument(help="Package folder, its datapackage.json, or a zipped package.")],
-    as_name: Annotated[str | None, typer.Option("--as", "--name", help="Source name (default: the package name).")] = None,
-    quarantine: Annotated[bool, typer.Option("--quarantine", help="Store valid rows; keep invalid rows aside with their problems.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and map units only; store nothing.")] = False,
-    replace_source: Annotated[bool, typer.Option("--replace-source", help="Let this package replace the title, licence and citation of a source of the same name pulled from elsewhere (the old ones stay in the audit log).")] = False,
+    path: Annotated[Path, typer.Argument(
+        help="Package folder, its datapackage.json, or a zipped package.")],
+    as_name: Annotated[str | None, typer.Option(
+        "--as", "--name", help="Source name (default: the package name).")] = None,
+    quarantine: Annotated[bool, typer.Option(
+        "--quarantine",
+        help="Store valid rows; keep invalid rows aside with their problems.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Validate and map units only; store nothing.")] = False,
+    replace_source: Annotated[bool, typer.Option(
+        "--replace-source",
+        help="Let this package replace the title, licence and citation of a source of the same "
+             "name pulled from elsewhere (the old ones stay in the audit log).")] = False,
     db: DbOption = None,
 ) -> None:
     """Validate another lab's data package and merge it into the shared dataset (all or nothing).
@@ -143,7 +157,9 @@ def pull(
 @app.command("seed")
 @report_errors
 def seed(
-    replace_source: Annotated[bool, typer.Option("--replace-source", help="Replace a different package stored as source \"calisol23\".")] = False,
+    replace_source: Annotated[bool, typer.Option(
+        "--replace-source",
+        help="Replace a different package stored as source \"calisol23\".")] = False,
     db: DbOption = None,
 ) -> None:
     """Load the cleaned CALiSol-23 electrolyte data set (CC BY 4.0) as source "calisol23"."""
@@ -151,7 +167,8 @@ def seed(
 
     _print_pull(seed_calisol23(_shared(db), actor=_actor(), replace_source=replace_source))
     console.print("Cite: de Blasio et al., Scientific Data (2024), doi:10.1038/s41597-024-03575-8"
-                  " (CC BY 4.0; changes listed in campaigns/shared_dataset/data/calisol23/NOTICE.md).")
+                  " (CC BY 4.0; changes listed in "
+                  "campaigns/shared_dataset/data/calisol23/NOTICE.md).")
 
 
 @app.command("list")
@@ -201,7 +218,8 @@ def _print_fields(fields) -> None:  # noqa: ANN001
 def show(
     name: Annotated[str, typer.Argument(help="Source name.")],
     rows: Annotated[int, typer.Option(help="Print this many rows.")] = 5,
-    problems: Annotated[bool, typer.Option("--problems", help="List the quarantined rows' problems.")] = False,
+    problems: Annotated[bool, typer.Option(
+        "--problems", help="List the quarantined rows' problems.")] = False,
     db: DbOption = None,
 ) -> None:
     """Show a source: licence, citation, contributors, field/unit mapping, counts, first rows."""
@@ -243,12 +261,19 @@ def _print_frame(frame: pd.DataFrame, *, title: str) -> None:
 @app.command("export")
 @report_errors
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="A .csv or .xlsx file, or a folder for a data package (needs --source).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o",
+        help="A .csv or .xlsx file, or a folder for a data package (needs --source).")],
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    domain: Annotated[str | None, typer.Option(help="Only this domain: hard-carbon or electrolyte.")] = None,
-    kind: Annotated[str, typer.Option(help="measurement, failed_synthesis or all.")] = "measurement",
-    include_duplicates: Annotated[bool, typer.Option("--include-duplicates", help="Keep rows that duplicate another source's.")] = False,
-    include_superseded: Annotated[bool, typer.Option("--include-superseded", help="Every version of every row, with a column 'current' (CSV/XLSX only).")] = False,
+    domain: Annotated[str | None, typer.Option(
+        help="Only this domain: hard-carbon or electrolyte.")] = None,
+    kind: Annotated[str, typer.Option(
+        help="measurement, failed_synthesis or all.")] = "measurement",
+    include_duplicates: Annotated[bool, typer.Option(
+        "--include-duplicates", help="Keep rows that duplicate another source's.")] = False,
+    include_superseded: Annotated[bool, typer.Option(
+        "--include-superseded",
+        help="Every version of every row, with a column 'current' (CSV/XLSX only).")] = False,
     db: DbOption = None,
 ) -> None:
     """Export shared rows (canonical units, with source and provenance) for models or re-sharing."""

@@ -31,7 +31,8 @@ def _shown(url: str) -> str:
 @app.command("backup")
 @report_errors
 def backup(
-    out: Annotated[Path, typer.Argument(help="Backup file to write (SQLite: a .db file; PostgreSQL: a pg_dump archive).")],
+    out: Annotated[Path, typer.Argument(
+        help="Backup file to write (SQLite: a .db file; PostgreSQL: a pg_dump archive).")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -54,7 +55,8 @@ def backup(
 @report_errors
 def restore(
     source: Annotated[Path, typer.Argument(help="Backup file written by `planner db backup`.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace a database that holds data.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace a database that holds data.")] = False,
     db: DbOption = None,
 ) -> None:
     """Replace the database with a backup, all of it or nothing.

@@ -29,9 +29,8 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.plate import well_position
 from campaigns.snapshot import CampaignSnapshot
-from campaigns.store import current_only
 from campaigns.spec import CampaignSpec
-from campaigns.store import BatchInfo
+from campaigns.store import BatchInfo, current_only
 from planner.acquisition import ConstraintSpec, ObjectiveSpec, reference_point
 
 SIMULATED_MARK = "simulated"

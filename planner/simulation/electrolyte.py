@@ -5,10 +5,11 @@
 
 Ionic conductivity (mS/cm) is predicted by a scikit-learn ``HistGradientBoostingRegressor`` fitted
 to ``log10(k)`` of the cleaned CALiSol-23 data (real measurements; P. de Blasio et al., *Sci.
-Data* 2024, doi:10.1038/s41597-024-03575-8, CC BY 4.0; see ``campaigns/shared_dataset/data/calisol23/NOTICE.md``).
-The model is monotone increasing in temperature (a constraint, as physics demands), fitted once
-with ``random_state=0`` and cached (joblib, in the planner cache dir, keyed by a hash of the
-data file, the scikit-learn version and the settings here).
+Data* 2024, doi:10.1038/s41597-024-03575-8, CC BY 4.0; see
+``campaigns/shared_dataset/data/calisol23/NOTICE.md``). The model is monotone increasing in
+temperature (a constraint, as physics demands), fitted once with ``random_state=0`` and cached
+(joblib, in the planner cache dir, keyed by a hash of the data file, the scikit-learn version and
+the settings here).
 
 Measured accuracy (``grouped_cv_scores()``, 5-fold ``GroupKFold`` by source paper, so every
 test paper is unseen; 13,224 rows): RMSE 0.47 decades of ``log10 k``, median absolute error

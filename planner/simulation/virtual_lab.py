@@ -39,7 +39,8 @@ def simulator_for(spec: CampaignSpec) -> Simulator:
     )
 
 
-def run_plate(spec: CampaignSpec, batch: BatchInfo, *, seed: int, plate_index: int | None = None) -> pd.DataFrame:
+def run_plate(spec: CampaignSpec, batch: BatchInfo, *, seed: int,
+              plate_index: int | None = None) -> pd.DataFrame:
     """The batch's plate sheet with every result column filled by the simulator.
 
     Args:
@@ -57,7 +58,8 @@ def run_plate(spec: CampaignSpec, batch: BatchInfo, *, seed: int, plate_index: i
     wells = [SheetWell(w.well, w.role, dict(w.recipe)) for w in batch.wells]
     sheet = template_frame(spec, batch_id=batch.id, wells=wells)
     recipes = pd.DataFrame([w.recipe for w in batch.wells])[spec.input_names]
-    results = simulate(recipes, seed=seed, plate_index=batch.id if plate_index is None else plate_index)
+    index = batch.id if plate_index is None else plate_index
+    results = simulate(recipes, seed=seed, plate_index=index)
     results = results.reset_index(drop=True)
     sheet = sheet.astype(object)
     for name in spec.output_names:

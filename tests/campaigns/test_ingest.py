@@ -263,8 +263,8 @@ def test_parse_number_accepts(text, decimal_comma, value):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [("nan", "finite"), ("NaN", "finite"), ("-inf", "finite"), ("#DIV/0!", "finite"),
-     ("n/a", "missing value"), ("1e999", "finite"), ("1,300", "ambiguous"), ("1.300,5", "thousands"),
-     ("1 300", "thousands"),
+     ("n/a", "missing value"), ("1e999", "finite"), ("1,300", "ambiguous"),
+     ("1.300,5", "thousands"), ("1 300", "thousands"),
      ("87 %", "expected a number"), ("abc", "expected a number"), ("1_000", "expected a number")],
     ids=["nan", "NaN", "-inf", "div0", "n/a", "overflow", "ambiguous-comma", "thousands-both",
          "thousands-space", "unit-in-cell", "text", "underscore"],

@@ -4,9 +4,9 @@ For each revision in ``campaigns/migrations`` (found by Alembic, so a new migrat
 without touching this file) a database is built at that revision, filled with plain SQL against
 the tables as they were then (a campaign, a batch with wells, two uploads, measurements with a
 correction chain and a status-only failure, an audit entry, two shared sources whose rows
-duplicate each other), and opened with :meth:`Store.open`, which upgrades it to head. The data must then read back through
-the Store API exactly, the store must accept a new correction, and Alembic must find no
-difference between the upgraded schema and :mod:`campaigns.models`.
+duplicate each other), and opened with :meth:`Store.open`, which upgrades it to head. The data
+must then read back through the Store API exactly, the store must accept a new correction, and
+Alembic must find no difference between the upgraded schema and :mod:`campaigns.models`.
 
 A migration that adds a required column (NOT NULL, no server default) to a seeded table makes
 the seed fail with a message naming the column: give it a value in ``_seed``.
@@ -163,7 +163,8 @@ def _seed(url: str) -> dict[str, object]:
                                   problems=[], values_sha256="c" * 64, duplicate_of_id=None,
                                   created_at=T0, updated_at=T0)
                 again = db.add("shared_sources", name="seed-set", title="Seed",
-                               domain="hard-carbon", licence="CC0-1.0", licence_url="", citation="", contributors=[],
+                               domain="hard-carbon", licence="CC0-1.0", licence_url="",
+                               citation="", contributors=[],
                                fields=[], package_sha256="e" * 64, descriptor={}, origin="seed",
                                pulled_at=T0, pulled_by="ana")
                 db.add("shared_rows", source_id=again, row_id="s1", kind="measurement",

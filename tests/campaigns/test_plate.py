@@ -32,7 +32,8 @@ def test_well_position() -> None:
 
 
 def test_layout_roles_and_replicates() -> None:
-    plate = PlateFormat(wells=24, controls=(ControlWell(well="A1"), ControlWell(well="D6")), replicates=2)
+    plate = PlateFormat(wells=24, controls=(ControlWell(well="A1"), ControlWell(well="D6")),
+                        replicates=2)
     slots = layout(plate)
     roles = [s.role for s in slots]
     assert roles.count("control") == 2 and roles.count("replicate") == 2
@@ -44,7 +45,8 @@ def test_layout_roles_and_replicates() -> None:
 
 
 def test_fill_layout_copies_replicate_recipes() -> None:
-    plate = PlateFormat(wells=24, controls=(ControlWell(well="A1", recipe={"x": 1.0}),), replicates=1)
+    plate = PlateFormat(wells=24, controls=(ControlWell(well="A1", recipe={"x": 1.0}),),
+                        replicates=1)
     recipes = [{"x": float(i)} for i in range(plate.sample_wells)]
     wells = fill_layout(plate, recipes, [{"acquisition": i} for i in range(plate.sample_wells)])
     assert len(wells) == 24

@@ -30,7 +30,12 @@ from campaigns.shared_dataset import (
     publish_campaign,
     read_package,
 )
-from campaigns.shared_dataset.seed import CSV, calisol23_descriptor, data_dir, write_calisol23_package
+from campaigns.shared_dataset.seed import (
+    CSV,
+    calisol23_descriptor,
+    data_dir,
+    write_calisol23_package,
+)
 from campaigns.shared_dataset.units import conversion, guess_conversion, normalize_unit
 from campaigns.store import Store
 from campaigns.templates import load_template

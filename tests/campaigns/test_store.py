@@ -16,20 +16,6 @@ from campaigns.templates import load_template
 from planner.design import space_filling_design
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN201
-    if request.param == "sqlite":
-        store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
-    else:
-        store = Store.open(request.getfixturevalue("postgres_url"))
-        # Each test gets empty tables on the shared server.
-        with store.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-    yield store
-    store.close()
-
-
 def _campaign_with_batch(store: Store, name: str = "demo"):  # noqa: ANN202
     spec = load_template("hard-carbon", name=name)
     store.create_campaign(spec)
@@ -44,7 +30,8 @@ def _plate(records: list[MeasurementRecord], tag: str = "a") -> ParsedPlate:
                        batch_id=None, n_rows=len(records), records=tuple(records), warnings=())
 
 
-def _rec(well: str, qty: str, value: float | None, status: str = "ok", row: int = 2) -> MeasurementRecord:
+def _rec(well: str, qty: str, value: float | None, status: str = "ok",
+         row: int = 2) -> MeasurementRecord:
     return MeasurementRecord(well=well, quantity=qty, value=value, unit="%", status=status,
                              operator="ana", instrument="potentiostat-1", measured_at=None,
                              source_row=row, note=None)
@@ -91,7 +78,8 @@ def test_batch_per_week_and_force(any_store: Store) -> None:
     assert len(batch.wells) == 96
     assert any_store.batch_for_week("demo", "2026-W48").id == batch.id
     with pytest.raises(CampaignError, match="already has batch"):
-        any_store.save_batch("demo", iso_week="2026-W48", wells=[], generator="x", seed=1, data_revision=0)
+        any_store.save_batch("demo", iso_week="2026-W48", wells=[], generator="x", seed=1,
+                             data_revision=0)
     new = any_store.save_batch("demo", iso_week="2026-W48",
                                wells=fill_layout(spec.plate, [dict(w.recipe) for w in batch.wells
                                                               if w.role == "sample"]),
@@ -103,13 +91,15 @@ def test_batch_per_week_and_force(any_store: Store) -> None:
 
 def test_ingest_appends_and_supersedes(any_store: Store) -> None:
     _, batch = _campaign_with_batch(any_store)
-    first = any_store.ingest("demo", _plate([_rec("A2", "ice_pct", 81.0), _rec("A3", "ice_pct", 70.0)]),
-                             batch_id=batch.id)
+    first = any_store.ingest(
+        "demo", _plate([_rec("A2", "ice_pct", 81.0), _rec("A3", "ice_pct", 70.0)]),
+        batch_id=batch.id)
     assert (first.n_new, first.n_superseding) == (2, 0) and first.batch_status == "running"
     again = any_store.ingest("demo", _plate([_rec("A2", "ice_pct", 81.0)]), batch_id=batch.id)
     assert again.already_uploaded and not again.changed
-    fix = any_store.ingest("demo", _plate([_rec("A2", "ice_pct", 82.5), _rec("A3", "ice_pct", 70.0)], "b"),
-                           batch_id=batch.id)
+    fix = any_store.ingest(
+        "demo", _plate([_rec("A2", "ice_pct", 82.5), _rec("A3", "ice_pct", 70.0)], "b"),
+        batch_id=batch.id)
     assert (fix.n_new, fix.n_superseding, fix.n_unchanged) == (0, 1, 1)
     current = any_store.measurements("demo")
     assert sorted(current["value"]) == [70.0, 82.5]
@@ -165,7 +155,8 @@ def test_library_campaign_round_trip(any_store: Store) -> None:
                                    "categorical": ["precursor"]},
         "targets": [{"name": "ice_pct"}], "plate": {"wells": 24}})
     lib = pd.DataFrame({"candidate_id": ["a", "b", "c"], "d002_nm": [0.37, np.nan, 0.39],
-                        "bet_ssa_m2_per_g": [5.0, 500.0, np.nan], "precursor": ["pitch", "lignin", None]})
+                        "bet_ssa_m2_per_g": [5.0, 500.0, np.nan],
+                        "precursor": ["pitch", "lignin", None]})
     any_store.create_campaign(spec, library=lib)
     back = any_store.library("lib")
     assert list(back["candidate_id"]) == ["a", "b", "c"]

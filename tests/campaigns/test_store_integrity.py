@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from campaigns.errors import CampaignError, NotFoundError, StoreError
 from campaigns.models import AuditRow, MeasurementRow
 from campaigns.store import Store, _alembic_config
-from tests.campaigns.test_store import _campaign_with_batch, _plate, _rec, any_store  # noqa: F401
+from tests.campaigns.test_store import _campaign_with_batch, _plate, _rec
 
 
 def _current(store: Store, name: str = "demo") -> dict[tuple[str, str], float | None]:
@@ -32,7 +32,8 @@ def test_default_seeds_up_to_2_pow_32_are_stored(any_store: Store) -> None:
     spec = load_template("hard-carbon", name="demo")
     recipes = space_filling_design(spec, spec.sample_well_count, seed=1).to_dict(orient="records")
     big = 2**32 - 1  # the largest default seed; 3368672285 overflowed PostgreSQL's INTEGER
-    batch = any_store.save_batch("demo", iso_week="2026-W49", wells=fill_layout(spec.plate, recipes),
+    batch = any_store.save_batch("demo", iso_week="2026-W49",
+                                 wells=fill_layout(spec.plate, recipes),
                                  generator="test", seed=big, data_revision=0)
     again = any_store.batch("demo", batch.id)
     assert again.seed == big

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from planner.cli import app
-from planner.cli import ui
+from planner.cli import app, ui
 
 runner = CliRunner()
 

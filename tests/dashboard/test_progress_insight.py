@@ -1,4 +1,5 @@
-"""planner.reports.progress and planner.reports.insight: numbers behind the plate, progress, insight pages."""
+"""planner.reports.progress and planner.reports.insight: numbers behind the plate, progress and
+insight pages."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.templates import load_template
-from planner.reports import insight, progress
 from planner.errors import NoDataError
+from planner.reports import insight, progress
 
 SPEC = load_template("hard-carbon", name="t")
 

@@ -69,7 +69,8 @@ def test_create_suggest_template_fill_ingest(demo: tuple[str, Path], suffix: str
     n_values = sum(filled[c].replace("", np.nan).notna().sum() for c in
                    ["ICE [%]", "Reversible capacity [mAh/g]", "d002 [nm]", "BET SSA [m²/g]"])
     assert (stored["quantity"] != "status").sum() == n_values
-    assert set(stored["operator"]) == {"ana"} and stored["source_file_sha256"].str.len().eq(64).all()
+    assert set(stored["operator"]) == {"ana"}
+    assert stored["source_file_sha256"].str.len().eq(64).all()
     a2 = filled.set_index("Well").loc["A2"]
     row = stored[(stored["well"] == "A2") & (stored["quantity"] == "ice_pct")].iloc[0]
     assert row["value"] == pytest.approx(float(a2["ICE [%]"]))
@@ -121,7 +122,8 @@ def test_reflow_joins_wrapped_lines_but_keeps_paragraphs_and_lists() -> None:
       continued
     2. two
     """
-    assert reflow(doc) == "First line.\n\nA wrapped paragraph.\n\nItems:\n- one\n  continued\n2. two"
+    assert reflow(doc) == ("First line.\n\nA wrapped paragraph.\n\n"
+                           "Items:\n- one\n  continued\n2. two")
 
 
 def test_help_paragraphs_are_not_cut_at_the_docstrings_line_breaks() -> None:
@@ -160,7 +162,8 @@ def test_export_writes_provenance(demo: tuple[str, Path]) -> None:
     _run("ingest", str(path), "--campaign", "demo")
     _run("export", "--campaign", "demo", "--out", str(tmp / "e.xlsx"))
     exported = pd.read_excel(tmp / "e.xlsx")
-    assert {"operator", "source_file_sha256", "generator", "seed", "ice_pct"} <= set(exported.columns)
+    assert {"operator", "source_file_sha256", "generator", "seed",
+            "ice_pct"} <= set(exported.columns)
     assert len(exported) == 96
 
 
@@ -177,7 +180,8 @@ def test_warm_start_switch(demo: tuple[str, Path]) -> None:
         ws = store.spec("demo").warm_start
         assert (ws.sources, ws.mode, ws.max_prior_rows) == ((), "prior_mean", 50)
         last = store.audit_log("demo").iloc[-1]
-        assert last["action"] == "campaign.update_spec" and "warm_start" in last["detail"]["new_spec_yaml"]
+        assert last["action"] == "campaign.update_spec"
+        assert "warm_start" in last["detail"]["new_spec_yaml"]
     assert "Warm start: prior_mean" in _run("campaign", "show", "demo")
     bad = runner.invoke(app, ["campaign", "warm-start", "demo", "--mode", "transfer"])
     assert bad.exit_code == 1 and "mode" in bad.output

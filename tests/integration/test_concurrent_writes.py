@@ -22,8 +22,8 @@ from campaigns.columns import column
 from campaigns.store import Store
 from tests.integration._workers import (
     ForkServer,
-    check_store,
     chains,
+    check_store,
     fresh_postgres_database,
     measurement_rows,
     new_campaign,

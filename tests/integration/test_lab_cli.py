@@ -57,7 +57,8 @@ def test_cell_project_prints_cell_numbers_for_a_measured_well(lab: str) -> None:
     assert missing.exit_code == 1 and "Z9" in missing.output and "Traceback" not in missing.output
 
 
-def test_lab_refuses_campaigns_it_cannot_simulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lab_refuses_campaigns_it_cannot_simulate(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLANNER_DB_URL", f"sqlite:///{tmp_path / 'x.db'}")
     spec = tmp_path / "other.yaml"
     spec.write_text("name: other\nparameters: [{kind: continuous, name: x_c, lower: 0, upper: 1}]\n"

@@ -12,7 +12,6 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from planner.backtest import metrics as bm
 from planner.backtest import (
     BacktestConfig,
     BacktestInputError,
@@ -23,6 +22,7 @@ from planner.backtest import (
     run_backtest,
     run_campaign,
 )
+from planner.backtest import metrics as bm
 from planner.cli import backtest as backtest_cli
 
 
@@ -490,7 +490,8 @@ def test_gp_inputs_are_scaled_to_the_pool() -> None:
     model = GPSurrogate(seed=0, log_columns=None, input_bounds=pool_bounds(X))
     model.fit(X.iloc[10:16], y.iloc[10:16])  # measured rows cover a small part of the pool
     bounds = model.to_botorch().models[0].input_transform["normalize"].bounds
-    torch.testing.assert_close(bounds, torch.tensor([[0.0, -125.0], [10.0, 125.0]], dtype=torch.double))
+    torch.testing.assert_close(bounds, torch.tensor([[0.0, -125.0], [10.0, 125.0]],
+                                                    dtype=torch.double))
     # Without the pool's bounds the GP scales to the six measured rows only.
     plain = GPSurrogate(seed=0, log_columns=None).fit(X.iloc[10:16], y.iloc[10:16])
     learned = plain.to_botorch().models[0].input_transform["normalize"].bounds

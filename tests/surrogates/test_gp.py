@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 import pytest
+import torch
 from linear_operator.utils.errors import NotPSDError
 
 import surrogates.gp as gp_module

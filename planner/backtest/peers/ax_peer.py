@@ -6,9 +6,9 @@ geometry. (A single choice parameter over candidate *indices* would hide every i
 model and make it a random search with extra steps.) Ax proposes ``q`` points with its default
 generation strategy (``method="fast"``: BoTorch modular BO); each point is snapped, in Ax's order,
 to the nearest pool row not measured and not already taken in this batch (distance in the
-range-normalized inputs, see :class:`planner.backtest.peers._common.Snapper`). Ax's own trials are then
-marked abandoned and the snapped rows attached and completed with their measured outcomes, so Ax
-learns exactly what the lab would have measured.
+range-normalized inputs, see :class:`planner.backtest.peers._common.Snapper`). Ax's own trials are
+then marked abandoned and the snapped rows attached and completed with their measured outcomes, so
+Ax learns exactly what the lab would have measured.
 
 The shared random initial design is attached as existing trials and counts as Ax's
 initialization (``initialization_budget=1``, no center point), so Ax runs BO from its first
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from planner.backtest.base import PoolView
-from planner.errors import PlanningError
 from planner.backtest.peers._common import Snapper, filled_pool
+from planner.errors import PlanningError
 
 
 def _import_ax():  # noqa: ANN202 - returns the ax module's public names

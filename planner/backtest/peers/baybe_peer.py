@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from planner.backtest.base import PoolView
-from planner.errors import PlanningError
 from planner.backtest.peers._common import filled_pool
+from planner.errors import PlanningError
 
 
 class BayBEStrategy:
