@@ -124,7 +124,8 @@ def _xlsx_rows(data: bytes, filename: str) -> tuple[list[list[object]], dict[str
             f"the file looks like a workbook but cannot be opened ({type(exc).__name__}).",
             "If it is an .ods or damaged file, open it and " + _SAVE,
         ) from None
-    rows = [[None if pd.isna(v) else str(v) for v in row] for row in sheet.itertuples(index=False)]
+    rows: list[list[object]] = [[None if pd.isna(v) else str(v) for v in row]
+                                for row in sheet.itertuples(index=False)]
     return rows, {"format": "xlsx"}
 
 

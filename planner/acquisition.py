@@ -156,7 +156,8 @@ def _check_specs(
             "No objective was given.", hint="Give at least one target with a direction."
         )
     problems = []
-    for spec in (*objectives, *constraints):
+    specs: tuple[ObjectiveSpec | ConstraintSpec, ...] = (*objectives, *constraints)
+    for spec in specs:
         if spec.direction not in ("max", "min"):
             problems.append(f"{spec}: direction must be 'max' or 'min', not {spec.direction!r}")
         if not 0 <= spec.index < num_outputs:
@@ -321,14 +322,21 @@ def _build(
 ) -> AcquisitionFunction:
     with torch.no_grad():
         posterior = model.posterior(X_baseline[:1])
-    sampler = get_sampler(posterior, sample_shape=torch.Size([mc_samples]), seed=seed)
+    # get_sampler dispatches on every posterior type (an ensemble's too); its annotation names
+    # only TorchPosterior.
+    sampler = get_sampler(posterior,  # type: ignore[arg-type]
+                          sample_shape=torch.Size([mc_samples]), seed=seed)
     constraint_fns = [c.as_callable() for c in constraints] or None
     # The cached-Cholesky trick only exists for GPyTorch models; ensembles need it off.
     cache_root = supports_cache_root(model)
 
     if name == "qLogNEI":
         index, sign = objectives[0].index, objectives[0].sign
-        objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., index])
+
+        def signed_objective(Z: Tensor, X: Tensor | None = None) -> Tensor:
+            return sign * Z[..., index]
+
+        objective = GenericMCObjective(signed_objective)
         return qLogNoisyExpectedImprovement(
             model=model,
             X_baseline=X_baseline,
@@ -357,7 +365,9 @@ def _build(
     if ref_point is None:
         if Y_baseline is None:
             with torch.no_grad():
-                Y_baseline = model.posterior(X_baseline).mean
+                # Every posterior our models return has a mean; botorch's base class does not
+                # declare it.
+                Y_baseline = model.posterior(X_baseline).mean  # type: ignore[attr-defined]
         ref_point = reference_point(Y_baseline, objectives, constraints)
     if len(ref_point) != len(objectives):
         raise AcquisitionSpecError(

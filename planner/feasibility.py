@@ -91,16 +91,17 @@ class FeasibilityModel:
             Normalize(d=self.space.dim, indices=cont, bounds=self.space.bounds[:, cont])
             if cont else None
         )
-        kwargs = {"input_transform": transform, "outcome_transform": Standardize(m=1)}
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 model: SingleTaskGP
                 if cats:
-                    model = MixedSingleTaskGP(X, y, cat_dims=cats, **kwargs)
+                    model = MixedSingleTaskGP(X, y, cat_dims=cats, input_transform=transform,
+                                              outcome_transform=Standardize(m=1))
                 else:
-                    model = SingleTaskGP(X, y, **kwargs)
+                    model = SingleTaskGP(X, y, input_transform=transform,
+                                         outcome_transform=Standardize(m=1))
                 try:
                     fit_gpytorch_mll(
                         ExactMarginalLogLikelihood(model.likelihood, model),

@@ -204,10 +204,11 @@ def lazy_greedy(
             last: Tensor | None = picks[-1]
         else:
             last = base_pending[-1] if base_pending is not None and len(base_pending) else None
-        base: float | None = None if last is not None else -math.inf
+        # ``unscored``: the pending point whose value is the base, until it has been scored.
+        base, unscored = -math.inf, last
         while True:
             best = _argmax_masked(gains, available)
-            if fresh_at[best] == step and base is not None:
+            if fresh_at[best] == step and unscored is None:
                 break
             stale = available & (fresh_at != step)
             order = torch.argsort(torch.where(stale, gains, -math.inf), descending=True,
@@ -215,11 +216,11 @@ def lazy_greedy(
             k = int(stale.sum()) if step == 0 else min(batch, int(stale.sum()))
             rows = order[:k]
             Xs = pool[rows]
-            if base is None:
-                Xs = torch.cat([Xs, last.reshape(1, -1).to(Xs)])
+            if unscored is not None:
+                Xs = torch.cat([Xs, unscored.reshape(1, -1).to(Xs)])
             lv = _score(acqf, Xs, chunk)
-            if base is None:
-                base, lv = float(lv[-1]), lv[:-1]
+            if unscored is not None:
+                base, lv, unscored = float(lv[-1]), lv[:-1], None
             if shift is None:
                 finite = lv[torch.isfinite(lv)]
                 shift = float(finite.max()) if finite.numel() else 0.0

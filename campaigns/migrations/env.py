@@ -15,7 +15,13 @@ def run_migrations_online() -> None:
     if connection is None:  # `alembic` command line with sqlalchemy.url set
         from sqlalchemy import create_engine
 
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        from campaigns.errors import StoreError
+
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise StoreError("Alembic was run without a database URL.",
+                             hint="Set sqlalchemy.url, or let Store.open upgrade the database.")
+        engine = create_engine(url)
         with engine.begin() as conn:
             context.configure(connection=conn, target_metadata=target_metadata,
                               render_as_batch=True)

@@ -396,7 +396,9 @@ class SharedDataset:
             value_keys.update(dict.fromkeys(r.values))
             prov_keys.update(dict.fromkeys(r.provenance))
             rec = {"source": src, "row_id": r.row_id, "kind": r.kind, "domain": r.domain,
-                   "state": r.state, "duplicate_of": originals.get(r.duplicate_of_id),
+                   "state": r.state,
+                   "duplicate_of": (None if r.duplicate_of_id is None
+                                    else originals.get(r.duplicate_of_id)),
                    **r.values, **r.provenance}
             if include_quarantined:
                 rec["problems"] = r.problems

@@ -125,7 +125,7 @@ def campaign_fields(store: Store, campaign: str) -> tuple[FieldSpec, ...]:
     stored_units = (meas.dropna(subset=["value"]).groupby("quantity")["unit"].first().to_dict()
                     if not meas.empty else {})
     levels = {p.name: p.levels for p in spec.parameters if p.kind == "categorical"}
-    units = {p.name: p.unit for p in spec.parameters if getattr(p, "unit", None)}
+    units = {p.name: p.unit for p in spec.parameters if p.kind != "categorical" and p.unit}
     fields = [ROW_ID, *(provenance_field(n) for n in CAMPAIGN_PROVENANCE)]
     for name in spec.input_names:
         fields.append(science_field(name, "input", unit=units.get(name), levels=levels.get(name)))

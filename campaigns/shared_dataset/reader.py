@@ -198,7 +198,8 @@ def read_descriptor(target: Path, *, quarantine: bool = False,
                 # frictionless (5.21) drops a compressed resource's file object unclosed when it
                 # swaps in the unpacked stream; CPython closes it at once, with this warning.
                 simplefilter("ignore", ResourceWarning)
-                report = resource.validate(on_row=rows.append, limit_errors=0)
+                report = resource.validate(on_row=lambda row, rows=rows: rows.append(row),
+                                           limit_errors=0)
         except FrictionlessException as exc:
             problems.append(Problem(None, None, None, f"{resource.name}: {exc.error.message}",
                                     "Check that the file is a CSV table as the descriptor "
@@ -216,7 +217,8 @@ def read_descriptor(target: Path, *, quarantine: bool = False,
         mappings += fmap.values()
         if problems:
             continue
-        kind, hashed = _resource_kind(resource), {}
+        kind = _resource_kind(resource)
+        hashed: dict[str, int] = {}  # row ID -> how many rows had it
         for row in rows:
             rec = _record(resource.name or "", kind, row, fmap)
             if "row_id" not in fmap:  # content-hash IDs: identical rows are replicates

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import lzma
 import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 from campaigns.errors import Problem
 from campaigns.limits import LimitError, Limits, check_json_depth, check_size, check_zip
@@ -58,7 +59,7 @@ _STANDARD_PROFILE_URL = re.compile(
     r"tableschema)\.json$")
 TABLE_FORMATS = ("csv", "tsv")
 COMPRESSIONS = ("zip", "gz", "bz2", "xz")
-_OPENERS: dict[str, Callable[[Path], IO[bytes]]] = {
+_OPENERS: dict[str, Callable[[Path], io.BufferedIOBase]] = {
     "gz": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
 
 _OFFLINE_HINT = ("A pulled package is read from its own folder only, never from the network: "
@@ -86,7 +87,8 @@ def load_descriptor(target: Path, *, limits: Limits) -> dict[str, Any]:
             hint="A data package descriptor is a few levels deep; check that this is one.",
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        where = (f" (line {exc.lineno}, column {exc.colno})"
+                 if isinstance(exc, json.JSONDecodeError) else "")
         msg = f"{target.name} is not valid JSON{where}: {exc}."
         raise PackageError(f"package {target} was refused: {target.name} is not valid JSON.",
                            problems=[Problem(None, None, None, msg, "Check the file with a "

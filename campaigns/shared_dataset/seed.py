@@ -104,10 +104,11 @@ def calisol23_descriptor(csv_path: Path) -> dict[str, Any]:
             {"title": "battery-bo-planner developers (cleaning)", "roles": ["contributor"]},
         ],
         sources=[{"title": CITATION, "path": DOI_URL}], resources=[resource])
-    desc = package.to_descriptor()
-    desc.update({DOMAIN_KEY: "electrolyte", CITATION_KEY: CITATION, "planner:notice": "NOTICE.md",
-                 "keywords": ["electrolyte", "ionic conductivity", "lithium-ion"]})
-    return desc
+    descriptor = package.to_descriptor()
+    descriptor.update({DOMAIN_KEY: "electrolyte", CITATION_KEY: CITATION,
+                       "planner:notice": "NOTICE.md",
+                       "keywords": ["electrolyte", "ionic conductivity", "lithium-ion"]})
+    return descriptor
 
 
 def write_calisol23_package(folder: Path | None = None) -> Path:

@@ -115,14 +115,14 @@ def performance_curve(
         U: ``N x t`` normalized outcomes of the pool.
         hv_pool: hypervolume of the whole pool (computed when missing; several targets only).
     """
-    picks = np.asarray(picks, dtype=int)
+    order = np.asarray(picks, dtype=int)
     if U.shape[1] == 1:
-        return np.maximum.accumulate(U[picks, 0])
+        return np.maximum.accumulate(U[order, 0])
     hv_pool = pool_hypervolume(U) if hv_pool is None else hv_pool
-    out = np.empty(len(picks))
+    out = np.empty(len(order))
     front = np.empty((0, U.shape[1]))
     last = 0.0
-    for n, i in enumerate(picks):
+    for n, i in enumerate(order):
         u = U[i]
         if not np.any(np.all(front >= u, axis=1)):  # only a non-dominated pick adds volume
             front = np.vstack([front[~np.all(u >= front, axis=1)], u])
@@ -148,7 +148,7 @@ def first_top(picks: Sequence[int], is_top: np.ndarray, ends: np.ndarray) -> flo
     return float(ends[np.searchsorted(ends, position)])
 
 
-def random_first_top(n: int, k: int, ends: np.ndarray) -> dict[str, float | None]:
+def random_first_top(n: int, k: int, ends: np.ndarray) -> dict[str, float]:
     """Exact statistics of the first-top count under uniform random picks (batch-rounded).
 
     Args:

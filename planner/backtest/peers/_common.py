@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,8 @@ class Snapper:
         self._Z = (Z - self._lo) / self._span
         self._C = X[self._cat].astype(str).to_numpy()
 
-    def nearest(self, point: dict[str, object], free: np.ndarray) -> int:
-        """Index of the free row closest to ``point`` (a mapping column -> value)."""
+    def nearest(self, point: Mapping[str, float | str], free: np.ndarray) -> int:
+        """Index of the free row closest to ``point`` (column -> number, or categorical label)."""
         z = (np.array([float(point[c]) for c in self._num]) - self._lo) / self._span
         d2 = ((self._Z[free] - z) ** 2).sum(axis=1)
         if self._cat:
