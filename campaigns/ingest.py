@@ -4,6 +4,8 @@
 raises one :class:`~campaigns.errors.IngestError` listing every problem of the file with its
 spreadsheet row (header = 1), column, value, what was expected and what to do. It is pure: no
 database, no file writes. Storing the records is :class:`campaigns.store.Store`'s job.
+:func:`parse_plate_frame` does the same for a DataFrame (the Python API's ``add_results``),
+through the same checks.
 
 Rules every upload follows:
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import math
 import re
 from collections import Counter
@@ -54,6 +57,7 @@ import pandas as pd
 
 from campaigns.columns import Column, HeaderIndex, UnitHint, normalize_header
 from campaigns.errors import IngestError, Problem
+from campaigns.exports import unquote
 from campaigns.plate import normalize_well
 from campaigns.readers import read_table
 from campaigns.sheet import STATUS_CODES, recipe_columns
@@ -398,34 +402,10 @@ def parse_plate(data: bytes, *, filename: str, spec: CampaignSpec,
             the file at once, rows numbered as in a spreadsheet (header = 1).
     """
     table = read_table(data, filename=filename)
-    if batch_id is not None:
-        _check_declared_batch(table, batch_id, filename)
-    report = _Report()
-    checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells,
-                          expected_recipes, report)
-    for row, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
-        checker.check(int(row), values)
-    found_batch = checker.finish(confirm_unusual=confirm_unusual)
-    checker.report_foreign_recipes(batch_id)
-    errors = report.problems("error")
-    if not errors:
-        records = checker.records()
-        checker.report_missing_wells({r.well for r in records})
-        return ParsedPlate(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
-                           batch_id=found_batch, n_rows=len(table), records=tuple(records),
-                           warnings=tuple(report.problems("warning")))
-    soft = report.problems("warning")
-    lines = [str(p) for p in errors] + [f"(warning) {p}" for p in soft]
-    only_unusual = all(p in report.unusual for p in errors)
-    error_type = UnusualValuesError if only_unusual else IngestError
-    raise error_type(
-        f"{filename} was rejected with {len(errors)} error(s) and {len(soft)} warning(s); "
-        "nothing was stored:\n  - " + "\n  - ".join(lines),
-        problems=errors + soft,
-        hint="Check the values listed; if they are correct as written, confirm them and upload "
-        "the file again (planner ingest --confirm-unusual, or the checkbox on the Upload page)."
-        if only_unusual else "Fix every row listed and upload the whole file again.",
-    )
+    return _check_plate_table(table, filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                              spec=spec, expected_wells=expected_wells,
+                              expected_recipes=expected_recipes, batch_id=batch_id,
+                              confirm_unusual=confirm_unusual)
 
 
 def _batch_number(text: str) -> int:
@@ -825,3 +805,172 @@ def _check_values(c: _Col, col: Column, values: list[tuple[int, str, float]], re
             report.add(row, c.pos, c.header, text, "is outside the typical range "
                        f"{_range_text(col.typical, col.unit)}; accepted.",
                        "Check the value and its unit.", warning=True)
+
+
+def _check_plate_table(table: pd.DataFrame, *, filename: str, sha256: str, spec: CampaignSpec,
+                       expected_wells: Mapping[str, str],
+                       expected_recipes: Mapping[str, Mapping[str, object]] | None,
+                       batch_id: int | None, confirm_unusual: bool) -> ParsedPlate:
+    """The checks of :func:`parse_plate` on a table of text cells (a file's, or a DataFrame's)."""
+    if batch_id is not None:
+        _check_declared_batch(table, batch_id, filename)
+    report = _Report()
+    checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells,
+                          expected_recipes, report)
+    for row, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
+        checker.check(int(row), values)
+    found_batch = checker.finish(confirm_unusual=confirm_unusual)
+    checker.report_foreign_recipes(batch_id)
+    errors = report.problems("error")
+    if not errors:
+        records = checker.records()
+        checker.report_missing_wells({r.well for r in records})
+        return ParsedPlate(filename=filename, sha256=sha256,
+                           batch_id=found_batch, n_rows=len(table), records=tuple(records),
+                           warnings=tuple(report.problems("warning")))
+    soft = report.problems("warning")
+    lines = [str(p) for p in errors] + [f"(warning) {p}" for p in soft]
+    only_unusual = all(p in report.unusual for p in errors)
+    error_type = UnusualValuesError if only_unusual else IngestError
+    raise error_type(
+        f"{filename} was rejected with {len(errors)} error(s) and {len(soft)} warning(s); "
+        "nothing was stored:\n  - " + "\n  - ".join(lines),
+        problems=errors + soft,
+        hint="Check the values listed; if they are correct as written, confirm them and upload "
+        "the file again (planner ingest --confirm-unusual, or the checkbox on the Upload page)."
+        if only_unusual else "Fix every row listed and upload the whole file again.",
+    )
+
+
+# --- DataFrames: results added from Python (planner.api's Campaign.add_results) --------------
+_UNNAMED = re.compile(r"^Unnamed: \d+(?:_level_\d+)?$")
+FRAME_FORMAT = "dataframe"
+"""``attrs["format"]`` of a table made by :func:`frame_table`."""
+
+
+def _frame_header(name: object) -> str:
+    """A column name as a header cell: pandas' ``Unnamed: 3`` (an empty header) becomes ``""``."""
+    parts = name if isinstance(name, tuple) else (name,)
+    texts = [t for p in parts if (t := _frame_cell(p)) is not None and not _UNNAMED.match(t)]
+    return " ".join(texts)
+
+
+def _frame_cell(value: object) -> str | None:
+    """A cell as the text a spreadsheet would show: ``None``, NaN, NaT and blanks are empty.
+
+    Numbers are written by ``str`` (shortest round-trip form: ``84.5``, ``0.1`` for a float32
+    0.1); the quote exports put before formula-like text is taken off, as the file reader does.
+    """
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    text = unquote(str(value).replace("\u00a0", " ").strip())
+    return text or None
+
+
+def frame_table(frame: pd.DataFrame, *, filename: str = "dataframe") -> pd.DataFrame:
+    """A DataFrame of results as the table of text cells a plate file is read into.
+
+    The same shape :func:`campaigns.readers.read_table` gives a CSV or XLSX, so the same checks
+    apply to both: columns are the headers as written (``""`` for pandas' ``Unnamed: N``), cells
+    are text or NaN (``None``, NaN and NaT are empty cells; ``"NA"`` stays text and is refused in
+    a result cell, as in a file), and the index holds spreadsheet row numbers: the frame's first
+    row is row 2, under a header in row 1. Blank rows and blank unnamed columns are left out. A
+    named index (``df.set_index("Well")``) is read as the first column(s); an unnamed one is
+    ignored. Like an XLSX, a frame has no separator: cells cannot shift.
+
+    Args:
+        frame: One row per well, headers as in the plate sheet (``Well``, ``ICE [%]`` …).
+        filename: Name used in messages.
+
+    Raises:
+        IngestError: ``frame`` is not a DataFrame, or has no columns.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise _frame_error(filename, f"expected a pandas DataFrame, got {type(frame).__name__}.",
+                           "Pass the filled plate sheet as a DataFrame, one row per well.")
+    if any(name is not None for name in frame.index.names):
+        frame = frame.reset_index()
+    headers = [_frame_header(c) for c in frame.columns]
+    if not headers:
+        raise _frame_error(filename, "the table has no columns.",
+                           "Start from the plate sheet: campaign.plate_sheet().")
+    rows = [[_frame_cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    numbered = [(i + 2, row) for i, row in enumerate(rows) if any(v is not None for v in row)]
+    table = pd.DataFrame([row for _, row in numbered], columns=range(len(headers)), dtype="str")
+    table.columns = pd.Index(headers, dtype=object)
+    table.index = pd.Index([n for n, _ in numbered], dtype="int64", name="row")
+    keep = [h != "" or table.iloc[:, i].notna().any() for i, h in enumerate(headers)]
+    table = table.loc[:, keep]
+    table.attrs.update(format=FRAME_FORMAT, header_row=1)
+    return table
+
+
+def _frame_error(filename: str, message: str, hint: str) -> IngestError:
+    problem = Problem(None, None, None, message, hint)
+    return IngestError(f"{filename}: {message}", problems=[problem], hint=hint)
+
+
+def frame_sha256(table: pd.DataFrame) -> str:
+    """Hex SHA-256 of a :func:`frame_table` table in a canonical form (repeated uploads).
+
+    The form is JSON of the headers and of every row's number and cell texts, so the same
+    results give the same digest whatever the frame's dtypes (``84.5`` as a float or as text),
+    and no file's bytes share it (it starts with a format tag).
+    """
+    payload = {
+        "format": "planner-dataframe/1",
+        "columns": [str(c) for c in table.columns],
+        "rows": [[int(row), *(_text(v) for v in values)]
+                 for row, values in zip(table.index, table.itertuples(index=False, name=None),
+                                        strict=True)],
+    }
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def frame_batch(frame: pd.DataFrame, *, filename: str = "dataframe") -> int | None:
+    """The batch a frame names in its Batch column (the one most rows name), if any."""
+    found = _table_batch(frame_table(frame, filename=filename))
+    return None if found is None else found[0]
+
+
+def parse_plate_frame(frame: pd.DataFrame, *, filename: str = "dataframe", spec: CampaignSpec,
+                      expected_wells: Mapping[str, str],
+                      expected_recipes: Mapping[str, Mapping[str, object]] | None = None,
+                      batch_id: int | None = None, confirm_unusual: bool = False) -> ParsedPlate:
+    """Validate a DataFrame of results exactly as :func:`parse_plate` validates a file.
+
+    The frame becomes the table of text cells a file is read into (:func:`frame_table`) and goes
+    through the same checks: headers, units, wells, recipes, the Batch column, ranges, statuses,
+    all problems in one pass. Rows in messages are numbered as in a spreadsheet: row ``N`` is
+    ``frame.iloc[N - 2]``. ``ParsedPlate.sha256`` is :func:`frame_sha256`, so adding the same
+    results twice is recognised as a repeat.
+
+    Arguments as :func:`parse_plate`, with ``frame`` instead of the bytes of a file.
+
+    Raises:
+        UnusualValuesError: The only errors are values that look like a wrong unit; the hint
+            says to pass ``confirm_unusual=True`` if they are correct.
+        IngestError: Anything else is wrong; ``problems`` lists every error and warning.
+
+    Example:
+        >>> from campaigns.templates import load_template
+        >>> spec = load_template("hard-carbon")
+        >>> df = pd.DataFrame({"Well": ["A2", "A3"], "ICE [%]": [84.5, None],
+        ...                    "Status": [None, "shorted"]})
+        >>> parsed = parse_plate_frame(df, spec=spec,
+        ...                            expected_wells={"A2": "sample", "A3": "sample"})
+        >>> [(r.well, r.quantity, r.value, r.status) for r in parsed.records]
+        [('A2', 'ice_pct', 84.5, 'ok'), ('A3', 'status', None, 'failed_cell')]
+    """
+    table = frame_table(frame, filename=filename)
+    try:
+        return _check_plate_table(table, filename=filename, sha256=frame_sha256(table),
+                                  spec=spec, expected_wells=expected_wells,
+                                  expected_recipes=expected_recipes, batch_id=batch_id,
+                                  confirm_unusual=confirm_unusual)
+    except UnusualValuesError as exc:
+        raise UnusualValuesError(
+            str(exc), problems=exc.problems,
+            hint="Check the values listed; if they are correct as written, add the results "
+            "again with confirm_unusual=True.") from None
