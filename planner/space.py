@@ -172,7 +172,7 @@ class EncodedSpace:
                 lower[j], upper[j] = float(p.lower), float(p.upper)
             elif isinstance(p, ContinuousParameter):
                 lower[j], upper[j] = float(p.lower), float(p.upper)
-                if getattr(p, "resolution", None):
+                if p.resolution is not None:
                     steps[j] = float(p.resolution)
         equalities: list[BoTorchConstraint] = []
         mixtures = []
@@ -185,7 +185,7 @@ class EncodedSpace:
                 if a == b:
                     fixed[j] = a
             mixtures.append(MixtureDims(group.name, dims, lo, hi,
-                                        getattr(group, "resolution", None) or None))
+                                        group.resolution))
             ones = torch.ones(len(dims), dtype=torch.double)
             equalities.append((torch.tensor(dims, dtype=torch.long), ones, 1.0))
         inequalities: list[BoTorchConstraint] = []
@@ -211,6 +211,14 @@ class EncodedSpace:
             fixed_features=fixed,
             resolution=steps,
         )
+
+    @classmethod
+    def for_spec(cls, spec: CampaignSpec) -> EncodedSpace:
+        """The space in the spec's own encoding: ``spec.input_names`` order, the spec's levels.
+
+        For work that needs no surrogate (rounding a first plate, checking recipes).
+        """
+        return cls.from_spec(spec, spec.input_names, spec.categorical_inputs)
 
     # ------------------------------------------------------------------ views for BoTorch
     @property
@@ -304,8 +312,8 @@ class EncodedSpace:
         rounded to the nearest level; each mixture projected (Euclidean) onto
         ``{x : lower <= x <= upper, sum(x) = 1}`` in float64, so fractions sum to 1 within
         float64 rounding (well below 1e-12). Where the spec gives a ``resolution``, values are
-        then rounded to it as ``campaigns.spec.round_recipes`` does (mixtures keep their exact
-        sum); a row whose rounding would break a bound or constraint stays unrounded.
+        then rounded to it (see :meth:`rounded`; mixtures keep their exact sum); a row whose
+        rounding would break a bound or constraint stays unrounded.
 
         Args:
             X: ``n x d`` tensor in this space's encoding.
@@ -325,6 +333,24 @@ class EncodedSpace:
             else:
                 data[name] = Xn[:, j]
         return pd.DataFrame(data)[self.spec.input_names]
+
+    def rounded(self, recipes: pd.DataFrame) -> pd.DataFrame:
+        """Recipe rows as the lab will make them: the one rounding to the lab's resolution.
+
+        The same as ``decode(encode(recipes))``: continuous values rounded to their
+        ``resolution`` (and kept in bounds), mixture fractions to theirs with the sum kept at
+        exactly 1 (the rounding error goes to the largest component), integers as ``int64``.
+        A row whose rounding would break a bound or a linear constraint stays unrounded. Rows
+        that are already valid and on the grid come back unchanged, so rounding twice is
+        rounding once.
+
+        Args:
+            recipes: ``n`` rows with (at least) the columns ``feature_names``, inside the space.
+
+        Returns:
+            ``n``-row DataFrame with columns ``spec.input_names``.
+        """
+        return self.decode(self.encode(recipes[list(self.feature_names)]))
 
     def snap(self, X: Tensor) -> Tensor:
         """``... x d`` points moved onto the valid space: what :meth:`decode` would write, encoded.
@@ -354,9 +380,9 @@ class EncodedSpace:
         return Xn
 
     def _round_to_resolution(self, Xn: np.ndarray) -> np.ndarray:
-        """Round to the lab's steps like ``campaigns.spec.round_recipes``: continuous values to
-        their resolution (kept in bounds), mixture fractions to theirs with the rounding error
-        put on the largest component so the sum stays 1."""
+        """Round to the lab's steps (the planner's only rounding): continuous values to their
+        resolution (kept in bounds), mixture fractions to theirs with the rounding error put on
+        the largest component so the sum stays 1."""
         Xr = Xn.copy()
         lo, hi = self.bounds.numpy()
         for j, step in self.resolution.items():

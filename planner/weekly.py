@@ -13,7 +13,6 @@ from datetime import date
 
 from campaigns.errors import CampaignError
 from campaigns.plate import fill_layout
-from campaigns.spec import round_recipes
 from campaigns.store import BatchInfo, Store
 from planner.design import library_design, space_filling_design
 from planner.errors import PlanningError
@@ -91,7 +90,12 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
             recipes = picks[["candidate_id", *spec.input_names]].to_dict(orient="records")
             generator = "space-filling (library, max-min distance)"
         else:
-            recipes = space_filling_design(spec, n, seed=seed).to_dict(orient="records")
+            from planner.space import EncodedSpace  # torch, only when a recipe plate is made
+
+            design = space_filling_design(spec, n, seed=seed)
+            # The plate's one rounding to the lab's resolution (a proposal arrives already
+            # rounded by EncodedSpace.decode).
+            recipes = EncodedSpace.for_spec(spec).rounded(design).to_dict(orient="records")
             generator = "space-filling (scrambled Sobol)"
         model_info: dict[str, object] = {"design": generator}
     else:
@@ -115,8 +119,6 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         generator = proposal.generator
         model_info = dict(proposal.model_info)
         warnings.extend(proposal.warnings)
-    if not spec.is_library:
-        recipes = round_recipes(spec, recipes)
     wells = fill_layout(spec.plate, recipes, predictions)
     batch = store.save_batch(campaign, iso_week=week, wells=wells, generator=generator, seed=seed,
                              data_revision=snapshot.revision, model_info=model_info,

@@ -110,29 +110,6 @@ def test_unknown_field_gets_did_you_mean() -> None:
     assert any("did you mean 'resolution'" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_round_recipes_keeps_space_valid(template: str) -> None:
-    import numpy as np
-
-    from campaigns.spec import ContinuousParameter, round_recipes
-    from planner.design import space_filling_design
-    from tests.planner.test_design import _check_design
-
-    spec = load_template(template)
-    design = space_filling_design(spec, 40, seed=5)
-    rounded = round_recipes(spec, design.to_dict(orient="records"))
-    import pandas as pd
-
-    frame = pd.DataFrame(rounded)[spec.input_names]
-    _check_design(spec, frame)
-    for p in spec.parameters:
-        if isinstance(p, ContinuousParameter) and p.resolution:
-            steps = frame[p.name] / p.resolution
-            assert np.allclose(steps, np.round(steps), atol=1e-6), p.name
-    for m in spec.mixtures:
-        assert np.abs(frame[list(m.components)].sum(axis=1) - 1).max() <= 1e-9
-
-
 @pytest.mark.parametrize("text", ["0\x850", "a\u2028b", "tab\there", "bell\x07", "line\nbreak", "bom\ufeff"])
 def test_yaml_keeps_line_separators_and_control_characters(text: str) -> None:
     # YAML folds NEL/LS/PS inside plain and single-quoted scalars; the spec must come back verbatim.

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.spec import CampaignSpec, round_recipes
-from campaigns.templates import load_template
+from campaigns.spec import CampaignSpec, ContinuousParameter
+from campaigns.templates import TEMPLATES, load_template
 from planner.design import linear_constraint_holds, space_filling_design
 from planner.errors import PlanningError
 from planner.space import EncodedSpace, SpaceError, project_to_simplex
@@ -107,11 +107,10 @@ def test_encode_decode_round_trip_on_a_design(electrolyte) -> None:
     X = space.encode(design)
     assert space.contains(X).all()
     back = space.decode(X)
-    # decoding rounds to the lab's resolution exactly as the campaign's own rounding does
-    expected = pd.DataFrame(round_recipes(spec, design.to_dict(orient="records")))
-    pd.testing.assert_frame_equal(back[["salt"]], expected[["salt"]])
-    np.testing.assert_allclose(back.drop(columns="salt").to_numpy(float),
-                               expected.drop(columns="salt").to_numpy(float), atol=1e-9)
+    # decoding is the plate's rounding to the lab's resolution, nothing more
+    pd.testing.assert_frame_equal(back, space.rounded(design))
+    assert (back["salt"] == design["salt"]).all()
+    np.testing.assert_allclose(back["temperature_c"], design["temperature_c"], atol=0.5 + 1e-9)
     assert space.violations(back) == []
     assert torch.equal(space.encode(space.decode(space.encode(back))), space.encode(back))
 
@@ -194,3 +193,77 @@ def test_linear_constraints_hold_after_decode(electrolyte) -> None:
     inside = linear_constraint_holds(df, spec.linear_constraints[0])
     assert inside.any() and not inside.all()  # decode does not repair linear constraints ...
     assert (space.valid_rows(df) == inside).all()  # ... but the checks see exactly those rows
+
+
+def _on_grid(values: pd.Series | np.ndarray, step: float) -> np.ndarray:
+    steps = np.asarray(values, dtype=float) / step
+    return np.isclose(steps, np.round(steps), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_rounded_puts_a_design_on_the_labs_grid_once(template: str) -> None:
+    from tests.planner.test_design import _check_design
+
+    spec = load_template(template)
+    space = EncodedSpace.for_spec(spec)
+    design = space_filling_design(spec, 40, seed=5)
+    rounded = space.rounded(design)
+    _check_design(spec, rounded)
+    assert space.violations(rounded) == []
+    for p in spec.parameters:
+        if isinstance(p, ContinuousParameter) and p.resolution:
+            assert _on_grid(rounded[p.name], p.resolution).all(), p.name
+            assert not _on_grid(design[p.name], p.resolution).all(), p.name  # it did round
+    for m in spec.mixtures:
+        fracs = rounded[list(m.components)].to_numpy()
+        assert np.abs(fracs.sum(axis=1) - 1).max() <= 1e-12
+        assert m.resolution and _on_grid(fracs, m.resolution).all()
+    pd.testing.assert_frame_equal(space.rounded(rounded), rounded)  # twice is once
+
+
+def test_rounded_handles_integers_resolution_and_mixture_steps(mixed_spec) -> None:
+    spec = CampaignSpec.from_dict({
+        **mixed_spec.to_dict(),
+        "parameters": [
+            {**p, "resolution": 0.5} if p["name"] == "temperature_c" else p
+            for p in mixed_spec.to_dict()["parameters"]
+        ],
+        "mixtures": [{**mixed_spec.to_dict()["mixtures"][0], "resolution": 0.05}],
+    })
+    space = EncodedSpace.for_spec(spec)
+    recipes = pd.DataFrame({
+        "salt": ["LiFSI", "LiPF6", "LiTFSI"],
+        "separator": ["glass_fiber"] * 3,
+        "washing_steps": [2.4, 4.6, 0.0],
+        "temperature_c": [21.26, -19.9, 59.8],
+        "ec_frac": [0.333, 0.1, 0.52],
+        "dmc_frac": [0.333, 0.6, 0.13],
+        "emc_frac": [0.334, 0.3, 0.35],
+    })
+    out = space.rounded(recipes)
+    assert out["washing_steps"].dtype == np.int64
+    assert out["washing_steps"].tolist() == [2, 5, 0]
+    assert out["temperature_c"].tolist() == [21.5, -20.0, 60.0]
+    fracs = out[["ec_frac", "dmc_frac", "emc_frac"]].to_numpy()
+    assert np.abs(fracs.sum(axis=1) - 1.0).max() <= 1e-12
+    assert _on_grid(fracs, 0.05).all()
+    # 0.333/0.333/0.334 -> 0.35 each would sum to 1.05: the largest (first on ties) gives way
+    np.testing.assert_allclose(fracs[0], [0.3, 0.35, 0.35], atol=1e-12)
+    np.testing.assert_allclose(fracs[1], [0.1, 0.6, 0.3], atol=1e-12)  # already on the grid
+    assert space.violations(out) == []
+
+
+def test_rounding_that_would_break_a_constraint_leaves_the_row_unrounded() -> None:
+    spec = CampaignSpec.from_dict({
+        "name": "edge",
+        "parameters": [{"kind": "continuous", "name": "x_c", "lower": 0, "upper": 10,
+                        "resolution": 1},
+                       {"kind": "continuous", "name": "y_c", "lower": 0, "upper": 10}],
+        "linear_constraints": [{"coefficients": {"x_c": 1}, "operator": ">=", "rhs": 4.3}],
+        "targets": [{"name": "yield_pct"}],
+    })
+    space = EncodedSpace.for_spec(spec)
+    out = space.rounded(pd.DataFrame({"x_c": [4.4, 4.6, 7.2], "y_c": [1.234, 1.234, 9.99]}))
+    assert out["x_c"].tolist() == [4.4, 5.0, 7.0]  # 4.4 -> 4 would break x >= 4.3
+    assert out["y_c"].tolist() == [1.234, 1.234, 9.99]  # no resolution: untouched
+    assert space.violations(out) == []
