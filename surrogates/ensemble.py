@@ -67,6 +67,11 @@ class DeepEnsembleModel(EnsembleModel):
     Differentiable in the inputs, so gradient-based acquisition optimization works.
     """
 
+    # Buffers (registered in __init__), declared for type checkers.
+    y_mean: Tensor
+    y_std: Tensor
+    spread_scale: Tensor
+
     def __init__(
         self,
         *,
@@ -135,6 +140,7 @@ class EnsembleSurrogate(Surrogate):
     """
 
     name: ClassVar[str] = "ensemble"
+    model_: DeepEnsembleModel
 
     def __init__(
         self,

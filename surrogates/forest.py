@@ -54,6 +54,8 @@ class ForestEnsembleModel(EnsembleModel):
     this model; use it with discrete candidate sets (library mode) or as a baseline.
     """
 
+    spread_scale: Tensor  # a buffer, registered in __init__
+
     def __init__(
         self, forests: Sequence[RandomForestRegressor], features: ForestFeatures, scale: Tensor
     ) -> None:

@@ -8,12 +8,13 @@ from typing import Any, ClassVar
 import gpytorch
 import numpy as np
 import torch
+from botorch.acquisition.objective import PosteriorTransform
 from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import MixedSingleTaskGP, ModelListGP, SingleTaskGP
 from botorch.models.transforms.input import ChainedInputTransform, Log10, Normalize
 from botorch.models.transforms.outcome import Standardize
-from botorch.posteriors import Posterior
+from botorch.posteriors import GPyTorchPosterior, PosteriorList
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -39,10 +40,17 @@ class CholeskyModelListGP(ModelListGP):
         super().__init__(*models)
         self.max_cholesky_size = max_cholesky_size
 
-    def posterior(self, X: Tensor, *args: Any, **kwargs: Any) -> Posterior:
+    # ModelListGPyTorchModel, whose signature this is, narrows GPyTorchModel's the same way.
+    def posterior(  # type: ignore[override]
+        self,
+        X: Tensor,
+        output_indices: list[int] | None = None,
+        observation_noise: bool | Tensor = False,
+        posterior_transform: PosteriorTransform | None = None,
+    ) -> GPyTorchPosterior | PosteriorList:
         """Posterior at ``... x q x d`` encoded inputs, ``t`` outputs in target units."""
         with gpytorch.settings.max_cholesky_size(self.max_cholesky_size):
-            return super().posterior(X, *args, **kwargs)
+            return super().posterior(X, output_indices, observation_noise, posterior_transform)
 
 
 class GPSurrogate(Surrogate):
@@ -92,6 +100,7 @@ class GPSurrogate(Surrogate):
     """
 
     name: ClassVar[str] = "gp"
+    model_: CholeskyModelListGP
 
     def __init__(
         self,
@@ -147,13 +156,14 @@ class GPSurrogate(Surrogate):
                 d=d, indices=list(enc.continuous_indices_), bounds=self._normalize_bounds(X, parts)
             )
         transform = ChainedInputTransform(**parts)
-        kwargs = {"input_transform": transform, "outcome_transform": Standardize(m=1)}
         if enc.categorical_indices_:
             model: SingleTaskGP = MixedSingleTaskGP(
-                X, y, cat_dims=list(enc.categorical_indices_), **kwargs
+                X, y, cat_dims=list(enc.categorical_indices_), input_transform=transform,
+                outcome_transform=Standardize(m=1),
             )
         else:
-            model = SingleTaskGP(X, y, **kwargs)
+            model = SingleTaskGP(X, y, input_transform=transform,
+                                 outcome_transform=Standardize(m=1))
         if noise_floor is not None:
             noise = model.likelihood.noise_covar
             noise.register_constraint("raw_noise", GreaterThan(noise_floor))
@@ -262,7 +272,9 @@ class GPSurrogate(Surrogate):
             model.covar_module.outputscale = scale
             model.covar_module.raw_outputscale.requires_grad_(False)
             model.likelihood.noise = model.likelihood.noise * scale
-            model.prediction_strategy = None  # drop caches built with the old kernel
+            # Drop caches built with the old kernel. (gpytorch ships no types, so mypy takes the
+            # attribute for a torch Module's Tensor | Module.)
+            model.prediction_strategy = None  # type: ignore[assignment]
         return scale
 
     def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:

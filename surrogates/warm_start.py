@@ -36,6 +36,7 @@ from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import MixedSingleTaskGP, MultiTaskGP, SingleTaskGP
 from botorch.models.kernels.categorical import CategoricalKernel
+from botorch.models.model import Model
 from botorch.models.transforms.input import ChainedInputTransform, InputTransform, Log10, Normalize
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -79,6 +80,7 @@ class WarmStartGP(Surrogate):
     """
 
     name: ClassVar[str] = "warm_start_gp"
+    model_: CholeskyModelListGP
 
     def __init__(
         self,
@@ -102,8 +104,8 @@ class WarmStartGP(Surrogate):
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, Y: Any, *, prior_X: Any = None, prior_Y: Any = None,
-            prior_task: Any = None) -> WarmStartGP:
+    def fit(self, X: Any, Y: Any, *, groups: Any = None, prior_X: Any = None,
+            prior_Y: Any = None, prior_task: Any = None) -> WarmStartGP:
         """Fit on this campaign's data, warm-started by prior data.
 
         Args:
@@ -115,10 +117,16 @@ class WarmStartGP(Surrogate):
             prior_Y: ``m x t'`` prior targets; targets of ``Y`` it lacks get a plain GP.
             prior_task: optional ``m`` labels of the prior rows' sources (a lab, a paper);
                 each label is its own task in multitask mode. Default: one prior task.
+            groups: not supported (the warm-start GP is not calibrated by groups); must be
+                ``None``. It is here so a WarmStartGP fits wherever a surrogate does.
 
         Returns:
             ``self``.
         """
+        if groups is not None:
+            raise InputDataError("The warm-start GP does not calibrate by groups.",
+                                 hint="Fit it without groups, or use GPSurrogate for a "
+                                      "leave-one-group-out calibration.")
         if self.mode not in MODES:
             raise InputDataError(f"Unknown warm-start mode {self.mode!r}.",
                                  hint=f"Use one of {', '.join(MODES)}.")
@@ -267,11 +275,12 @@ class WarmStartGP(Surrogate):
 
     def _single(self, X: Tensor, y: Tensor, floor: float | None,
                 bounds: Tensor | None = None) -> SingleTaskGP:
-        kwargs = {"input_transform": self._transform(X.shape[-1], bounds),
-                  "outcome_transform": Standardize(m=1)}
+        transform = self._transform(X.shape[-1], bounds)
         cats = list(self.encoder_.categorical_indices_)
-        model = (MixedSingleTaskGP(X, y, cat_dims=cats, **kwargs) if cats
-                 else SingleTaskGP(X, y, **kwargs))
+        model = (MixedSingleTaskGP(X, y, cat_dims=cats, input_transform=transform,
+                                   outcome_transform=Standardize(m=1)) if cats
+                 else SingleTaskGP(X, y, input_transform=transform,
+                                   outcome_transform=Standardize(m=1)))
         return _noise_floor(model, floor)
 
     def _multitask(self, X: Tensor, y: Tensor, P: Tensor, p: Tensor, tasks: Tensor,
@@ -288,8 +297,7 @@ class WarmStartGP(Surrogate):
     def _with_prior_mean(self, X: Tensor, y: Tensor, prior: SingleTaskGP, floor: float | None,
                          bounds: Tensor) -> SingleTaskGP:
         model = self._single(X, y, floor, bounds)
-        out = model.outcome_transform
-        model.mean_module = PriorMean(prior, out.means.reshape(()), out.stdvs.reshape(()))
+        model.mean_module = PriorMean(prior, *_target_scale(model))
         return model
 
     def _fit_mll(self, target: str, build: Any) -> Any:
@@ -316,7 +324,8 @@ class WarmStartGP(Surrogate):
             with self._recording(f"{target} GP fallback"):
                 return build(NOISE_FLOORS[-1]).eval()
 
-    def _fit_encoded(self, Xt: Tensor, Y: Tensor) -> Any:  # pragma: no cover - fit overrides
+    def _fit_encoded(self, Xt: Tensor, Y: Tensor,
+                     groups: np.ndarray | None) -> Model:  # pragma: no cover - fit overrides
         raise NotImplementedError("WarmStartGP.fit does its own encoding")
 
     def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:
@@ -352,8 +361,8 @@ class PriorMean(Mean):
         prior.eval()
         with gpytorch.settings.max_cholesky_size(100_000):
             latent = prior(x).mean
-        out = prior.outcome_transform
-        raw = latent * out.stdvs.reshape(()) + out.means.reshape(())
+        mean, std = _target_scale(prior)
+        raw = latent * std + mean
         return self.raw_scale * (raw - self.y_mean) / self.y_std + self.offset
 
 
@@ -414,6 +423,16 @@ class _DenseKernel(Kernel):
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params: Any) -> Tensor:
         """Dense ``... x n x m`` covariance (or its diagonal)."""
         return to_dense(self.base_kernel(x1, x2, diag=diag, **params))
+
+
+def _target_scale(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation (scalars) that the model's ``Standardize`` took off ``y``."""
+    out = model.outcome_transform  # every GP here is built with Standardize(m=1)
+    if isinstance(out, Standardize):
+        means, stdvs = out.means, out.stdvs
+        if isinstance(means, Tensor) and isinstance(stdvs, Tensor):
+            return means.reshape(()), stdvs.reshape(())
+    raise TypeError(f"expected a fitted Standardize outcome transform, got {out!r}")
 
 
 def _noise_floor(model: Any, floor: float | None) -> Any:

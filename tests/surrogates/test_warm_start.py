@@ -127,3 +127,11 @@ def test_follows_the_surrogate_contract_on_a_literature_table(hard_carbon) -> No
     candidate = model.encode(prior[INPUTS].head(2)).requires_grad_(True)  # not in the baseline
     acqf(candidate.unsqueeze(0)).sum().backward()
     assert candidate.grad is not None and torch.isfinite(candidate.grad).all()
+
+
+def test_groups_are_refused_with_a_hint(related) -> None:  # noqa: ANN001
+    """WarmStartGP takes ``groups`` like every surrogate, and says it cannot use them."""
+    with pytest.raises(InputDataError, match="groups") as info:
+        WarmStartGP(seed=0).fit(related["X"], related["Y"], groups=np.zeros(8),
+                                prior_X=related["PX"], prior_Y=related["PY"])
+    assert "GPSurrogate" in (info.value.hint or "")
