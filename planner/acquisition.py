@@ -18,12 +18,13 @@ Minimized objectives are handled by a sign flip in the MC objective, so every ac
 is a maximization. Outcome constraints become BoTorch constraint callables (negative =
 feasible) on the raw model outputs, in target units.
 
-Example:
-    >>> acqf = build_acquisition(
-    ...     model, X_baseline=X,
-    ...     objectives=[ObjectiveSpec(0, "max"), ObjectiveSpec(1, "max")],
-    ...     constraints=[ConstraintSpec(0, "max", 80.0)],   # ICE >= 80 %
-    ... )
+Example::
+
+    acqf = build_acquisition(
+        model, X_baseline=X,
+        objectives=[ObjectiveSpec(0, "max"), ObjectiveSpec(1, "max")],
+        constraints=[ConstraintSpec(0, "max", 80.0)],   # ICE >= 80 %
+    )
 """
 
 from __future__ import annotations

@@ -17,11 +17,12 @@ that it lies on the "made" side. The same probability, ``Phi((mean - 0.5) / std)
 they say nothing against the recipe. The model is only built when the campaign has at least one
 failed synthesis.
 
-Example:
-    >>> feas = fit_feasibility(snapshot, space, seed=0)
-    >>> if feas is not None:
-    ...     model = with_feasibility(surrogate.to_botorch(), feas)
-    ...     constraints.append(ConstraintSpec(model.num_outputs - 1, "max", feas.threshold))
+Example::
+
+    feas = fit_feasibility(snapshot, space, seed=0)
+    if feas is not None:
+        model = with_feasibility(surrogate.to_botorch(), feas)
+        constraints.append(ConstraintSpec(model.num_outputs - 1, "max", feas.threshold))
 """
 
 from __future__ import annotations

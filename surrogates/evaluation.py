@@ -167,10 +167,11 @@ def cross_validate(
     Returns:
         A :class:`CVReport`.
 
-    Example:
-        >>> report = cross_validate(df, inputs=["T", "c", "salt"], targets="k",
-        ...                         categorical=["salt"], group="doi", progress=False)
-        >>> report.to_dict()["models"]["gp"]["k"]["r2"]
+    Example::
+
+        report = cross_validate(df, inputs=["T", "c", "salt"], targets="k",
+                                categorical=["salt"], group="doi", progress=False)
+        report.to_dict()["models"]["gp"]["k"]["r2"]
     """
     from surrogates import make_surrogate  # here: the package imports this module
 

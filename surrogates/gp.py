@@ -95,8 +95,14 @@ class GPSurrogate(Surrogate):
         seed: seeds subsampling, restarts and the imputer.
 
     Example:
+        >>> import numpy as np, pandas as pd
+        >>> X = pd.DataFrame({"precursor": ["pitch", "lignin", "starch"] * 4,
+        ...                   "carbonization_temperature_c": np.linspace(800, 1800, 12)})
+        >>> Y = pd.DataFrame({"ice_pct": 60 + X["carbonization_temperature_c"] / 100})
         >>> gp = GPSurrogate(categorical=("precursor",), seed=0).fit(X, Y)
-        >>> mean, std = gp.predict(X_new)           # n x t each, target units
+        >>> mean, std = gp.predict(X.head(3))        # n x t each, target units
+        >>> mean.shape, std.shape
+        ((3, 1), (3, 1))
     """
 
     name: ClassVar[str] = "gp"

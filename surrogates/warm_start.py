@@ -17,10 +17,11 @@ Without prior data it is a plain GP, the same model as :class:`~surrogates.gp.GP
 Preprocessing (imputation, category codes, log scales) is the shared
 :class:`~surrogates.preprocessing.TabularEncoder`, fitted on campaign and prior inputs together.
 
-Example:
-    >>> ws = WarmStartGP(categorical=("salt",), mode="multitask", seed=0)
-    >>> ws.fit(X, Y, prior_X=shared_X, prior_Y=shared_Y)             # doctest: +SKIP
-    >>> mean, std = ws.predict(X_new)          # n x t, target units, this campaign only
+Example::
+
+    ws = WarmStartGP(categorical=("salt",), mode="multitask", seed=0)
+    ws.fit(X, Y, prior_X=shared_X, prior_Y=shared_Y)
+    mean, std = ws.predict(X_new)          # n x t, target units, this campaign only
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@
 * :class:`SharedDataset` stores pulled packages in the campaign database, de-duplicated;
 * :func:`seed_calisol23` loads the cleaned CALiSol-23 electrolyte data set as the first source.
 
-Example:
-    >>> store = Store.open(url)                                          # doctest: +SKIP
-    >>> publish_campaign(store, "hc-2026", Path("out/hc-2026"))          # doctest: +SKIP
-    >>> SharedDataset(store.engine).pull(Path("other-lab/"), name="lab-b")  # doctest: +SKIP
+Example::
+
+    store = Store.open(url)
+    publish_campaign(store, "hc-2026", Path("out/hc-2026"))
+    SharedDataset(store.engine).pull(Path("other-lab/"), name="lab-b")
 """
 
 from __future__ import annotations

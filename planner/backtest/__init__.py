@@ -7,10 +7,11 @@ The room is layered, with no cycle: :mod:`~planner.backtest.base` (what a strate
 enhancement and acceleration factors, sign tests) and :mod:`~planner.backtest.harness` (seeds,
 worker processes, the report). The planner's core never imports this package.
 
-Example:
-    >>> from planner.backtest import BacktestConfig, BacktestProblem, TargetSpec, run_backtest
-    >>> problem = BacktestProblem.from_frame(table, targets=[TargetSpec("ice_pct", "max")])
-    >>> result = run_backtest(problem, BacktestConfig(seeds=5, strategies=("random", "gp")))
+Example::
+
+    from planner.backtest import BacktestConfig, BacktestProblem, TargetSpec, run_backtest
+    problem = BacktestProblem.from_frame(table, targets=[TargetSpec("ice_pct", "max")])
+    result = run_backtest(problem, BacktestConfig(seeds=5, strategies=("random", "gp")))
 """
 
 from planner.backtest.harness import (

@@ -28,12 +28,13 @@ started fresh with ``torch.set_num_threads(1)`` (oversubscribed threads made a p
 slower); a fresh pool per strategy makes its peak resident memory its own. A step on which a
 strategy fails falls back to random picks for that step and is counted in ``fallbacks``.
 
-Example:
-    >>> problem = BacktestProblem.from_frame(
-    ...     read_table("Crossed_barrel_dataset.csv"), inputs=["n", "theta", "r", "t"],
-    ...     targets=[parse_target("toughness:max")])
-    >>> result = run_backtest(problem, BacktestConfig(seeds=5, strategies=("random", "gp")))
-    >>> result.to_dict()["strategies"]["gp"]["median_first_top"]
+Example::
+
+    problem = BacktestProblem.from_frame(
+        read_table("Crossed_barrel_dataset.csv"), inputs=["n", "theta", "r", "t"],
+        targets=[parse_target("toughness:max")])
+    result = run_backtest(problem, BacktestConfig(seeds=5, strategies=("random", "gp")))
+    result.to_dict()["strategies"]["gp"]["median_first_top"]
 """
 
 from __future__ import annotations

@@ -183,10 +183,10 @@ def project_hard_carbon(
     Raises:
         CellProjectionError: inputs out of range, PyBaMM missing, or the solver failed.
 
-    Example:
-        >>> result = project_hard_carbon(88.0, 320.0, fast=True)  # doctest: +SKIP
-        >>> result.as_dict()["energy_wh_0_1c"]  # doctest: +SKIP
-        0.0093...
+    Example::
+
+        result = project_hard_carbon(88.0, 320.0, fast=True)
+        result.as_dict()["energy_wh_0_1c"]          # 0.0093... (Wh)
     """
     problems = []
     if not (30.0 <= ice_pct <= 100.0):

@@ -11,9 +11,10 @@ Conventions:
       constraint target meets its threshold (``ICE >= 80 %``).
     * Weeks are the ISO weeks of the batches (``2026-W47``), oldest first.
 
-Example:
-    >>> snap = store.snapshot("demo")                         # doctest: +SKIP
-    >>> hypervolume_by_week(snap)[["iso_week", "hypervolume"]]  # doctest: +SKIP
+Example::
+
+    snap = store.snapshot("demo")
+    hypervolume_by_week(snap)[["iso_week", "hypervolume"]]
 """
 
 from __future__ import annotations
