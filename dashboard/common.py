@@ -24,6 +24,7 @@ import streamlit as st
 from campaigns.errors import CampaignError
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.store import BatchInfo, Store, current_only, default_url
+from planner.api import Planner
 from planner.errors import PlanningError
 from surrogates.errors import SurrogateError
 
@@ -47,6 +48,12 @@ def _open_store(url: str) -> Store:
 def store() -> Store:
     """The open (and migrated) store, shared by every session of this server."""
     return _open_store(db_url())
+
+
+def api() -> Planner:
+    """The Python API over :func:`store`: what pages call to propose plates, store uploads and
+    create campaigns, as a notebook would (writes are recorded under the login name)."""
+    return Planner(store())
 
 
 def clear_caches() -> None:

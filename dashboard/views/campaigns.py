@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 from typing import Any
 
@@ -15,6 +14,7 @@ from campaigns.spec import CampaignSpec
 from campaigns.templates import TEMPLATES, load_template
 from dashboard import forms
 from dashboard.common import (
+    api,
     campaign_table,
     clear_caches,
     db_url,
@@ -23,13 +23,6 @@ from dashboard.common import (
     selected_campaign,
     store,
 )
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 def _spec_problems(exc: SpecError, where: DeltaGenerator) -> None:
@@ -46,7 +39,7 @@ def _create(spec: CampaignSpec, where: DeltaGenerator) -> None:
         where.error("A library campaign needs its candidate table: create it with "
                     "`planner campaign create --spec FILE.yaml`, next to the CSV.")
         return
-    store().create_campaign(spec, actor=_actor())
+    api().create_campaign(spec)
     clear_caches()
     select_campaign(spec.name)
     st.session_state["flash"] = f"Created campaign **{spec.name}**. Next: propose its first plate."
@@ -93,7 +86,7 @@ def _save(data: dict[str, Any], where: DeltaGenerator) -> None:
     except SpecError as exc:
         _spec_problems(exc, where)
         return
-    store().update_spec(spec, actor=_actor())
+    api().campaign(spec.name).update_spec(spec)
     clear_caches()
     st.session_state["flash"] = f"Saved the spec of **{spec.name}**."
     st.rerun()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 
 import pandas as pd
@@ -12,25 +11,18 @@ from campaigns.store import BatchInfo
 from dashboard import figures, tables
 from dashboard.common import (
     CampaignData,
+    api,
     clear_caches,
     load,
     render,
     require_campaign,
     simulated_banner,
-    store,
 )
 from planner.reports.progress import has_predictions, plate_frame
-from planner.weekly import current_week, parse_week, suggest_plate
+from planner.weekly import current_week, parse_week
 
 CONFIRM = "confirm_regenerate"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 def _propose(data: CampaignData, week: str, *, force: bool) -> None:
@@ -38,15 +30,14 @@ def _propose(data: CampaignData, week: str, *, force: bool) -> None:
     how = ("a space-filling design" if data.snapshot.observations.empty
            else "BoTorch (may take a minute)")
     with st.spinner(f"Proposing {n} recipes for {week} with {how}…"):
-        result = suggest_plate(store(), data.name, week=week, force=force,
-                               fast=os.environ.get("PLANNER_FAST") == "1", actor=_actor())
+        b = api().campaign(data.name).suggest(week, force=force,
+                                              fast=os.environ.get("PLANNER_FAST") == "1")
     clear_caches()
-    b = result.batch
-    if result.created:
+    if b.created:
         done = "Regenerated" if force else "Proposed"
-        flash = f"{done} plate {b.id} for {b.iso_week} ({b.generator})."
+        flash = f"{done} plate {b.id} for {b.week} ({b.generator})."
     else:
-        flash = f"Plate {b.id} for {b.iso_week} already existed; it is shown unchanged."
+        flash = f"Plate {b.id} for {b.week} already existed; it is shown unchanged."
     st.session_state["plate_flash"] = flash
     st.session_state["plate_choice"] = b.id
     st.rerun()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 
 import pandas as pd
 import streamlit as st
 
 from campaigns.errors import Problem
-from campaigns.uploads import ingest_bytes
 from dashboard import figures, tables
 from dashboard.common import (
     CampaignData,
+    api,
     cached,
     clear_caches,
     load,
@@ -25,13 +24,6 @@ from planner.reports.progress import plate_frame
 AUTO = 0  # plate choice meaning "from the file's Batch column"
 CONFIRM_LABEL = "I confirm the flagged unusual values are correct"
 TINT = {"error": "background-color: #ffe3e3", "warning": "background-color: #fff5d6"}
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 @cached
@@ -107,9 +99,9 @@ def _accepted(data: CampaignData, review: tables.UploadReview, raw: bytes, *,
     left.dataframe(pd.DataFrame({"Quantity": names, "Values": counts.to_numpy()}),
                    hide_index=True, width="stretch")
     if right.button("Store these results", type="primary", key="commit"):
-        outcome = ingest_bytes(store(), data.name, raw, filename=review.filename,
-                               batch_id=review.batch_id, actor=_actor(),
-                               confirm_unusual=confirm_unusual)
+        outcome = api().campaign(data.name).upload(raw, filename=review.filename,
+                                                   batch=review.batch_id,
+                                                   confirm_unusual=confirm_unusual)
         clear_caches()
         r = outcome.result
         st.session_state["upload_result"] = {

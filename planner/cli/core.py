@@ -1,4 +1,8 @@
-"""Core weekly commands: campaigns, suggest, plate templates, ingest, export."""
+"""Core weekly commands: campaigns, suggest, plate templates, ingest, export.
+
+The commands are thin callers of the Python API (:mod:`planner.api`), the functions a notebook
+calls: they parse flags, call it, and print what came back.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,13 @@ campaign_app = typer.Typer(no_args_is_help=True, help="Create, list and inspect 
 plate_app = typer.Typer(no_args_is_help=True, help="Plate sheets the lab fills in.")
 
 CampaignOpt = Annotated[str, typer.Option("--campaign", "-c", help="Campaign name.")]
+
+
+def _planner(db: str | None):  # noqa: ANN202 - returns planner.api.Planner
+    """The Python API over the store named by ``--db`` (signed in as ``open_store`` does)."""
+    from planner.api import Planner
+
+    return Planner(open_store(db), actor=_actor())
 
 
 def _actor() -> str:
@@ -67,33 +78,26 @@ def print_batch(batch, *, title: str | None = None, max_rows: int | None = None)
 @report_errors
 def campaign_create(
     name: Annotated[str, typer.Argument(help="Name of the new campaign.")],
-    template: Annotated[str | None, typer.Option(help="Start from a template: hard-carbon or electrolyte.")] = None,
+    template: Annotated[str | None, typer.Option(
+        help="Start from a template: hard-carbon or electrolyte.")] = None,
     spec: Annotated[Path | None, typer.Option(help="Campaign spec YAML file.")] = None,
     db: DbOption = None,
 ) -> None:
     """Create a campaign from a template or a YAML spec."""
-    from campaigns.library import load_library
-    from campaigns.spec import CampaignSpec
     from campaigns.templates import TEMPLATES, load_template
 
     if (template is None) == (spec is None):
         raise typer.BadParameter(
             f"give exactly one of --template ({' or '.join(TEMPLATES)}) or --spec FILE.yaml")
-    if template is not None:
-        campaign = load_template(template, name=name)
-        base_dir = Path.cwd()
-    else:
-        assert spec is not None
-        loaded = CampaignSpec.load(spec)
-        campaign = CampaignSpec.from_dict({**loaded.to_dict(), "name": name}, source=str(spec))
-        base_dir = spec.parent
-    library = load_library(campaign, base_dir=base_dir) if campaign.is_library else None
-    store = open_store(db)
-    store.create_campaign(campaign, library=library, actor=_actor())
+    source = load_template(template, name=name) if template is not None else spec
+    assert source is not None
+    planner = _planner(db)
+    created = planner.create_campaign(source, name=name)
+    campaign, library = created.spec, created.library()
     kind = f"library of {len(library)} candidates" if library is not None else (
         f"{len(campaign.input_names)} inputs")
     console.print(f"Created campaign [bold]{name}[/] ({kind}, {campaign.plate.wells}-well plates, "
-                  f"{campaign.sample_well_count} sample wells) in {store.url}")
+                  f"{campaign.sample_well_count} sample wells) in {planner.url}")
     console.print(f"Next: planner suggest --campaign {name}")
 
 
@@ -104,14 +108,16 @@ def campaign_list(db: DbOption = None) -> None:
     store = open_store(db)
     rows = store.list_campaigns()
     if not rows:
-        console.print("No campaigns yet. Create one: planner campaign create --template hard-carbon demo")
+        console.print("No campaigns yet. Create one: "
+                      "planner campaign create --template hard-carbon demo")
         return
     table = Table(header_style="bold")
     for col in ("name", "plates", "measurements", "last week", "owner", "description"):
         table.add_column(col)
     for r in rows:
+        description = (r.description[:60] + "…") if len(r.description) > 60 else r.description
         table.add_row(r.name, str(r.n_batches), str(r.n_measurements), r.last_week or "-",
-                      r.owner, (r.description[:60] + "…") if len(r.description) > 60 else r.description)
+                      r.owner, description)
     console.print(table)
 
 
@@ -143,7 +149,8 @@ def campaign_show(
         table.add_row(p.name, p.kind + (" (log)" if getattr(p, "log_scale", False) else ""), rng,
                       p.column.unit)
     for m in spec.mixtures:
-        table.add_row(m.name, f"mixture ({m.basis} fractions sum to 1)", ", ".join(m.components), "-")
+        table.add_row(m.name, f"mixture ({m.basis} fractions sum to 1)",
+                      ", ".join(m.components), "-")
     console.print(table)
     for lc in spec.linear_constraints:
         lhs = " + ".join(f"{c:g}·{n}" for n, c in lc.coefficients.items())
@@ -152,8 +159,10 @@ def campaign_show(
     for col in ("target", "direction", "constraint", "optimized"):
         targets.add_column(col)
     for t in spec.targets:
-        cons = "" if t.threshold is None else f"{'≥' if t.direction == 'max' else '≤'} {t.threshold:g} {t.column.unit}"
-        targets.add_row(t.column.label, t.direction, cons, "yes" if t.optimize else "recorded only")
+        sign = "≥" if t.direction == "max" else "≤"
+        cons = "" if t.threshold is None else f"{sign} {t.threshold:g} {t.column.unit}"
+        targets.add_row(t.column.label, t.direction, cons,
+                        "yes" if t.optimize else "recorded only")
     console.print(targets)
     if spec.descriptors:
         console.print("Descriptors: " + ", ".join(d.column.label for d in spec.descriptors))
@@ -189,7 +198,8 @@ def campaign_warm_start(
     ] = "multitask",
     max_prior_rows: Annotated[int, typer.Option(
         help="Most shared rows per target in one fit.")] = 300,
-    off: Annotated[bool, typer.Option("--off", help="Learn from this campaign's data only.")] = False,
+    off: Annotated[bool, typer.Option(
+        "--off", help="Learn from this campaign's data only.")] = False,
     db: DbOption = None,
 ) -> None:
     """Switch learning from the shared dataset (warm start) on or off for a campaign's GP."""
@@ -226,40 +236,42 @@ def campaign_warm_start(
 
 # --- suggest -------------------------------------------------------------------------------
 def suggest(
-    campaign: Annotated[str | None, typer.Option("--campaign", "-c", help="Campaign name.")] = None,
-    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
+    campaign: Annotated[str | None, typer.Option(
+        "--campaign", "-c", help="Campaign name.")] = None,
+    week: Annotated[str | None, typer.Option(
+        help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
     model: Annotated[str, typer.Option(help="Surrogate once data exist: gp or ensemble.")] = "gp",
-    force: Annotated[bool, typer.Option(help="Regenerate this week's plate (only before results).")] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: stable per campaign and week).")] = None,
-    due: Annotated[bool, typer.Option("--due", help="Propose for every campaign with no plate this week.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Regenerate this week's plate (only before results).")] = False,
+    seed: Annotated[int | None, typer.Option(
+        help="Random seed (default: stable per campaign and week).")] = None,
+    due: Annotated[bool, typer.Option(
+        "--due", help="Propose for every campaign with no plate this week.")] = False,
     fast: Annotated[bool, typer.Option(help="Cheaper optimizer settings.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Propose the week's plate (space-filling before data, BoTorch afterwards). Idempotent per week."""
-    from planner.weekly import due_campaigns, suggest_plate
-
+    """Propose the week's plate (space-filling before data, BoTorch afterwards). Idempotent per
+    week."""
     if model not in ("gp", "ensemble"):
         raise typer.BadParameter(f"--model must be gp or ensemble, got {model!r}")
-    store = open_store(db)
+    planner = _planner(db)
     if due:
-        names = due_campaigns(store, week)
+        names = planner.due_campaigns(week)
         if not names:
             console.print("Every campaign already has its plate for this week.")
         for name in names:
-            result = suggest_plate(store, name, week=week, surrogate=model, seed=seed, fast=fast,
-                                   actor=_actor())
-            b = result.batch
-            console.print(f"{name}: proposed batch {b.id} for {b.iso_week} ({b.generator}, "
-                          f"{len(b.wells)} wells)")
+            b = planner.campaign(name).suggest(week, surrogate=model, seed=seed, fast=fast)
+            console.print(f"{name}: proposed batch {b.id} for {b.week} ({b.generator}, "
+                          f"{len(b)} wells)")
         return
     if campaign is None:
         raise typer.BadParameter("give --campaign NAME, or --due for every campaign")
-    result = suggest_plate(store, campaign, week=week, surrogate=model, seed=seed, force=force,
-                           fast=fast, actor=_actor())
-    if not result.created:
-        console.print(f"[yellow]Batch {result.batch.id} already exists for {result.batch.iso_week}; "
+    plate = planner.campaign(campaign).suggest(week, surrogate=model, seed=seed, force=force,
+                                               fast=fast)
+    if not plate.created:
+        console.print(f"[yellow]Batch {plate.id} already exists for {plate.week}; "
                       "showing it unchanged (use --force to regenerate).[/]")
-    print_batch(result.batch)
+    print_batch(plate.batch)
     console.print(f"Next: planner plate template --campaign {campaign} --out plate.xlsx")
 
 
@@ -273,17 +285,10 @@ def plate_template(
     db: DbOption = None,
 ) -> None:
     """Write the sheet the lab fills in: one row per well, empty result columns with units."""
-    from campaigns.sheet import SheetWell, template_frame, write_template
-
-    store = open_store(db)
-    spec = store.spec(campaign)
-    b = store.batch(campaign, batch)
-    wells = [SheetWell(w.well, w.role, {**w.recipe, **({"candidate_id": w.candidate_id}
-                                                      if w.candidate_id else {})})
-             for w in b.wells]
-    frame = template_frame(spec, batch_id=b.id, wells=wells)
-    write_template(frame, out)
-    console.print(f"Wrote {out} ({len(frame)} wells of batch {b.id}, {b.iso_week}). Fill in the "
+    camp = _planner(db).campaign(campaign)
+    b = camp.plate(batch)
+    frame = camp.plate_sheet(out, batch=b.id)
+    console.print(f"Wrote {out} ({len(frame)} wells of batch {b.id}, {b.week}). Fill in the "
                   f"result columns, then: planner ingest {out} --campaign {campaign}")
 
 
@@ -291,8 +296,12 @@ def plate_template(
 def ingest(
     file: Annotated[Path, typer.Argument(help="Filled plate sheet (.csv or .xlsx).")],
     campaign: CampaignOpt,
-    batch: Annotated[int | None, typer.Option(help="Batch id (default: from the file's Batch column, else the newest). A file whose Batch column names another batch is refused.")] = None,
-    confirm_unusual: Annotated[bool, typer.Option("--confirm-unusual", help="Store values that look like a wrong unit (ICE 0.85 where ICE is in %) as written; without it they are errors.")] = False,
+    batch: Annotated[int | None, typer.Option(
+        help="Batch id (default: from the file's Batch column, else the newest). A file whose "
+        "Batch column names another batch is refused.")] = None,
+    confirm_unusual: Annotated[bool, typer.Option(
+        "--confirm-unusual", help="Store values that look like a wrong unit (ICE 0.85 where ICE "
+        "is in %) as written; without it they are errors.")] = False,
     db: DbOption = None,
 ) -> None:
     """Validate a filled plate and store all of it in one transaction, or nothing.
@@ -301,18 +310,12 @@ def ingest(
     that plate's recipes. A missing value is an empty cell: NA, n/a, none, null or - in a
     result cell is refused.
     """
-    from campaigns.errors import CampaignError, IngestError
+    from campaigns.errors import IngestError
     from campaigns.ingest import UnusualValuesError
-    from campaigns.uploads import ingest_bytes
 
+    camp = _planner(db).campaign(campaign)
     try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise CampaignError(f"cannot read {file}: {exc.strerror}.", hint="Check the path.") from None
-    store = open_store(db)
-    try:
-        outcome = ingest_bytes(store, campaign, data, filename=file.name, batch_id=batch,
-                               actor=_actor(), confirm_unusual=confirm_unusual)
+        outcome = camp.upload(file, batch=batch, confirm_unusual=confirm_unusual)
     except IngestError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         err_console.print(f"[bold red]Rejected {file.name}:[/] {len(errors)} problem(s); nothing "
@@ -358,7 +361,9 @@ def _print_problems(problems) -> None:  # noqa: ANN001
 def export(
     campaign: CampaignOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .xlsx.")],
-    long: Annotated[bool, typer.Option("--long", help="One row per measurement (with superseded values) instead of one per well.")] = False,
+    long: Annotated[bool, typer.Option(
+        "--long", help="One row per measurement (with superseded values) instead of one per "
+        "well.")] = False,
     db: DbOption = None,
 ) -> None:
     """Export a campaign's measurements with provenance.
@@ -366,12 +371,10 @@ def export(
     Text that a spreadsheet would run as a formula (a note starting with "=", "+", "-" or "@")
     is written with a leading ' so the file is safe to open in Excel; numbers stay numbers.
     """
-    from campaigns.exports import format_of, write_frame
+    from campaigns.exports import format_of
 
-    fmt = format_of(out)
-    store = open_store(db)
-    frame = store.measurements(campaign, include_superseded=True) if long else store.export_frame(campaign)
-    write_frame(frame, out, fmt=fmt)
+    format_of(out)  # a wrong suffix is refused before the database is opened
+    frame = _planner(db).campaign(campaign).export(out, long=long)
     console.print(f"Wrote {len(frame)} rows to {out}")
 
 

@@ -1,4 +1,7 @@
-"""`planner lab run` (the virtual lab) and `planner demo` (simulated weeks of the closed loop)."""
+"""`planner lab run` (the virtual lab) and `planner demo` (simulated weeks of the closed loop).
+
+Both reach the campaigns through the Python API (:mod:`planner.api`), as a notebook would.
+"""
 
 from __future__ import annotations
 
@@ -20,33 +23,36 @@ lab_app = typer.Typer(no_args_is_help=True,
 @report_errors
 def lab_run(
     campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Filled sheet to write (.csv or .xlsx).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Filled sheet to write (.csv or .xlsx).")],
     batch: Annotated[int | None, typer.Option(help="Batch id (default: the newest).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated noise and failures.")] = 0,
     db: DbOption = None,
 ) -> None:
     """Make and measure a plate in the virtual lab and write the filled sheet (SIMULATED data)."""
     from campaigns.sheet import write_template
+    from planner.api import Planner
     from planner.simulation.virtual_lab import run_plate
 
-    store = open_store(db)
-    spec = store.spec(campaign)
-    b = store.batch(campaign, batch)
-    sheet = run_plate(spec, b, seed=seed)
+    camp = Planner(open_store(db)).campaign(campaign)
+    plate = camp.plate(batch)
+    sheet = run_plate(camp.spec, plate.batch, seed=seed)
     write_template(sheet, out)
     failed = int(sheet["Status"].notna().sum())
-    console.print(f"Wrote SIMULATED results for {len(sheet)} wells of batch {b.id} to {out} "
+    console.print(f"Wrote SIMULATED results for {len(sheet)} wells of batch {plate.id} to {out} "
                   f"({failed} failed). Upload with: planner ingest {out} --campaign {campaign}")
 
 
 def demo(
     weeks: Annotated[int, typer.Option(help="Simulated weeks of hard-carbon history.")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the simulated lab.")] = 0,
-    dashboard: Annotated[bool, typer.Option(help="Open the dashboard afterwards (also off with PLANNER_NO_DASHBOARD=1).")] = True,
+    dashboard: Annotated[bool, typer.Option(
+        help="Open the dashboard afterwards (also off with PLANNER_NO_DASHBOARD=1).")] = True,
     port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
     db: DbOption = None,
 ) -> None:
-    """Create demo campaigns with simulated weeks of the closed loop, print next week's plate, open the dashboard."""
+    """Create demo campaigns with simulated weeks of the closed loop, print next week's plate,
+    open the dashboard."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from planner.cli.core import print_batch
@@ -54,8 +60,9 @@ def demo(
 
     store = open_store(db)
     total = weeks + 3 + 2
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console) as progress:
         task = progress.add_task("Simulating the closed loop", total=total)
         result = run_demo(store, weeks=weeks, seed=seed,
                           on_step=lambda msg: progress.update(task, advance=1, description=msg))

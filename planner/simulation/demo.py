@@ -2,7 +2,10 @@
 
 ``run_demo`` creates a hard-carbon campaign (96-well plates, virtual hard-carbon lab) and an
 electrolyte campaign (24-well plates, conductivity emulator trained on CALiSol-23), runs the
-closed loop suggest → virtual lab → ingest for past weeks, and proposes this week's plate.
+closed loop suggest → virtual lab → add the filled sheet for past weeks, and proposes this
+week's plate. The virtual lab's sheet is a DataFrame and is added as one
+(:func:`campaigns.uploads.ingest_frame`, what the Python API's ``Campaign.add_results`` calls),
+checked exactly like an uploaded file.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from datetime import date, timedelta
 
 from campaigns.store import BatchInfo, Store
 from campaigns.templates import load_template
-from campaigns.uploads import ingest_bytes
-from planner.simulation.virtual_lab import run_plate, sheet_bytes
+from campaigns.uploads import ingest_frame
+from planner.simulation.virtual_lab import run_plate
 from planner.weekly import current_week, suggest_plate
 
 DEMO_CAMPAIGNS = {"demo-hard-carbon": "hard-carbon", "demo-electrolyte": "electrolyte"}
@@ -72,7 +75,7 @@ def run_demo(store: Store, *, weeks: int = 4, electrolyte_weeks: int = 3, seed: 
             for i, week in enumerate(weeks_before(n_weeks, today)):
                 batch = suggest_plate(store, name, week=week, fast=fast, actor="demo").batch
                 sheet = run_plate(spec, batch, seed=seed + i, plate_index=i)
-                ingest_bytes(store, name, sheet_bytes(sheet), filename=f"{name}-{week}.csv",
+                ingest_frame(store, name, sheet, filename=f"{name}-{week} (simulated)",
                              batch_id=batch.id, actor="demo")
                 step(f"{name}: {week} simulated")
             result.weeks_run[name] = n_weeks

@@ -319,3 +319,22 @@ def test_backtest_on_a_dataframe(tmp_path: Path) -> None:
     with pytest.raises(BacktestInputError) as exc:
         backtest(path, targets=["yield:max"], seeds=1, workers=1)
     assert "yield_pct" in str(exc.value) + (exc.value.hint or "")
+
+
+# --- the demo ----------------------------------------------------------------------------------
+def test_the_demo_adds_the_virtual_labs_sheets_as_dataframes(store) -> None:  # noqa: ANN001
+    from datetime import date
+
+    from planner.simulation.demo import run_demo
+
+    today = date(2026, 3, 11)  # 2026-W11
+    result = run_demo(store, weeks=0, electrolyte_weeks=1, today=today)
+    assert result.weeks_run == {"demo-hard-carbon": 0, "demo-electrolyte": 1}
+    uploads = store.uploads("demo-electrolyte")
+    assert uploads["filename"].tolist() == ["demo-electrolyte-2026-W10 (simulated)"]
+    assert (uploads["new"] > 0).all() and len(uploads["sha256"].iloc[0]) == 64
+    first, this_week = store.batches("demo-electrolyte")
+    assert first.status == "completed" and this_week.iso_week == "2026-W11"
+    assert store.measurements("demo-electrolyte")["instrument"].str.contains("simulated").all()
+    assert run_demo(store, weeks=0, electrolyte_weeks=1, today=today).skipped == [
+        "demo-hard-carbon", "demo-electrolyte"]
