@@ -18,6 +18,7 @@ proposal, like the other strategies. Missing inputs are filled with the column m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,26 +29,21 @@ from planner.errors import PlanningError
 
 
 def _import_ax():  # noqa: ANN202 - returns the ax module's public names
-    """Import Ax's public names and quiet its INFO logging (one line per trial otherwise).
+    """Import Ax's public names and quiet its per-trial INFO lines.
 
-    Ax logs INFO while it is imported, and sets INFO on each of its module loggers, so a level on
-    the "ax" logger does not quiet them; as Ax's logger module advises, the level is set on the
-    handler Ax attaches to "ax".
+    Ax writes its logs to stderr through a handler of its own (its "ax" logger does not
+    propagate) and sets INFO on each module logger, so without this every trial of a backtest
+    prints a line. Its own switch, ``set_stderr_log_level``, raises that handler to WARNING; no
+    other logger is touched, and it happens only when an Ax peer is built.
     """
-    import logging
-
-    previous = logging.root.manager.disable
-    logging.disable(logging.INFO)
     try:
         from ax import ChoiceParameterConfig, Client, RangeParameterConfig
+        from ax.utils.common.logger import set_stderr_log_level
     except ImportError as exc:
         raise PlanningError(
             f"Ax could not be imported ({exc}).", hint="Install it with: pip install ax-platform"
         ) from None
-    finally:
-        logging.disable(previous)
-    for handler in logging.getLogger("ax").handlers:
-        handler.setLevel(logging.WARNING)
+    set_stderr_log_level(logging.WARNING)
     return Client, RangeParameterConfig, ChoiceParameterConfig
 
 
