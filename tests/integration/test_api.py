@@ -1,10 +1,13 @@
 """The Python API (planner.api): the weekly loop from a notebook, results added as DataFrames
-checked exactly like uploaded files.
+checked exactly like uploaded files, and examples/weekly_loop.py run as a user runs it.
 
 Results come from the SIMULATED virtual lab (planner.simulation.virtual_lab)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +17,12 @@ import pytest
 from campaigns.errors import CampaignError, IngestError, NotFoundError, SpecError
 from campaigns.ingest import UnusualValuesError
 from campaigns.spec import CampaignSpec
+from campaigns.store import Store
 from campaigns.templates import load_template
 from planner.api import Campaign, Planner, backtest
 from planner.simulation.virtual_lab import run_plate, sheet_bytes
 
+ROOT = Path(__file__).resolve().parents[2]
 WEEK = "2026-W10"
 
 
@@ -338,3 +343,33 @@ def test_the_demo_adds_the_virtual_labs_sheets_as_dataframes(store) -> None:  # 
     assert store.measurements("demo-electrolyte")["instrument"].str.contains("simulated").all()
     assert run_demo(store, weeks=0, electrolyte_weeks=1, today=today).skipped == [
         "demo-hard-carbon", "demo-electrolyte"]
+
+
+# --- the example -------------------------------------------------------------------------------
+@pytest.mark.slow  # two processes and a BoTorch plate of 96 wells: ~25 s
+def test_the_example_runs_the_weekly_loop_on_a_fresh_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'example.db'}"
+    out = tmp_path / "results.csv"
+    cmd = [sys.executable, str(ROOT / "examples" / "weekly_loop.py"), "--db", url, "--out",
+           str(out)]
+    env = {**os.environ, "PLANNER_FAST": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "SIMULATED" in done.stdout and "Traceback" not in done.stderr
+    with Store.open(url) as store:
+        (name,) = store.campaign_names()
+        first, second = store.batches(name)
+        measured = store.measurements(name)
+    assert first.status == "completed" and second.status == "proposed"
+    assert first.generator.startswith("space-filling") and second.generator.startswith("botorch")
+    samples = [w for w in second.wells if w.role == "sample"]
+    assert samples and all(w.predictions.get("targets") for w in samples)
+    assert measured["instrument"].str.contains("simulated").all()
+    assert len(pd.read_csv(out)) == measured[["batch_id", "well"]].drop_duplicates().shape[0]
+    assert (tmp_path / f"plate1-{first.iso_week}.xlsx").is_file()
+    # On a database that already holds the example, it says so: a message and a hint.
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=600)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert "Hint:" in again.stderr and "Traceback" not in again.stderr
