@@ -50,10 +50,6 @@ from torch import Tensor
 from planner.errors import PlanningError
 from planner.runtime import skip_botorch_jit_kernel
 
-# BoTorch would compile a C++ kernel for qLogNEHVI on first use (35-140 s per environment) that
-# does not speed up our plates; see planner.runtime.
-skip_botorch_jit_kernel()
-
 Direction = Literal["max", "min"]
 
 #: Acquisition names a campaign may choose (``planning.acquisition``).
@@ -268,12 +264,18 @@ def build_acquisition(
         A BoTorch acquisition function taking ``b x q x d`` and returning ``b`` values (larger
         is better; log scale).
 
+    BoTorch's fused qLogNEHVI kernel is not compiled in this process (unless
+    ``PLANNER_BOTORCH_FUSED=1``): see :func:`planner.runtime.skip_botorch_jit_kernel`.
+
     Raises:
         AcquisitionSpecError: objective/constraint indices do not match the model outputs, the
             reference point has the wrong length, or the acquisition does not fit the number of
             objectives.
     """
     _check_specs(model.num_outputs, objectives, constraints)
+    # Here, not on import: every planning path (suggest, backtest, notebooks) builds its
+    # acquisition through this function, and importing the planner changes nothing in BoTorch.
+    skip_botorch_jit_kernel()
     name = ProposalSettings(acquisition=acquisition).resolved(len(objectives))
     X_baseline = X_baseline.to(torch.double)
     if X_baseline.ndim != 2 or X_baseline.shape[0] == 0:

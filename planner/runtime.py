@@ -1,24 +1,20 @@
 """Process-wide settings that make planning runs fast on a small CPU machine.
 
 Two things outside the planner's own code cost the weekly ``planner suggest`` more than its
-acquisition search did (measured on the demo campaign, 384 wells, 96-well plate):
+acquisition search (the measurements are in ``benchmarks/results/settings.md``):
 
 1. **BoTorch's JIT-compiled qLogEHVI kernel.** BoTorch 0.18 compiles a fused C++ kernel with
    ``torch.utils.cpp_extension`` the first time a ``qLogNoisyExpectedHypervolumeImprovement`` is
-   built in a process, into ``~/.cache/torch_extensions``, and builds it again whenever another
-   virtual environment (another path to torch) used that cache in between. Each build took
-   35-140 s of a 2-core machine (ninja's log), so the first plate after an install, every CI
-   run and the demo paid it. With the kernel the plate took 91.6 s, without it 91.4 s: the
-   kernel speeds up a part of the acquisition that is not our bottleneck. It is therefore not
-   loaded; set ``PLANNER_BOTORCH_FUSED=1`` to let BoTorch compile and use it.
+   built in a process (into ``~/.cache/torch_extensions``, again for every other virtual
+   environment), which takes minutes on a small machine and does not speed up our plates.
+   :func:`skip_botorch_jit_kernel` keeps it from being loaded; set ``PLANNER_BOTORCH_FUSED=1`` to
+   let BoTorch compile and use it. :func:`planner.acquisition.build_acquisition` and the
+   backtest call it each time they plan, never on import.
 2. **glibc returning memory to the system after every large tensor.** The acquisition builds
-   and frees tens-of-megabyte kernel matrices thousands of times; with glibc's defaults each is
-   a fresh ``mmap``/``munmap`` and the process spent 18-20 s of its 91 s in the kernel
-   (6.2 million page faults). :func:`tune_allocator` keeps freed memory for reuse instead:
-   2 s of system time instead of 20 s, 11 s less wall time, the same peak memory (2.1-2.2 GB
-   then, before the acquisition was scored in chunks).
-   It is called by the command-line entry points, the dashboard and the backtest workers, not
-   on import: a library should not change its host process's allocator.
+   and frees tens-of-megabyte kernel matrices thousands of times, each a fresh ``mmap``/``munmap``
+   with glibc's defaults. :func:`tune_allocator` keeps freed memory for reuse instead. It is
+   called by the command-line entry point, the dashboard and the backtest workers, not on import:
+   a library should not change its host process's allocator.
 """
 
 from __future__ import annotations

@@ -81,11 +81,8 @@ class GPSurrogate(Surrogate):
             above 2), a list of names, or ``None``.
         impute: ``"iterative"`` or ``"median"`` imputation of missing inputs.
         max_train_rows: most training rows per target for the exact GP.
-        max_iter: L-BFGS iterations per hyperparameter fit. 50 by default: on the demo
-            hard-carbon campaign (324 training rows, 60 held out) 50 iterations fitted in 4.4 s
-            instead of 10.3 s for 100, with the same held-out RMSE (ICE 0.93 vs 0.94 %,
-            capacity 6.82 vs 6.84 mAh/g) and 90 % interval coverage (0.98/0.90 both); at 1,000
-            rows 40 s instead of 150 s of CPU with the same error on the true function.
+        max_iter: L-BFGS iterations per hyperparameter fit. 50 by default: half the time of 100
+            for the same held-out accuracy (``benchmarks/results/settings.md``).
         input_bounds: optional ``{column: (low, high)}`` of the search space (a candidate pool's
             range, a recipe parameter's bounds). Numeric inputs are then scaled to the unit cube
             over that range (widened to cover the training rows) instead of over the few rows

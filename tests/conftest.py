@@ -25,6 +25,14 @@ except ImportError:  # pragma: no cover
 os.environ.setdefault("PLANNER_FAST", "1")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A test process plans like the planner's own entry points: without BoTorch compiling its
+    fused qLogNEHVI kernel (35-140 s), also in tests that build BoTorch acquisitions directly."""
+    from planner.runtime import skip_botorch_jit_kernel
+
+    skip_botorch_jit_kernel()
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'planner.db'}"

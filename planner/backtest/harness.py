@@ -60,6 +60,7 @@ from planner.backtest.problem import (
 )
 from planner.backtest.strategies import STRATEGIES, make_strategy, unavailable_reason
 from planner.errors import PlanningError
+from planner.runtime import skip_botorch_jit_kernel
 
 __all__ = [
     "BacktestConfig",
@@ -188,6 +189,9 @@ def run_campaign(
         config: batch size, budget and initial design size.
         fresh_process: the process ran nothing else, so its lifetime peak memory is this run's.
     """
+    # Peers (Ax, BayBE) build BoTorch acquisitions of their own: they run without BoTorch's
+    # JIT-compiled kernel too, as the planner's strategies do (see build_acquisition).
+    skip_botorch_jit_kernel()
     n = len(problem.X)
     budget = min(config.budget, n)
     picks = initial_design(n, config.init, seed)
@@ -248,7 +252,7 @@ def _init_worker() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    tune_allocator()  # BoTorch's JIT kernel is already off: this module imports planner.acquisition
+    tune_allocator()
 
 
 def _run_in_worker(

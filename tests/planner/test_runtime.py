@@ -19,13 +19,18 @@ def test_building_qlognehvi_compiles_nothing(tmp_path: Path) -> None:
     """A fresh process plans with qLogNEHVI without BoTorch building its C++ kernel.
 
     BoTorch 0.18 would compile ``logei_fused_ext`` into ``$TORCH_EXTENSIONS_DIR`` on the first
-    qLogNEHVI (35-140 s per environment on the 2-core machine).
+    qLogNEHVI (35-140 s per environment on the 2-core machine). Importing the planner changes
+    nothing in BoTorch; ``build_acquisition``, which suggest, the dashboard, backtests and
+    notebooks all plan through, keeps the kernel off.
     """
     script = textwrap.dedent("""
         import torch
         from botorch.acquisition.multi_objective import logei
         from botorch.models import ModelListGP, SingleTaskGP
+        import planner.backtest, planner.cli, planner.propose, planner.weekly
         from planner.acquisition import ObjectiveSpec, build_acquisition
+
+        print(logei._load_attempted)  # no patch of BoTorch on import
 
         X = torch.rand(8, 2, dtype=torch.double)
         Y = torch.stack([X.sum(-1), -X.prod(-1)], dim=-1)
@@ -43,7 +48,7 @@ def test_building_qlognehvi_compiles_nothing(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=300, check=False)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", "True"]
+    assert out.stdout.split() == ["False", "True", "True"]
     assert not (tmp_path / "ext").exists()  # nothing was built
 
 
