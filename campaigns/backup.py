@@ -44,6 +44,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from campaigns.auth import Identity, check_admin
 from campaigns.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -520,7 +521,8 @@ def inspect_backup(path: Path) -> BackupInfo:
     return _describe_pg(path)[0]
 
 
-def restore(url: str, source: Path, *, force: bool = False) -> BackupInfo:
+def restore(url: str, source: Path, *, force: bool = False,
+            identity: Identity | None = None) -> BackupInfo:
     """Replace the database at ``url`` with the backup ``source``, all of it or nothing.
 
     The backup is checked first (:func:`inspect_backup`). A SQLite target is replaced by an
@@ -531,6 +533,8 @@ def restore(url: str, source: Path, *, force: bool = False) -> BackupInfo:
         url: SQLAlchemy URL of the target database.
         source: A file written by :func:`backup`, of the same kind of database as ``url``.
         force: Replace a target that holds data.
+        identity: The signed-in user (:func:`campaigns.auth.authenticate`): when the target
+            has user accounts, only one of its admins may replace it.
 
     Returns:
         What was restored.
@@ -538,8 +542,10 @@ def restore(url: str, source: Path, *, force: bool = False) -> BackupInfo:
     Raises:
         BackupError: The file is not a restorable backup, is for the other kind of database,
             the target holds data (without ``force``) or is being written; nothing was changed.
+        AccessDenied: The target has user accounts and ``identity`` is not one of its admins.
     """
     parsed, backend = _url(url)
+    check_admin(url, identity, what="restore a backup over this database")
     source = Path(source)
     kind = _kind(source)
     if kind != backend:

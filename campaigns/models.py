@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -20,13 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 from campaigns.errors import StoreError
-
 
 #: 64-bit integers on every engine (SQLite's INTEGER already is one; PostgreSQL's is 32-bit).
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
@@ -266,3 +266,64 @@ def _check_lengths(_mapper: Mapper[Any], _conn: Any, target: Base) -> None:
 
 event.listen(Base, "before_insert", _check_lengths, propagate=True)
 event.listen(Base, "before_update", _check_lengths, propagate=True)
+
+
+# --- accounts, roles and the audit chain (campaigns/auth.py, campaigns/audit.py) ---------------
+class UserRow(Base):
+    """A person who signs in. While the table is empty the database is a single-user lab and
+    nothing is checked; from the first user on, every write needs a signed-in user.
+
+    ``password_hash`` is ``scrypt$n=…,r=…,p=…$<salt>$<key>`` (base64): the parameters are stored
+    with each hash so they can be raised later without locking anyone out.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Site-wide: manages users and may do anything in any campaign."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CampaignRoleRow(Base):
+    """One user's role in one campaign: ``viewer``, ``chemist`` or ``owner``."""
+
+    __tablename__ = "campaign_roles"
+    __table_args__ = (UniqueConstraint("user_id", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    granted_by: Mapped[str] = mapped_column(String(200), default="")
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditChainRow(Base):
+    """The hash chain over the audit log: one row per audit entry, written in its transaction.
+
+    ``sha256`` is SHA-256 of ``prev_sha256`` and the entry's canonical content
+    (:func:`campaigns.audit.row_digest`); ``position`` orders the chain (1, 2, …), which on
+    PostgreSQL need not follow the audit ids.
+    """
+
+    __tablename__ = "audit_chain"
+
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id"), primary_key=True,
+                                          autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInt, unique=True)
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's newest link (one row, ``id`` 1); writers lock it, so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInt, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))

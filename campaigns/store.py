@@ -29,6 +29,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from campaigns import audit
+from campaigns.auth import ANY_USER, Identity, authorize, make_owner
 from campaigns.errors import CampaignError, NotFoundError, StoreError
 from campaigns.models import (
     RETRACTED,
@@ -227,14 +229,20 @@ def _migrate(engine: Engine) -> None:
 class Store:
     """Repository over the campaign database. Create with :meth:`Store.open`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, identity: Identity | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._identity = identity
 
     # --- opening --------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
-        """Open the database at ``url`` (default: :func:`default_url`) and bring its schema up to date."""
+    def open(cls, url: str | None = None, *, migrate: bool = True,
+             identity: Identity | None = None) -> Store:
+        """Open the database at ``url`` (default: :func:`default_url`), its schema up to date.
+
+        ``identity`` (from :func:`campaigns.auth.authenticate`) is the user every write is
+        checked against and recorded under once the database has user accounts.
+        """
         url = url or default_url()
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +273,24 @@ class Store:
             except StoreError:
                 engine.dispose()
                 raise
-        return cls(engine)
+        return cls(engine, identity=identity)
+
+    def as_user(self, identity: Identity | None) -> Store:
+        """This store (same engine and connections) acting as ``identity``: a signed-in user from
+        :func:`campaigns.auth.authenticate`, or ``None`` for nobody."""
+        return type(self)(self.engine, identity=identity)
+
+    @property
+    def identity(self) -> Identity | None:
+        """The signed-in user writes are checked against (``None``: nobody)."""
+        return self._identity
+
+    def _authorize(self, s: Session, camp: CampaignRow | None, needed: str, actor: str,
+                   what: str) -> str:
+        """Refuse a write ``identity`` may not make (when the database has users); returns the
+        name to record as the actor: the signed-in user's, else the caller's ``actor``."""
+        return authorize(s, self._identity, camp, needed, database=self.url, actor=actor,
+                         what=what)
 
     def close(self) -> None:
         """Close every pooled connection (the store can be reopened with :meth:`open`)."""
@@ -294,6 +319,7 @@ class Store:
         """
         with transaction(self._sessions) as s:
             s.connection(execution_options={_WRITE_OPTION: True})
+            audit.lock_head(s)  # PostgreSQL: every writer takes the audit chain's lock first
             yield s
 
     # --- campaigns ------------------------------------------------------------------------
@@ -319,7 +345,8 @@ class Store:
                 f"campaign {spec.name!r} is a library campaign but no candidate table was given.",
                 hint="Set library.path in the spec to a CSV with one row per candidate.",
             )
-        with self._session() as s:
+        with self._write() as s:
+            actor = self._authorize(s, None, ANY_USER, actor, "create campaigns")
             if s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name)) is not None:
                 raise CampaignError(
                     f"a campaign named {spec.name!r} already exists.",
@@ -329,6 +356,7 @@ class Store:
                               spec_yaml=spec.to_yaml())
             s.add(row)
             s.flush()
+            make_owner(s, self._identity, row)
             if library is not None and spec.library is not None:
                 idc = spec.library.id_column
                 for rec in library.to_dict(orient="records"):
@@ -341,8 +369,9 @@ class Store:
 
     def update_spec(self, spec: CampaignSpec, *, actor: str = "") -> None:
         """Replace a campaign's spec (the old one is kept in the audit log)."""
-        with self._session() as s:
+        with self._write() as s:
             row = self._campaign(s, spec.name)
+            actor = self._authorize(s, row, "owner", actor, "edit the spec")
             old = row.spec_yaml
             row.spec_yaml, row.description, row.owner = spec.to_yaml(), spec.description, spec.owner
             row.updated_at = utcnow()
@@ -426,8 +455,9 @@ class Store:
         With ``replace``, this week's existing batch is marked ``discarded`` (kept for the
         record); a batch that already has measurements cannot be replaced.
         """
-        with self._session() as s:
+        with self._write() as s:
             camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "chemist", actor, "propose plates")
             existing = s.scalars(select(BatchRow).where(
                 BatchRow.campaign_id == camp.id, BatchRow.iso_week == iso_week,
                 BatchRow.status != "discarded")).all()
@@ -483,6 +513,7 @@ class Store:
         """
         with self._write() as s:
             camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "chemist", actor, "upload results")
             batch = self._locked_batch(s, camp, batch_id)
             dup = s.scalar(select(UploadRow).where(UploadRow.campaign_id == camp.id,
                                                    UploadRow.sha256 == parsed.sha256))
@@ -581,6 +612,7 @@ class Store:
                                 "use `planner data retract-value` to withdraw a value.")
         with self._write() as s:
             camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "chemist", actor, "correct values")
             batch = self._locked_batch(s, camp, batch_id)
             row = self._well(batch, well)
             old = self._current_measurements(s, [row.id]).get((row.id, quantity))
@@ -610,6 +642,7 @@ class Store:
         """
         with self._write() as s:
             camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "chemist", actor, "retract values")
             batch = self._locked_batch(s, camp, batch_id)
             row = self._well(batch, well)
             old = self._current_measurements(s, [row.id]).get((row.id, quantity))
@@ -641,6 +674,7 @@ class Store:
                                 hint='Say why, e.g. --reason "plate 10\'s sheet uploaded to 12".')
         with self._write() as s:
             camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "chemist", actor, "retract uploads")
             upload = s.get(UploadRow, upload_id)
             if upload is None or upload.campaign_id != camp.id:
                 raise NotFoundError(f"campaign {name!r} has no upload {upload_id}.",

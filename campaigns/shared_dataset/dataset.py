@@ -43,6 +43,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, exists, func, insert, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from campaigns.auth import ADMIN, Identity, authorize
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError, NotFoundError, Problem
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
@@ -67,7 +68,7 @@ from campaigns.shared_dataset.schema import (
     science_field,
     values_digest,
 )
-from campaigns.store import transaction
+from campaigns.store import Store, transaction
 
 ACCEPTED, QUARANTINED = "accepted", "quarantined"
 _INT_PROVENANCE = [n for n, (t, _, _) in PROVENANCE.items() if t == "integer"]
@@ -140,8 +141,11 @@ class SharedDataset:
     """Repository over the shared dataset tables.
 
     Args:
-        engine: The campaign store's engine (``Store.open(url).engine``); its schema must be
+        engine: The campaign store (``Store.open(url)``), or its engine; the schema must be
             migrated, which ``Store.open`` does.
+        identity: The signed-in user pulls are checked against and recorded under when the
+            database has user accounts (default: the store's); pulling needs an admin, as the
+            shared rows feed every campaign's warm start.
 
     Example:
         >>> shared = SharedDataset(Store.open(url).engine)      # doctest: +SKIP
@@ -149,12 +153,23 @@ class SharedDataset:
         >>> shared.rows(domain="electrolyte")                   # doctest: +SKIP
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | Store, *, identity: Identity | None = None) -> None:
+        if isinstance(engine, Store):
+            identity = identity if identity is not None else engine.identity
+            engine = engine.engine
         self.engine = engine
+        self.identity = identity
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def _session(self) -> AbstractContextManager[Session]:
         return transaction(self._sessions)
+
+    def _write(self) -> AbstractContextManager[Session]:
+        return Store(self.engine, identity=self.identity)._write()
+
+    def _authorize(self, s: Session, actor: str) -> str:
+        return authorize(s, self.identity, None, ADMIN, actor=actor, what="pull shared data",
+                         database=self.engine.url.render_as_string(hide_password=True))
 
     # --- writing --------------------------------------------------------------------------
     def pull(self, path: Path, *, name: str | None = None, quarantine: bool = False,
@@ -217,7 +232,8 @@ class SharedDataset:
         """
         name = name or contents.name or package_name(contents.title or contents.path.parent.name)
         origin = str(Path(contents.path).resolve())
-        with self._session() as s:
+        with self._write() as s:
+            actor = self._authorize(s, actor)
             src = s.scalar(select(SharedSourceRow).where(SharedSourceRow.name == name))
             if src is not None and src.package_sha256 == contents.sha256:
                 return PullResult(name, already_pulled=True,

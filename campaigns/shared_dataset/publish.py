@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from campaigns.audit import record
+from campaigns.auth import require
 from campaigns.errors import CampaignError
 from campaigns.shared_dataset.package import ResourceData, write_package
 from campaigns.shared_dataset.schema import (
@@ -138,7 +140,8 @@ def campaign_fields(store: Store, campaign: str) -> tuple[FieldSpec, ...]:
 
 def publish_campaign(store: Store, campaign: str, out_dir: Path, *,
                      licence: str = "CC-BY-4.0", contributors: Sequence[dict[str, Any]] = (),
-                     title: str | None = None, citation: str | None = None) -> PublishResult:
+                     title: str | None = None, citation: str | None = None,
+                     actor: str = "") -> PublishResult:
     """Write a campaign's measured wells and failed syntheses as a validated data package.
 
     Args:
@@ -150,10 +153,17 @@ def publish_campaign(store: Store, campaign: str, out_dir: Path, *,
             owner and every operator in the data are added.
         title: Package title (default: from the campaign).
         citation: How to cite the data (a paper, a DOI).
+        actor: Who publishes, for the audit log (when the database has user accounts, the
+            store's signed-in user, who must be an owner of the campaign).
 
     Returns:
         Where the package is and what it holds.
+
+    Raises:
+        AccessDenied: the database has user accounts and the store's user is not an owner of
+            the campaign; nothing was written.
     """
+    require(store, campaign, "owner", what="publish the data")
     spec = store.spec(campaign)
     lic = licence_descriptor(licence)
     measured, failed = campaign_frames(store, campaign)
@@ -183,6 +193,10 @@ def publish_campaign(store: Store, campaign: str, out_dir: Path, *,
                 **({CITATION_KEY: citation} if citation else {}),
                 "keywords": ["battery materials", domain, "Bayesian optimization"]},
     )
+    record(store, "campaign.publish", campaign=campaign, role="owner", what="publish the data",
+           actor=actor, detail={"path": str(path), "licence": lic["name"],
+                                "measured": len(measured), "failed": len(failed),
+                                "data_revision": revision})
     return PublishResult(path, len(measured), len(failed), lic["name"], tuple(people))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from planner.cli import backtest, cell, core, data, dataset, db, lab, model, ui
+from planner.cli import backtest, cell, core, data, dataset, db, lab, model, ui, users
 from planner.cli._common import reflow_help
 from planner.runtime import tune_allocator
 
@@ -28,6 +28,7 @@ app.add_typer(data.app, name="data", help="Uploads, retractions and single-value
 app.add_typer(dataset.app, name="dataset", help="Publish and pull FAIR data packages.")
 app.add_typer(db.app, name="db", help="Back up and restore the planner database.")
 ui.register(app)
+users.register(app)
 reflow_help(app)
 
 

@@ -96,8 +96,91 @@ def report_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# --- who the command acts as ----------------------------------------------------------------
+#: ``planner --user NAME`` (set by the ``planner`` callback in planner/cli/users.py, which also
+#: reads $PLANNER_USER); identities signed in during this command, by (database, name).
+_cli_user: dict[str, str | None] = {"name": None}
+_signed_in: dict[tuple[str, str], Any] = {}
+
+
+def set_user(name: str | None) -> None:
+    """Act as ``name`` in this command (``planner --user``); forget earlier sign-ins."""
+    _cli_user["name"] = name or None
+    _signed_in.clear()
+
+
+def user_name() -> str | None:
+    """The user this command acts as: ``planner --user``, else ``$PLANNER_USER``, else nobody."""
+    return _cli_user["name"] or os.environ.get("PLANNER_USER") or None
+
+
+def read_password(prompt: str, *, env: str, confirm: bool = False) -> str:
+    """A password from ``$env``, else typed at a terminal (never a command-line argument)."""
+    import getpass
+    import sys
+
+    from campaigns.auth import AuthError
+
+    value = os.environ.get(env)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise AuthError(f"a password is needed and there is no terminal to type it in: {prompt}",
+                        hint=f"Set ${env} for this command (never put a password on the "
+                        "command line).")
+    first = getpass.getpass(f"{prompt}: ")
+    if confirm and getpass.getpass("Again, to confirm: ") != first:
+        raise AuthError("the two passwords differ; nothing was changed.",
+                        hint="Type the same password twice.")
+    return first
+
+
+def sign_in(store: Any) -> Any:
+    """The signed-in identity for ``store`` (``None`` when the database has no accounts or no
+    user was named); asks for the password once per command."""
+    from campaigns.auth import authenticate, has_users
+
+    name = user_name()
+    if name is None or not has_users(store):
+        return None
+    key = (store.url, name)
+    if key not in _signed_in:
+        password = read_password(f"Password for {name} on {store.url}", env="PLANNER_PASSWORD")
+        _signed_in[key] = authenticate(store, name, password)
+    return _signed_in[key]
+
+
 def open_store(db: str | None):  # noqa: ANN201 - returns campaigns.store.Store
-    """Open (and migrate) the store named by ``--db``, ``$PLANNER_DB_URL`` or the default file."""
+    """Open (and migrate) the store named by ``--db``, ``$PLANNER_DB_URL`` or the default file,
+    acting as the signed-in user (``planner --user`` / ``$PLANNER_USER``) when the database has
+    user accounts: every write is then checked against that user's roles and recorded under
+    that name. Without a user, reads work and writes are refused with a hint."""
     from campaigns.store import Store
 
-    return Store.open(db)
+    store = Store.open(db)
+    return store.as_user(sign_in(store))
+
+
+def restore_identity(url: str) -> Any:
+    """The identity to restore a backup over ``url`` with: signed in without upgrading the
+    database there; ``None`` when it has no accounts (or does not exist yet)."""
+    from sqlalchemy import inspect, make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from campaigns.store import Store
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (
+            parsed.database and os.path.isfile(os.path.expanduser(parsed.database))):
+        return None
+    store = Store.open(url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            if "users" not in inspect(conn).get_table_names():
+                return None
+    except SQLAlchemyError:
+        return None  # the restore reports what is wrong with the database
+    try:
+        return sign_in(store)
+    finally:
+        store.close()

@@ -34,7 +34,7 @@ def _actor() -> str:
 def _shared(db: str | None):  # noqa: ANN202 - campaigns.shared_dataset.SharedDataset
     from campaigns.shared_dataset import SharedDataset
 
-    return SharedDataset(open_store(db).engine)
+    return SharedDataset(open_store(db))
 
 
 def _print_problems(problems, *, limit: int = 50) -> None:  # noqa: ANN001
@@ -95,7 +95,8 @@ def publish(
     out = out or Path(f"{campaign}-package")
     people = [parse_contributor(c) for c in contributor or []]
     result = publish_campaign(open_store(db), campaign, out, licence=licence,
-                              contributors=people, title=title, citation=citation)
+                              contributors=people, title=title, citation=citation,
+                              actor=_actor())
     console.print(f"Wrote {result.path} ({result.n_measurements} measured well(s), "
                   f"{result.n_failed} failed synthes{'is' if result.n_failed == 1 else 'es'}; "
                   f"licence {result.licence}; "

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import DbOption, console, report_errors
+from planner.cli._common import DbOption, console, report_errors, restore_identity
 
 app = typer.Typer(no_args_is_help=True, help="Back up and restore the planner database.")
 
@@ -70,7 +70,7 @@ def restore(
     from campaigns.backup import restore as run_restore
 
     url = _url(db)
-    info = run_restore(url, source, force=force)
+    info = run_restore(url, source, force=force, identity=restore_identity(url))
     console.print(f"Restored {info.path} into {_shown(url)} ({info.describe()}).",
                   highlight=False)
     head = head_revision()
