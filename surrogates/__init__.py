@@ -12,6 +12,7 @@ Every surrogate follows the scikit-learn contract and the same interface::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from surrogates.base import Surrogate
@@ -20,6 +21,9 @@ from surrogates.errors import InputDataError, SurrogateError
 from surrogates.evaluation import CVReport, cross_validate
 from surrogates.forest import ForestSurrogate
 from surrogates.gp import GPSurrogate
+
+# Library logging: the application configures handlers (see planner/__init__.py).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 #: Surrogate classes by their short name (the CLI's ``--model``).
 SURROGATES: dict[str, type[Surrogate]] = {

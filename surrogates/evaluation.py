@@ -6,6 +6,7 @@ conditions; random K-fold then overstates accuracy. Pass ``group=`` to hold out 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -25,6 +26,8 @@ from sklearn.model_selection import GroupKFold, KFold
 from surrogates.base import EXCLUDED_ROWS_MESSAGE
 from surrogates.errors import InputDataError, InputDataWarning
 from surrogates.preprocessing import did_you_mean, level_key, numeric_column
+
+logger = logging.getLogger(__name__)
 
 #: Half-width of the central 90% interval in standard deviations.
 Z90 = float(norm.ppf(0.95))
@@ -187,6 +190,8 @@ def cross_validate(
     notes: list[str] = []
     n_excluded = {t: int(np.isnan(Y[:, k]).sum()) for k, t in enumerate(target_list)}
     splits, n_folds = _splits(data, group, folds, seed, notes)
+    for note in notes:  # routine adjustments: INFO for the log, in the report for the reader
+        logger.info("cross-validation: %s", note)
     X = data[input_list]
     Yf = pd.DataFrame(Y, columns=target_list, index=data.index)
     group_labels = None if group is None else data[group].to_numpy(dtype=object)

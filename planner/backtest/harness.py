@@ -39,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import threading
@@ -61,6 +62,8 @@ from planner.backtest.problem import (
 from planner.backtest.strategies import STRATEGIES, make_strategy, unavailable_reason
 from planner.errors import PlanningError
 from planner.runtime import skip_botorch_jit_kernel
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BacktestConfig",
@@ -225,6 +228,10 @@ def run_campaign(
                     raise PlanningError(f"proposed invalid rows {chosen[:q]}")
             except Exception as exc:  # noqa: BLE001 - a failed step must not kill the run
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                # Each new failure of a seed once at WARNING; its repeats at DEBUG.
+                level = logging.DEBUG if message in trace.messages else logging.WARNING
+                logger.log(level, "backtest %s, seed %d: the step after %d experiments failed "
+                           "(%s); its %d picks are random.", strategy, seed, len(picks), message, q)
                 if message not in trace.messages and len(trace.messages) < 3:
                     trace.messages.append(message)
                 trace.fallbacks += 1

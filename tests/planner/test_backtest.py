@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -301,7 +302,8 @@ def test_same_initial_design_for_every_strategy_and_no_repeats() -> None:
     assert len(a.seconds) == 3
 
 
-def test_a_failing_strategy_falls_back_to_random_and_is_counted() -> None:
+def test_a_failing_strategy_falls_back_to_random_and_is_counted(
+        caplog: pytest.LogCaptureFixture) -> None:
     problem = _smooth_pool(8)
     config = BacktestConfig(
         batch_size=5,
@@ -311,10 +313,15 @@ def test_a_failing_strategy_falls_back_to_random_and_is_counted() -> None:
         workers=1,
         strategy_options={"gp": {"no_such_option": 1}},
     )
-    trace = run_campaign(problem, "gp", 0, config)
+    with caplog.at_level(logging.DEBUG, logger="planner.backtest.harness"):
+        trace = run_campaign(problem, "gp", 0, config)
     assert trace.fallbacks == 3
     assert "no_such_option" in trace.messages[0]
     assert len(set(trace.picks)) == 20
+    # The log says it too, with a level: the first failure as a warning, its repeats as debug.
+    logged = [r for r in caplog.records if "no_such_option" in r.getMessage()]
+    assert [r.levelname for r in logged] == ["WARNING", "DEBUG", "DEBUG"]
+    assert "gp, seed 0: the step after 5 experiments failed" in logged[0].getMessage()
 
 
 def test_parallel_workers_match_in_process_runs() -> None:
