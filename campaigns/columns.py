@@ -64,13 +64,15 @@ COLUMNS: dict[str, Column] = {
         _c("precursor", "Precursor", "-", kind="category",
            description="Carbon precursor (biomass, polymer or pitch)."),
         _c("carbonization_temperature_c", "Carbonization temperature [°C]", "°C",
-           typical=(800, 1800), possible=(400, 3000), aliases=("temperature", "t_carb", "carbonization temperature"),
+           typical=(800, 1800), possible=(400, 3000),
+           aliases=("temperature", "t_carb", "carbonization temperature"),
            description="Peak temperature of the carbonization step."),
         _c("heating_rate_c_per_min", "Heating rate [°C/min]", "°C/min", typical=(1, 20),
            possible=(1e-9, 1000), aliases=("heating rate", "ramp"),
            description="Furnace ramp rate up to the carbonization temperature."),
         _c("dwell_h", "Dwell time [h]", "h", typical=(0.5, 10), possible=(1e-9, 500),
-           aliases=("dwell", "hold time", "dwell time"), description="Hold time at peak temperature."),
+           aliases=("dwell", "hold time", "dwell time"),
+           description="Hold time at peak temperature."),
         _c("n_doping_at_pct", "N doping [at%]", "at%", typical=(0, 10), possible=(0, 100),
            aliases=("n doping", "nitrogen"), description="Nitrogen heteroatom content."),
         _c("s_doping_at_pct", "S doping [at%]", "at%", typical=(0, 10), possible=(0, 100),
@@ -78,7 +80,8 @@ COLUMNS: dict[str, Column] = {
         # --- hard-carbon descriptors --------------------------------------------------------
         _c("d002_nm", "d002 [nm]", "nm", typical=(0.36, 0.41), possible=(0.335, 1.0),
            aliases=("d002", "interlayer spacing"),
-           unit_hints=(UnitHint((3.0, 10.0), "d002 looks like it is in Å; divide by 10 or convert to nm.", 0.1),),
+           unit_hints=(UnitHint((3.0, 10.0), "d002 looks like it is in Å; divide by 10 or "
+                                              "convert to nm.", 0.1),),
            description="XRD (002) interlayer spacing."),
         _c("la_nm", "La [nm]", "nm", typical=(2, 8), possible=(1e-9, 1000), aliases=("la",),
            description="Lateral crystallite size (XRD 100 peak or Raman)."),
@@ -94,12 +97,14 @@ COLUMNS: dict[str, Column] = {
         # --- hard-carbon targets ------------------------------------------------------------
         _c("ice_pct", "ICE [%]", "%", typical=(60, 92), possible=(0, 100),
            aliases=("ice", "initial coulombic efficiency", "ice (%)"),
-           unit_hints=(UnitHint((0.0, 1.0), "ICE looks like a fraction; multiply by 100 or set the unit to fraction.", 100.0),),
+           unit_hints=(UnitHint((0.0, 1.0), "ICE looks like a fraction; multiply by 100 or set "
+                                            "the unit to fraction.", 100.0),),
            description="Initial Coulombic efficiency of the first cycle."),
         _c("reversible_capacity_mah_per_g", "Reversible capacity [mAh/g]", "mAh/g",
            typical=(200, 400), possible=(0, 1000),
            aliases=("capacity", "reversible capacity", "rev capacity", "rc"),
-           unit_hints=(UnitHint((0.0, 1.0), "Capacity looks like it is in Ah/g; multiply by 1000.", 1000.0),),
+           unit_hints=(UnitHint((0.0, 1.0),
+                                "Capacity looks like it is in Ah/g; multiply by 1000.", 1000.0),),
            description="Reversible (de-sodiation) capacity per gram of carbon."),
         _c("plateau_capacity_mah_per_g", "Plateau capacity [mAh/g]", "mAh/g", typical=(0, 250),
            possible=(0, 1000), aliases=("plateau capacity", "plateau"),
@@ -112,7 +117,8 @@ COLUMNS: dict[str, Column] = {
         *[
             _c(f"{s.lower()}_frac", f"{s} fraction [-]", "-", typical=(0, 1), possible=(0, 1),
                aliases=(s.lower(), f"{s.lower()} fraction", f"x_{s.lower()}"),
-               unit_hints=(UnitHint((0.0, 100.0), f"{s} fraction looks like a percentage; divide by 100.", 0.01),),
+               unit_hints=(UnitHint((0.0, 100.0), f"{s} fraction looks like a percentage; "
+                                                  "divide by 100.", 0.01),),
                description=f"Weight fraction of {s} in the solvent blend.")
             for s in ("EC", "PC", "DMC", "EMC", "DEC", "DME", "Diglyme")
         ],
@@ -125,7 +131,8 @@ COLUMNS: dict[str, Column] = {
         # --- electrolyte targets ------------------------------------------------------------
         _c("ionic_conductivity_ms_per_cm", "Ionic conductivity [mS/cm]", "mS/cm",
            typical=(1, 15), possible=(0, 200), aliases=("conductivity", "k", "sigma"),
-           unit_hints=(UnitHint((0.0, 0.05), "Conductivity looks like it is in S/cm; multiply by 1000.", 1000.0),),
+           unit_hints=(UnitHint((0.0, 0.05), "Conductivity looks like it is in S/cm; "
+                                              "multiply by 1000.", 1000.0),),
            description="Ionic conductivity."),
         _c("coulombic_efficiency_pct", "Coulombic efficiency [%]", "%", typical=(80, 99.8),
            possible=(0, 100), aliases=("ce", "coulombic efficiency"),

@@ -51,7 +51,8 @@ class CampaignRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    batches: Mapped[list[BatchRow]] = relationship(back_populates="campaign", order_by="BatchRow.id")
+    batches: Mapped[list[BatchRow]] = relationship(back_populates="campaign",
+                                                   order_by="BatchRow.id")
 
 
 class CandidateRow(Base):
@@ -173,7 +174,7 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-# --- shared open dataset (campaigns/shared_dataset/) ---------------------------------------------------
+# --- shared open dataset (campaigns/shared_dataset/) ---------------------------------------
 class SharedSourceRow(Base):
     """One pulled data package: another lab's, a published campaign, or a seed data set.
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from campaigns.spec import PlateFormat
 
-PLATE_SHAPES: dict[int, tuple[str, int]] = {24: ("ABCD", 6), 48: ("ABCDEF", 8), 96: ("ABCDEFGH", 12)}
+PLATE_SHAPES: dict[int, tuple[str, int]] = {
+    24: ("ABCD", 6), 48: ("ABCDEF", 8), 96: ("ABCDEFGH", 12)}
 """Plate size → (row letters, number of columns)."""
 
 Role = Literal["sample", "control", "replicate"]

@@ -55,7 +55,8 @@ def _satisfies(df: pd.DataFrame, spec: CampaignSpec) -> np.ndarray:
     return ok
 
 
-def linear_constraint_holds(df: pd.DataFrame, lc: LinearConstraint, tol: float = 1e-9) -> np.ndarray:
+def linear_constraint_holds(df: pd.DataFrame, lc: LinearConstraint,
+                            tol: float = 1e-9) -> np.ndarray:
     """Row mask: does each row of ``df`` satisfy the linear constraint ``lc``?"""
     lhs = sum(coef * df[name].to_numpy(dtype=float) for name, coef in lc.coefficients.items())
     if lc.operator == "<=":
@@ -117,7 +118,8 @@ def space_filling_design(spec: CampaignSpec, n: int, *, seed: int) -> pd.DataFra
     """
     if spec.is_library:
         raise PlanningError(
-            "space-filling designs are for recipe campaigns; this campaign uses a candidate library.",
+            "space-filling designs are for recipe campaigns; this campaign uses a candidate "
+            "library.",
             hint="Use library_design() to pick spread-out candidates from the table.",
         )
     rng = np.random.default_rng(seed)
@@ -135,7 +137,8 @@ def space_filling_design(spec: CampaignSpec, n: int, *, seed: int) -> pd.DataFra
     if have < n:
         raise PlanningError(
             f"could only find {have} of {n} recipes satisfying the linear and mixture constraints.",
-            hint="The constraints leave almost no room; check their directions and right-hand sides.",
+            hint="The constraints leave almost no room; check their directions and right-hand "
+                 "sides.",
         )
     out = pd.concat(accepted, ignore_index=True).iloc[:n].reset_index(drop=True)
     return out

@@ -18,7 +18,8 @@ def template_text(template: str) -> str:
         close = difflib.get_close_matches(template, TEMPLATES, n=1)
         raise SpecError(
             f"unknown template {template!r}.",
-            hint=(f"Did you mean {close[0]!r}? " if close else "") + f"Templates: {', '.join(TEMPLATES)}.",
+            hint=(f"Did you mean {close[0]!r}? " if close else "")
+            + f"Templates: {', '.join(TEMPLATES)}.",
         )
     return resources.files(__package__).joinpath(f"{template}.yaml").read_text(encoding="utf-8")
 

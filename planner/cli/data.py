@@ -56,7 +56,8 @@ def uploads(campaign: CampaignOpt, db: DbOption = None) -> None:
 @report_errors
 def retract(
     campaign: CampaignOpt,
-    upload: Annotated[int, typer.Option("--upload", help="Upload id (see `planner data uploads`).")],
+    upload: Annotated[int, typer.Option(
+        "--upload", help="Upload id (see `planner data uploads`).")],
     reason: ReasonOpt,
     db: DbOption = None,
 ) -> None:
