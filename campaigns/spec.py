@@ -55,7 +55,9 @@ class ContinuousParameter(_Frozen):
     unit: str | None = None
     """Unit; defaults to the column registry's."""
     log_scale: bool = False
-    """Search on a log scale (for quantities spanning orders of magnitude)."""
+    """For a quantity spanning orders of magnitude (a dopant from 0.01 to 10 %): designs spread
+    it log-uniformly, the optimizer searches its log10 and the surrogate models its log10;
+    recipes stay in ``unit`` and are rounded to ``resolution`` there. Needs ``lower > 0``."""
     resolution: float | None = Field(default=None, gt=0)
     """Smallest step the lab can set (1 °C on a furnace); proposals are rounded to it."""
 

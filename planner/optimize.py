@@ -292,20 +292,24 @@ def _with_fixed_dims(space: EncodedSpace, fixed: Mapping[int, float]) -> Encoded
 
 def _optimize_one(acqf: AcquisitionFunction, space: EncodedSpace,
                   s: OptimizerSettings) -> tuple[Tensor, float]:
-    """One well by BoTorch's alternating mixed optimizer, snapped onto the exact space."""
+    """One well by BoTorch's alternating mixed optimizer, snapped onto the exact space.
+
+    Log-scale inputs are searched as their log10 (see :class:`Log10Search`); the optimizer's
+    point is decoded back to lab units before it is snapped (bounds, resolution)."""
     fixed = dict(space.fixed_features)
     free_dims = [j for j in range(space.dim) if j not in fixed]
     if not free_dims:
         x = space.snap(_fixed_point(space))
     else:
+        search = Log10Search.of(acqf, space)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 # Record rather than raise inside BoTorch: a warning escalated to an error (as in
                 # a strict test run) would abort its optimizer half-way. Re-emitted below.
                 warnings.simplefilter("always")
                 X, _ = optimize_acqf_mixed_alternating(
-                    acqf,
-                    bounds=space.bounds,
+                    search or acqf,
+                    bounds=search.bounds if search else space.bounds,
                     discrete_dims={j: v for j, v in space.discrete_dims.items()
                                    if j not in fixed} or None,
                     cat_dims={j: v for j, v in space.cat_dims.items() if j not in fixed} or None,
@@ -324,10 +328,70 @@ def _optimize_one(acqf: AcquisitionFunction, space: EncodedSpace,
                 hint="The planner falls back to scoring a candidate pool.",
             ) from exc
         _reemit(caught)
+        X = search.to_lab(X) if search else X
         x = space.snap(X.reshape(-1, space.dim))[0]
     with torch.no_grad():
         value = float(acqf(x.reshape(1, 1, -1)).reshape(-1)[0])
     return x, value
+
+
+class Log10Search(AcquisitionFunction):
+    """An acquisition function seen in the optimizer's coordinates: log10 of log-scale inputs.
+
+    ``optimize_acqf_mixed_alternating`` draws its random starts uniformly within the bounds and
+    takes gradient steps of similar size everywhere; for a parameter spanning decades (a dopant
+    from 0.01 to 10 %) that would leave the lowest decade almost unexplored. This wrapper gives
+    the optimizer ``log10(x)`` on those dimensions, with bounds in log space, and evaluates the
+    wrapped acquisition (which, like the surrogate, works in lab units) at ``10 ** z``. Other
+    dimensions pass through unchanged.
+
+    A log-scale input that a linear constraint names, or that is held fixed, is searched in lab
+    units: the constraint would not be linear in its log. Candidate pools still spread it
+    log-uniformly (:func:`planner.design.space_filling_design`).
+    """
+
+    def __init__(self, acqf: AcquisitionFunction, space: EncodedSpace, dims: Sequence[int]) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.dims = list(dims)
+        self._lower = space.bounds[0].clone()
+        self.bounds = self.to_search(space.bounds)
+        baseline = getattr(acqf, "X_baseline", None)
+        self._baseline = None if baseline is None else self.to_search(baseline.detach())
+
+    @classmethod
+    def of(cls, acqf: AcquisitionFunction, space: EncodedSpace) -> Log10Search | None:
+        """The wrapper for ``space``'s searchable log-scale dimensions, or ``None`` if none."""
+        constrained = {j for idx, _, _ in (*space.equality_constraints,
+                                           *space.inequality_constraints)
+                       for j in idx.tolist()}
+        dims = [j for j in space.log_dims
+                if j not in constrained and j not in space.fixed_features]
+        return cls(acqf, space, dims) if dims else None
+
+    @property
+    def X_baseline(self) -> Tensor:  # noqa: N802 - BoTorch's name; its spray starts use it
+        """The wrapped acquisition's baseline points, in search coordinates."""
+        if self._baseline is None:
+            raise AttributeError("X_baseline")
+        return self._baseline
+
+    def to_search(self, X: Tensor) -> Tensor:
+        """``... x d`` lab-unit points → search coordinates (log10 on the log dimensions)."""
+        Z = X.clone()
+        lower = self._lower.to(X)[self.dims]
+        Z[..., self.dims] = torch.log10(torch.maximum(X[..., self.dims], lower))
+        return Z
+
+    def to_lab(self, Z: Tensor) -> Tensor:
+        """``... x d`` search coordinates → lab units (differentiable)."""
+        X = Z.clone()
+        X[..., self.dims] = torch.pow(10.0, Z[..., self.dims])
+        return X
+
+    def forward(self, X: Tensor) -> Tensor:
+        """``b x q x d`` points in search coordinates → ``b`` acquisition values."""
+        return self.acqf(self.to_lab(X))
 
 
 def _reemit(caught: list[warnings.WarningMessage]) -> None:
@@ -413,8 +477,9 @@ def candidate_pool(
         rng: Generator for the perturbations (default: seeded from ``seed``).
         anchors: ``m x d`` encoded points to perturb around.
         per_anchor: Perturbed candidates per anchor.
-        scale: Std of continuous perturbations as a fraction of each range; each categorical
-            input switches to a random level with probability 0.25, integers move by -1/0/+1.
+        scale: Std of continuous perturbations as a fraction of each range (of its log10 for
+            a log-scale input); each categorical input switches to a random level with
+            probability 0.25, integers move by -1/0/+1.
 
     Returns:
         ``N x d`` double tensor of distinct candidates that satisfy every bound, level, mixture
@@ -425,10 +490,15 @@ def candidate_pool(
     if anchors is not None and anchors.numel() and per_anchor > 0:
         A = anchors.reshape(-1, space.dim).detach().cpu().numpy()
         Z = np.repeat(A, per_anchor, axis=0)
-        lo, hi = space.bounds.numpy()
+        lo, hi = space.bounds.numpy().copy()
         cont = [j for j in range(space.dim)
                 if j not in space.categories and j not in space.integers]
+        # Log-scale inputs are perturbed by factors: a step is a share of the decades they span.
+        logs = list(space.log_dims)
+        Z[:, logs] = np.log10(np.clip(Z[:, logs], lo[logs], hi[logs]))
+        lo[logs], hi[logs] = np.log10(lo[logs]), np.log10(hi[logs])
         Z[:, cont] += rng.normal(0.0, scale, (len(Z), len(cont))) * (hi - lo)[cont]
+        Z[:, logs] = 10.0 ** Z[:, logs]
         for j, levels in space.categories.items():
             flip = rng.random(len(Z)) < 0.25
             Z[flip, j] = rng.integers(0, len(levels), int(flip.sum()))

@@ -35,7 +35,7 @@ import torch
 
 from campaigns.shared_dataset.dataset import PriorRows
 from campaigns.snapshot import CampaignSnapshot
-from campaigns.spec import CampaignSpec, WarmStart
+from campaigns.spec import CampaignSpec, ContinuousParameter, WarmStart
 from planner.acquisition import (
     ConstraintSpec,
     ObjectiveSpec,
@@ -310,19 +310,21 @@ def _levels(values: Any) -> list[Any]:
 def _fit(name: str, X: pd.DataFrame, Y: pd.DataFrame, *, categories: dict[str, list[Any]],
          input_bounds: Mapping[str, tuple[float, float]], seed: int,
          optimizer: OptimizerSettings, notes: _Notes, prior: Prior | None = None,
-         transform: TargetTransform | None = None) -> Surrogate | None:
+         transform: TargetTransform | None = None,
+         log_columns: str | list[str] | None = "auto") -> Surrogate | None:
     """Fit surrogate ``name`` on ``Y`` (already on the model's scale), or ``None`` if it fails.
 
-    The ``gp`` with a prior is a :class:`WarmStartGP` (falling back to the plain GP)."""
+    The ``gp`` with a prior is a :class:`WarmStartGP` (falling back to the plain GP).
+    ``log_columns``: inputs modelled as log10 (``"auto"``: the surrogate's own rule)."""
     if name == "gp" and prior is not None:
         model = _fit_warm(X, Y, seed, optimizer, notes, categories, prior,
-                          transform or TargetTransform())
+                          transform or TargetTransform(), log_columns)
         if model is not None:
             return model
     try:
         extra = {"input_bounds": dict(input_bounds)} if name == "gp" else {}
         model = make_surrogate(name, categorical=tuple(categories), categories=categories,
-                               seed=seed, **extra)
+                               log_columns=log_columns, seed=seed, **extra)
         if optimizer.fit_max_iter is not None and "max_iter" in model.get_params():
             model.set_params(max_iter=optimizer.fit_max_iter)
         return model.fit(X, Y)
@@ -333,7 +335,8 @@ def _fit(name: str, X: pd.DataFrame, Y: pd.DataFrame, *, categories: dict[str, l
 
 def _fit_warm(X: pd.DataFrame, Y: pd.DataFrame, seed: int, optimizer: OptimizerSettings,
               notes: _Notes, cats: dict[str, list[Any]], prior: Prior,
-              transform: TargetTransform) -> Surrogate | None:
+              transform: TargetTransform,
+              log_columns: str | list[str] | None = "auto") -> Surrogate | None:
     """:class:`WarmStartGP` on these rows plus the prior's (on the same target scale)."""
     from surrogates.warm_start import WarmStartGP
 
@@ -346,7 +349,8 @@ def _fit_warm(X: pd.DataFrame, Y: pd.DataFrame, seed: int, optimizer: OptimizerS
               for c in cats}
     try:
         model = WarmStartGP(categorical=tuple(cats), categories=levels or None, mode=prior.mode,
-                            max_prior_rows=prior.max_prior_rows, seed=seed)
+                            max_prior_rows=prior.max_prior_rows, log_columns=log_columns,
+                            seed=seed)
         if optimizer.fit_max_iter is not None:
             model.set_params(max_iter=optimizer.fit_max_iter)
         model.fit(X, Y, prior_X=prior.X, prior_Y=transform.forward(prior.Y.reindex(
@@ -439,10 +443,11 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
                                     mode=settings.log_targets)
     Yt = transform.forward(Y)
     cats = {k: list(v) for k, v in spec.categorical_inputs.items()}
+    logs = _log_inputs(spec, [X] if prior is None else [X, prior.X], notes)
     for name in _surrogate_chain(surrogate):
         model = _fit(name, X, Yt, categories=cats, input_bounds=spec.numeric_bounds, seed=seed,
                      optimizer=optimizer, notes=notes, prior=prior if name == "gp" else None,
-                     transform=transform)
+                     transform=transform, log_columns=logs)
         if model is None:
             continue
         try:
@@ -452,6 +457,27 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
             notes.add(f"{name}: acquisition optimization failed ({_short(exc)}).", fallback=True)
     notes.add("every model-based proposal failed; the plate is space-filling.", fallback=True)
     return _space_filling(spec, q, seed, shared_values, fallback=True)
+
+
+def _log_inputs(spec: CampaignSpec, frames: list[pd.DataFrame], notes: _Notes) -> list[str] | None:
+    """The recipe inputs the surrogate models as log10: the spec's ``log_scale`` parameters.
+
+    The spec, not the surrogate's skewness rule, decides a recipe input's scale, so it does not
+    change from one week to the next. A parameter with a measured value <= 0 (outside its
+    bounds) is modelled on a linear scale, with a note.
+    """
+    out = []
+    for p in spec.parameters:
+        if not (isinstance(p, ContinuousParameter) and p.log_scale):
+            continue
+        values = pd.concat([pd.to_numeric(f[p.name], errors="coerce")
+                            for f in frames if p.name in f.columns])
+        if (values.dropna() <= 0).any():
+            notes.add(f"log-scale input {p.name!r} has measured values <= 0; the model takes it "
+                      "on a linear scale.")
+            continue
+        out.append(p.name)
+    return out or None
 
 
 def _check_value(spec: CampaignSpec, name: str, value: Any) -> Any:

@@ -105,6 +105,11 @@ class EncodedSpace:
     """Dimension → encoded value for dimensions that do not move."""
     resolution: dict[int, float] = field(default_factory=dict)
     """Continuous dimension → the smallest step the lab can set (1 °C on a furnace)."""
+    log_dims: tuple[int, ...] = ()
+    """Dimensions of ``log_scale`` parameters (a dopant from 0.01 to 10 %). They stay in lab units
+    here, as everywhere the surrogate sees them (it takes its own log10); the optimizer searches
+    their log10 (:func:`planner.optimize.optimize_mixed`) and designs and candidate pools spread
+    them log-uniformly."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -153,6 +158,7 @@ class EncodedSpace:
         ints: dict[int, tuple[int, int]] = {}
         fixed: dict[int, float] = {}
         steps: dict[int, float] = {}
+        logs: list[int] = []
         for p in spec.parameters:
             j = pos[p.name]
             if isinstance(p, CategoricalParameter):
@@ -174,6 +180,8 @@ class EncodedSpace:
                 lower[j], upper[j] = float(p.lower), float(p.upper)
                 if p.resolution is not None:
                     steps[j] = float(p.resolution)
+                if p.log_scale:
+                    logs.append(j)
         equalities: list[BoTorchConstraint] = []
         mixtures = []
         for group in spec.mixtures:
@@ -210,6 +218,7 @@ class EncodedSpace:
             inequality_constraints=inequalities,
             fixed_features=fixed,
             resolution=steps,
+            log_dims=tuple(sorted(logs)),
         )
 
     @classmethod

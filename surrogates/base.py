@@ -92,12 +92,15 @@ class Surrogate(BaseEstimator, ABC):
                 hint="Pass inputs and targets of the same rows.",
             )
         self.fit_warnings_: list[str] = []
+        bounds = getattr(self, "input_bounds", None) or {}
         encoder = TabularEncoder(
             categorical=self.categorical,
             categories=self.categories,
             log_columns=self.log_columns,
             impute=getattr(self, "impute", "iterative"),
             seed=self.seed,
+            log_floor={str(k): v[0] for k, v in bounds.items()
+                       if isinstance(v, Sequence) and len(v) == 2},
         ).fit(X.rename(columns=str))
         self.fit_warnings_.extend(encoder.warnings_)
         Ynp = self._targets(Yf)

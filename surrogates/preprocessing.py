@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -128,6 +129,10 @@ class TabularEncoder:
         impute: ``"iterative"`` (each missing numeric value regressed on the other inputs,
             scikit-learn's ``IterativeImputer``) or ``"median"``.
         seed: seed of the iterative imputer.
+        log_floor: optional ``{column: low}``, the lowest value a log column can take (the
+            search space's lower bound). Values below the floor are clamped to it, so that a
+            log stays finite; the floor is half the smallest training value, or ``low`` where
+            that is lower and positive, so candidates below the data stay distinguishable.
     """
 
     def __init__(
@@ -138,12 +143,14 @@ class TabularEncoder:
         log_columns: str | Sequence[str] | None = "auto",
         impute: str = "iterative",
         seed: int = 0,
+        log_floor: Mapping[str, Any] | None = None,
     ) -> None:
         self.categorical = tuple(categorical)
         self.categories = dict(categories or {})
         self.log_columns = log_columns
         self.impute_strategy = impute
         self.seed = seed
+        self.log_floor = dict(log_floor or {})
         self.warnings_: list[str] = []
 
     # ------------------------------------------------------------------ fitting
@@ -239,12 +246,17 @@ class TabularEncoder:
                 chosen.append(j)
         self.log_indices_ = sorted(chosen)
         self.log_columns_ = [names[j] for j in self.log_indices_]
-        # Candidates below the data are clamped to half the smallest training value: a log of 0 is
-        # -inf and would poison a whole acquisition batch.
-        self._log_floor = {
-            j: 0.5 * float(np.nanmin(raw[:, j])) if np.isfinite(np.nanmin(raw[:, j])) else 1e-12
-            for j in self.log_indices_
-        }
+        # Candidates below the data are clamped to half the smallest training value (or the
+        # space's lower bound, if lower and positive): a log of 0 is -inf and would poison a
+        # whole acquisition batch.
+        self._log_floor = {}
+        for j in self.log_indices_:
+            low = np.nanmin(raw[:, j]) if (~np.isnan(raw[:, j])).any() else np.nan
+            floor = 0.5 * float(low) if np.isfinite(low) else 1e-12
+            given = self.log_floor.get(names[j])
+            if isinstance(given, numbers.Real) and 0 < float(given) < floor:
+                floor = float(given)
+            self._log_floor[j] = floor
 
     def _fit_imputer(self, raw: np.ndarray) -> None:
         names = self.feature_names_

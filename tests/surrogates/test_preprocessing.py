@@ -79,3 +79,22 @@ def test_log_columns_clamp_values_below_the_data():
     clamped = enc.clamp_log(Xt)
     assert (clamped[:, 2] > 0).all()
     assert torch.isfinite(torch.log10(clamped[:, enc.log_indices_])).all()
+
+
+def test_log_floor_reaches_down_to_the_search_spaces_lower_bound():
+    df = _frame()  # bet_ssa_m2_per_g spans 1..10 in the data
+    data_floor = TabularEncoder(categorical=["precursor"]).fit(df)
+    space_floor = TabularEncoder(categorical=["precursor"],
+                                 log_floor={"bet_ssa_m2_per_g": 0.01, "pore_volume": 0.0}).fit(df)
+    low = space_floor.encode(df.head(2)).clone()
+    j = space_floor.feature_names_.index("bet_ssa_m2_per_g")
+    low[:, j] = torch.tensor([0.02, 0.2], dtype=torch.double)
+    # A candidate two decades below the data keeps its value (the model can tell 0.02 from 0.2)
+    assert space_floor.clamp_log(low)[:, j].tolist() == [0.02, 0.2]
+    # ... where the data's floor (half the smallest value) makes both the same point.
+    floor = 0.5 * df["bet_ssa_m2_per_g"].min()
+    assert data_floor.clamp_log(low)[:, j].tolist() == [floor, floor]
+    # A non-positive bound is no floor: pore_volume keeps half its smallest value.
+    k = space_floor.feature_names_.index("pore_volume")
+    low[:, k] = 0.0
+    assert space_floor.clamp_log(low)[0, k] == 0.5 * df["pore_volume"].min()
