@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from campaigns.columns import Column, column
 from campaigns.errors import SpecError
 from campaigns.frozen import FrozenDict
+from campaigns.hints import closest
 from campaigns.plate import PLATE_SHAPES, well_names
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -36,8 +37,8 @@ class _Frozen(BaseModel):
 def _check_name(value: str) -> str:
     if not _NAME_RE.match(value):
         raise ValueError(
-            f"{value!r} is not a valid column name. Hint: use lower_snake_case with the unit at the "
-            "end, e.g. carbonization_temperature_c."
+            f"{value!r} is not a valid column name. Hint: use lower_snake_case with the unit at "
+            "the end, e.g. carbonization_temperature_c."
         )
     return value
 
@@ -74,7 +75,8 @@ class ContinuousParameter(_Frozen):
             )
         if self.log_scale and self.lower <= 0:
             raise ValueError(
-                f"log_scale needs lower > 0, got {self.lower}. Hint: raise lower or set log_scale: false."
+                f"log_scale needs lower > 0, got {self.lower}. "
+                "Hint: raise lower or set log_scale: false."
             )
         return self
 
@@ -101,7 +103,8 @@ class IntegerParameter(_Frozen):
     @model_validator(mode="after")
     def _bounds(self) -> IntegerParameter:
         if self.lower >= self.upper:
-            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper}). Hint: swap them.")
+            raise ValueError(
+                f"lower ({self.lower}) must be below upper ({self.upper}). Hint: swap them.")
         return self
 
     @property
@@ -161,12 +164,14 @@ class MixtureGroup(_Frozen):
     @model_validator(mode="after")
     def _check(self) -> MixtureGroup:
         if len(self.components) < 2:
-            raise ValueError("a mixture needs at least two components. Hint: add one, or use a plain parameter.")
+            raise ValueError("a mixture needs at least two components. "
+                             "Hint: add one, or use a plain parameter.")
         for comp in self.components:
             _check_name(comp)
         unknown = sorted((set(self.lower) | set(self.upper)) - set(self.components))
         if unknown:
-            raise ValueError(f"bounds name unknown components {unknown}. Hint: use names from components.")
+            raise ValueError(f"bounds name unknown components {unknown}. "
+                             "Hint: use names from components.")
         lo = [self.bound(c)[0] for c in self.components]
         hi = [self.bound(c)[1] for c in self.components]
         if any(a < 0 or b > 1 or a > b for a, b in zip(lo, hi, strict=True)):
@@ -216,7 +221,7 @@ class Target(_Frozen):
     direction: Literal["max", "min"] = "max"
     """Whether larger or smaller is better."""
     threshold: float | None = None
-    """If set, the target becomes a constraint: ``>= threshold`` for max, ``<= threshold`` for min."""
+    """If set, the target is a constraint: ``>= threshold`` (max) or ``<= threshold`` (min)."""
     optimize: bool = True
     """``False`` records the target without optimizing it (e.g. plateau capacity)."""
     unit: str | None = None
@@ -414,12 +419,14 @@ class CampaignSpec(_Frozen):
         outputs = [d.name for d in self.descriptors] + [t.name for t in self.targets]
         dup = sorted({n for n in outputs if outputs.count(n) > 1})
         if dup:
-            raise ValueError(f"descriptor/target names repeat: {dup}. Hint: name each quantity once.")
+            raise ValueError(f"descriptor/target names repeat: {dup}. "
+                             "Hint: name each quantity once.")
         clash = sorted(set(outputs) & set(names))
         if clash and self.library is None:
             raise ValueError(f"{clash} are both inputs and measured outputs. Hint: rename one.")
         if not any(t.optimize for t in self.targets):
-            raise ValueError("no target is optimized. Hint: set `optimize: true` on at least one target.")
+            raise ValueError("no target is optimized. "
+                             "Hint: set `optimize: true` on at least one target.")
         n_objectives = sum(t.optimize for t in self.targets)
         acq = self.planning.acquisition
         if acq == "qLogNEI" and n_objectives > 1:
@@ -456,7 +463,7 @@ class CampaignSpec(_Frozen):
 
     @property
     def input_names(self) -> list[str]:
-        """Model inputs in a fixed order: parameters, then mixture components (or library inputs)."""
+        """Model inputs in order: parameters, then mixture components (or library inputs)."""
         if self.library is not None:
             return list(self.library.inputs)
         return [p.name for p in self.parameters] + [c for m in self.mixtures for c in m.components]
@@ -532,7 +539,8 @@ class CampaignSpec(_Frozen):
         if not isinstance(data, dict):
             raise SpecError(
                 f"{source}: expected a mapping of fields, got {type(data).__name__}.",
-                hint="Start from `planner campaign create --template hard-carbon NAME` and edit it.",
+                hint="Start from `planner campaign create --template hard-carbon NAME` and edit "
+                     "it.",
             )
         try:
             return cls.model_validate(data)
@@ -541,7 +549,8 @@ class CampaignSpec(_Frozen):
             raise SpecError(
                 f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems),
                 problems=problems,
-                hint="Fix the fields named above; `planner campaign create --template ...` shows a valid spec.",
+                hint="Fix the fields named above; `planner campaign create --template ...` shows "
+                     "a valid spec.",
             ) from None
 
     @classmethod
@@ -598,9 +607,7 @@ def _describe(err: Any) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(err["type"])
     if err["type"] == "extra_forbidden" and err["loc"]:
-        import difflib
-
-        close = difflib.get_close_matches(str(err["loc"][-1]), _all_field_names(), n=1)
+        close = closest(str(err["loc"][-1]), _all_field_names())
         if close:
             fix = f"did you mean {close[0]!r}? Otherwise remove this field"
     text = f"{loc or '(top level)'}: {msg}"

@@ -98,7 +98,8 @@ class BatchInfo:
     wells: tuple[WellInfo, ...] = ()
 
     def frame(self) -> pd.DataFrame:
-        """One row per well: ``well``, ``role``, recipe columns, ``replicate_of``, ``candidate_id``."""
+        """One row per well: ``well``, ``role``, recipe columns, ``replicate_of``,
+        ``candidate_id``."""
         rows = [
             {"well": w.well, "role": w.role, **w.recipe, "replicate_of": w.replicate_of,
              "candidate_id": w.candidate_id}
@@ -245,7 +246,8 @@ class Store:
         """
         url = url or default_url()
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).expanduser().parent
+            folder.mkdir(parents=True, exist_ok=True)
         sqlite = url.startswith("sqlite")
         try:
             # SQLite: wait up to 30 s for another writer instead of failing with "locked".
@@ -380,7 +382,8 @@ class Store:
 
     def spec(self, name: str) -> CampaignSpec:
         with self._session() as s:
-            return CampaignSpec.from_yaml(self._campaign(s, name).spec_yaml, source=f"campaign {name}")
+            return CampaignSpec.from_yaml(self._campaign(s, name).spec_yaml,
+                                          source=f"campaign {name}")
 
     def campaign_names(self) -> list[str]:
         with self._session() as s:
@@ -473,7 +476,8 @@ class Store:
                     raise CampaignError(
                         f"batch {old.id} ({iso_week}) already has {n} measurements and cannot be "
                         "regenerated.",
-                        hint="Propose for another week with --week, or upload the remaining results.",
+                        hint="Propose for another week with --week, or upload the remaining "
+                             "results.",
                     )
                 old.status = "discarded"
             row = BatchRow(campaign_id=camp.id, iso_week=iso_week, status="proposed",
@@ -503,7 +507,8 @@ class Store:
                                 hint=f"List batches with `planner campaign show {camp.name}`.")
         return batch
 
-    def ingest(self, name: str, parsed: ParsedPlate, *, batch_id: int, actor: str = "") -> IngestResult:
+    def ingest(self, name: str, parsed: ParsedPlate, *, batch_id: int,
+               actor: str = "") -> IngestResult:
         """Store a validated plate file in one transaction (all of it or nothing).
 
         A file already uploaded (same SHA-256) changes nothing. A value equal to the current one
@@ -730,7 +735,8 @@ class Store:
                             if batch.wells else "This batch has no wells.")
 
     @staticmethod
-    def _current_measurements(s: Session, well_ids: list[int]) -> dict[tuple[int, str], MeasurementRow]:
+    def _current_measurements(s: Session,
+                              well_ids: list[int]) -> dict[tuple[int, str], MeasurementRow]:
         """The last row of each (well, quantity) chain, retractions included."""
         if not well_ids:
             return {}
@@ -832,7 +838,8 @@ class Store:
             values = vals.pivot_table(index=["batch_id", "well"], columns="quantity",
                                       values="value", aggfunc="last")
             values = values.reindex(columns=outputs)
-            status = meas.sort_values("measurement_id").groupby(["batch_id", "well"])["status"].last()
+            status = (meas.sort_values("measurement_id")
+                      .groupby(["batch_id", "well"])["status"].last())
             values = values.join(status, how="outer").reset_index()
         merged = wells.merge(values, on=["batch_id", "well"], how="left")
         measured = merged["status"].notna()
@@ -841,7 +848,8 @@ class Store:
             if col not in observations:
                 observations[col] = float("nan")
             observations[col] = pd.to_numeric(observations[col], errors="coerce")
-        pending = merged[~measured & (merged["role"] != "control")][base_cols].reset_index(drop=True)
+        pending = (merged[~measured & (merged["role"] != "control")][base_cols]
+                   .reset_index(drop=True))
         return CampaignSnapshot(spec, revision, observations[[*base_cols, *outputs, "status"]],
                                 pending, self.library(name), self._batches_frame(batches))
 

@@ -33,18 +33,21 @@ def test_templates_are_valid_and_round_trip(template: str) -> None:
     spec = load_template(template, name="t1")
     assert spec.name == "t1"
     assert CampaignSpec.from_yaml(spec.to_yaml()) == spec
-    assert spec.sample_well_count == spec.plate.wells - len(spec.plate.controls) - spec.plate.replicates
+    plate = spec.plate
+    assert spec.sample_well_count == plate.wells - len(plate.controls) - plate.replicates
 
 
 def test_hard_carbon_template_content() -> None:
     spec = load_template("hard-carbon")
-    assert spec.input_names == ["precursor", "carbonization_temperature_c", "heating_rate_c_per_min",
-                                "dwell_h", "n_doping_at_pct", "s_doping_at_pct"]
+    assert spec.input_names == ["precursor", "carbonization_temperature_c",
+                                "heating_rate_c_per_min", "dwell_h", "n_doping_at_pct",
+                                "s_doping_at_pct"]
     assert set(spec.categorical_inputs["precursor"]) >= {"cellulose", "lignin", "pitch", "starch"}
     assert spec.parameter("carbonization_temperature_c").lower == 800
     assert [t.name for t in spec.objectives] == ["ice_pct", "reversible_capacity_mah_per_g"]
     assert [t.name for t in spec.constraints] == ["ice_pct"]
-    assert {d.name for d in spec.descriptors} == {"d002_nm", "la_nm", "lc_nm", "bet_ssa_m2_per_g", "raman_id_ig"}
+    assert {d.name for d in spec.descriptors} == {"d002_nm", "la_nm", "lc_nm",
+                                                  "bet_ssa_m2_per_g", "raman_id_ig"}
 
 
 def test_electrolyte_template_has_mixture_summing_to_one() -> None:
@@ -64,21 +67,24 @@ def _problems(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("yaml_text", "field", "fix"),
     [
-        pytest.param("name: x\ntargets: [{name: y}]\n", "(top level)", "add `parameters`", id="empty-space"),
+        pytest.param("name: x\ntargets: [{name: y}]\n", "(top level)", "add `parameters`",
+                     id="empty-space"),
         pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 5, upper: 1}]\n"
                      "targets: [{name: y}]\n", "parameters[0]", "swap them", id="bounds-swapped"),
         pytest.param("name: x\nparameters: [{kind: cont, name: t_c, lower: 0, upper: 1}]\n"
                      "targets: [{name: y}]\n", "parameters[0]", "continuous", id="bad-kind"),
         pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
-                     "targets: [{name: y}]\ncolour: red\n", "colour", "remove this field", id="extra-field"),
+                     "targets: [{name: y}]\ncolour: red\n", "colour", "remove this field",
+                     id="extra-field"),
         pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
-                     "targets: [{name: y, direction: up}]\n", "targets[0].direction", "allowed values",
-                     id="bad-direction"),
+                     "targets: [{name: y, direction: up}]\n", "targets[0].direction",
+                     "allowed values", id="bad-direction"),
         pytest.param("name: x\nparameters: [{kind: continuous, name: t_c, lower: 0, upper: 1}]\n"
                      "targets: [{name: y}]\nplate: {wells: 96, controls: [{well: J13}]}\n",
                      "plate", "A1", id="control-off-plate"),
-        pytest.param("name: x\nmixtures: [{name: s, components: [a_frac, b_frac], lower: {a_frac: 0.7, "
-                     "b_frac: 0.5}}]\ntargets: [{name: y}]\n", "mixtures[0]", "loosen",
+        pytest.param("name: x\nmixtures: [{name: s, components: [a_frac, b_frac], "
+                     "lower: {a_frac: 0.7, b_frac: 0.5}}]\ntargets: [{name: y}]\n",
+                     "mixtures[0]", "loosen",
                      id="infeasible-mixture"),
     ],
 )
@@ -110,10 +116,12 @@ def test_unknown_field_gets_did_you_mean() -> None:
     assert any("did you mean 'resolution'" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("text", ["0\x850", "a\u2028b", "tab\there", "bell\x07", "line\nbreak", "bom\ufeff"])
+@pytest.mark.parametrize(
+    "text", ["0\x850", "a\u2028b", "tab\there", "bell\x07", "line\nbreak", "bom\ufeff"])
 def test_yaml_keeps_line_separators_and_control_characters(text: str) -> None:
     # YAML folds NEL/LS/PS inside plain and single-quoted scalars; the spec must come back verbatim.
-    spec = load_template("hard-carbon", name="t1").model_copy(update={"owner": text, "description": text})
+    spec = load_template("hard-carbon", name="t1").model_copy(
+        update={"owner": text, "description": text})
     back = CampaignSpec.from_yaml(spec.to_yaml())
     assert back.owner == text
     assert back.description == text
