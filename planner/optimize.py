@@ -19,13 +19,11 @@ wells chosen before it (they are the acquisition's pending points), which is wha
    sample; up to Monte-Carlo noise and the smoothing of BoTorch's log acquisitions), so a stale
    gain is an upper bound and most of the pool is never re-scored.
 
-Why both: on the 2-core machine one gradient-based well costs 1.5-5 s of CPU (hard-carbon, 100-200
-observations, three model outputs), so 92 wells optimized one by one would take minutes; the
-first wells, where exploitation happens, get the full optimizer and the exploration wells come
-from the pool at ~0.2 s each. Measured with ``benchmarks/suggest_speed.py``: ~26 s of CPU for a
-92-well plate from 100 observations, ~45 s from 200. The demo campaign after four weeks (384
-wells, three GPs with the feasibility model): ``planner suggest`` under a minute of wall time on
-two cores; see :class:`OptimizerSettings` and :mod:`planner.runtime`.
+Why both: a gradient-based well costs seconds of CPU, so a whole plate optimized well by well
+would take minutes; the first wells, where exploitation happens, get the full optimizer and the
+exploration wells come from the pool at a fraction of the cost. The measurements (and the
+timings of a 92- and a 96-well plate) are in ``benchmarks/results/settings.md``; see
+:class:`OptimizerSettings` and :mod:`planner.runtime`.
 
 Everything is seeded (torch, numpy, the pool's Sobol draw), so the same inputs and seed give the
 same plate. Set ``PLANNER_FAST=1`` (as tests/conftest.py does) or pass :data:`FAST` for tiny
@@ -35,6 +33,7 @@ settings.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,6 +51,8 @@ from planner.errors import PlanningError, PlanningWarning
 from planner.pool import exclusion_mask, lazy_greedy, set_pending_points
 from planner.space import EncodedSpace
 
+logger = logging.getLogger(__name__)
+
 FAST_ENV = "PLANNER_FAST"
 """Environment variable: ``1`` makes :func:`default_settings` return :data:`FAST`."""
 
@@ -64,11 +65,10 @@ class OptimizationError(PlanningError):
 class OptimizerSettings:
     """How hard to search for each plate.
 
-    The defaults were tuned on ``benchmarks/suggest_speed.py`` (hard-carbon template, 100
-    simulated wells, 92-well plate): they keep most of the hypervolume gain of four times the
-    effort at about a third of the time. ``pool_size``, ``lazy_batch``, ``score_chunk`` and
-    ``threads`` were then tuned on the demo campaign after four weeks (384 wells), where the
-    96-well ``planner suggest`` must stay under a minute.
+    The defaults were tuned with ``benchmarks/suggest_speed.py`` to keep most of the
+    hypervolume gain of much more effort while the demo's 96-well ``planner suggest`` stays under
+    a minute on two cores; why each is what it is, with the figures, is in
+    ``benchmarks/results/settings.md``.
     """
 
     num_restarts: int = 4
@@ -84,13 +84,12 @@ class OptimizerSettings:
         }
     )
     """Options of :func:`optimize_acqf_mixed_alternating`. Random starts (plus BoTorch's spray
-    around the incumbents) instead of a continuous relaxation: on the hard-carbon benchmark both
-    find the same optimum and random starts cost half as much."""
+    around the incumbents) instead of a continuous relaxation: the same optimum, for less."""
     optimized_wells: int = 3
     """Wells found by the gradient-based mixed search; the rest come from the pool."""
     pool_size: int = 1024
     """Space-filling candidates in the pool (plus the spray; at least twice the wells left).
-    1,536 cost 2 s more on the demo's 96-well plate, for no measurable hypervolume gain."""
+    Larger pools cost time for no measurable hypervolume gain."""
     spray_per_anchor: int = 32
     """Perturbed candidates added around each optimized well and each incumbent."""
     spray_scale: float = 0.05
@@ -100,15 +99,13 @@ class OptimizerSettings:
     lazy_batch: int = 8
     """Candidates re-scored together in one lazy-greedy round. Each call costs about
     ``lazy_batch x (baseline + pending)`` posterior rows and most steps need one round, so a
-    small batch is cheaper: 8 instead of 16 made the demo's 96-well plate 46 s instead of 55 s
-    (two threads, two optimized wells)."""
+    small batch is cheaper."""
     score_chunk: int = 256
     """Most candidates scored in one acquisition call (the pool's first scoring, and BoTorch's
     ``init_batch_limit`` for the raw samples of the mixed optimizer). Each candidate carries the
-    joint posterior of the baseline and the pending wells, so one call over the whole pool built
-    candidates x (baseline + pending) x training-rows kernel matrices: at 384 observations 1,887
-    candidates in one call took 13 s, in chunks of 256 6 s; at 1,000 observations the single call
-    was what pushed the peak memory past 4 GB."""
+    joint posterior of the baseline and the pending wells, so one call over the whole pool would
+    build candidates x (baseline + pending) x training-rows kernel matrices: slower than chunks,
+    and at a thousand observations gigabytes of memory."""
     mc_samples: int | None = None
     """Cap on the acquisition's quasi-MC samples (``None``: the campaign's
     ``planning.mc_samples``, see :class:`planner.acquisition.ProposalSettings`)."""
@@ -118,9 +115,8 @@ class OptimizerSettings:
     threads: int | None = None
     """Torch intra-op threads while planning; ``None`` leaves torch's setting as it is: all cores
     in a ``planner suggest`` process, one in a backtest worker (which pins itself, so parallel
-    seeds do not oversubscribe the cores). On the 2-core machine two threads made the demo's
-    96-well plate 21 % faster in wall time (384 observations: 55 s instead of 70 s) and a
-    100-observation plate 10 % faster (33 s instead of 37 s), at 1.4-1.7x the CPU time."""
+    seeds do not oversubscribe the cores). Two threads shorten a plate's wall time at more CPU
+    time."""
 
 
 DEFAULT = OptimizerSettings()
@@ -232,8 +228,9 @@ def optimize_mixed(
             try:
                 x, v = _optimize_one(acqf, space, s)
             except OptimizationError as exc:
-                warnings.warn(f"{exc} The remaining wells come from a candidate pool.",
-                              PlanningWarning, stacklevel=2)
+                message = f"{exc} The remaining wells come from a candidate pool."
+                logger.warning(message)
+                warnings.warn(message, PlanningWarning, stacklevel=2)
                 break
             if _is_taken(x, taken, picks):
                 break  # the optimum is already measured, pending or on this plate: use the pool

@@ -17,6 +17,7 @@ Encoding and imputation for the planner:
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +38,8 @@ from surrogates.errors import (
     SurrogateFitWarning,
 )
 from surrogates.preprocessing import TabularEncoder, as_frame, numeric_column
+
+logger = logging.getLogger(__name__)
 
 #: Fewest observed values of a target a surrogate will fit.
 MIN_ROWS = 3
@@ -225,18 +228,16 @@ class Surrogate(BaseEstimator, ABC):
                            InputDataWarning)
         excluded = {k: v for k, v in self.n_excluded_.items() if v}
         if excluded:  # counted in n_excluded_, so warned but not repeated in fit_warnings_
-            warnings.warn(
-                EXCLUDED_ROWS_MESSAGE
-                + ", ".join(f"{k}: {v} of {len(Ynp)}" for k, v in excluded.items())
-                + ".",
-                InputDataWarning,
-                stacklevel=3,
-            )
+            message = (EXCLUDED_ROWS_MESSAGE
+                       + ", ".join(f"{k}: {v} of {len(Ynp)}" for k, v in excluded.items()) + ".")
+            logger.info("%s: %s", type(self).__name__, message)  # routine: wells not measured yet
+            warnings.warn(message, InputDataWarning, stacklevel=3)
         return Ynp
 
     def _warn(self, message: str, category: type[Warning] = SurrogateFitWarning) -> None:
-        """Record a message in ``fit_warnings_`` and emit it as a warning."""
+        """Record a message in ``fit_warnings_``, log it and emit it as a warning."""
         self.fit_warnings_.append(message)
+        logger.warning("%s: %s", type(self).__name__, message)
         warnings.warn(message, category, stacklevel=3)
 
     @contextlib.contextmanager
@@ -251,6 +252,7 @@ class Surrogate(BaseEstimator, ABC):
             if text not in seen:
                 seen.add(text)
                 self.fit_warnings_.append(text)
+                logger.info("%s: %s", type(self).__name__, text)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ planner can optimize directly in the units of the lab.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import numbers
 import warnings
@@ -27,6 +28,8 @@ from sklearn.impute import IterativeImputer, SimpleImputer
 from torch import Tensor
 
 from surrogates.errors import InputDataError, InputDataWarning
+
+logger = logging.getLogger(__name__)
 
 #: Substrings of column names that mark a heavy-tailed positive quantity (surface areas).
 LOG_NAME_MARKERS = ("ssa", "m2_per_g")
@@ -275,6 +278,7 @@ class TabularEncoder:
         if empty:
             msg = f"Input columns {empty} are empty in the training rows; they are filled with 0."
             self.warnings_.append(msg)
+            logger.warning(msg)
             warnings.warn(msg, InputDataWarning, stacklevel=4)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -289,7 +293,9 @@ class TabularEncoder:
                     f"Unknown imputation strategy {self.impute_strategy!r}.",
                     hint="Use 'iterative' or 'median'.",
                 )
-        self.warnings_.extend(f"imputer: {w.message}" for w in caught)
+        for w in caught:  # recorded, not re-raised
+            self.warnings_.append(f"imputer: {w.message}")
+            logger.info("imputer: %s", w.message)
 
     def _imputer_design(self, raw: np.ndarray) -> np.ndarray:
         """Numeric columns (log ones as log10) plus one-hot categories, the imputer's view."""
@@ -385,12 +391,10 @@ class TabularEncoder:
             if (raw[:, j][~np.isnan(raw[:, j])] <= 0).any()
         ]
         if low:
-            warnings.warn(
-                f"Columns {low} are modelled on a log scale but hold values <= 0; "
-                "the model treats them as half the smallest training value.",
-                InputDataWarning,
-                stacklevel=3,
-            )
+            msg = (f"Columns {low} are modelled on a log scale but hold values <= 0; "
+                   "the model treats them as half the smallest training value.")
+            logger.warning(msg)
+            warnings.warn(msg, InputDataWarning, stacklevel=3)
         Xt = torch.as_tensor(raw, dtype=torch.double)
         return self.impute(Xt) if impute else Xt
 
