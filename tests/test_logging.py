@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
+import re
 import subprocess
 import sys
 import warnings
@@ -65,3 +67,32 @@ def test_a_surrogate_fallback_is_logged_with_its_level(caplog: pytest.LogCapture
     left_out = next(r for m, r in records.items() if "left out" in m)
     assert constant.levelno == logging.WARNING and constant.name == "surrogates.base"
     assert left_out.levelno == logging.INFO
+
+
+@pytest.mark.parametrize(("level", "shown"), [
+    (None, ["WARNING a fallback"]),
+    ("info", ["WARNING a fallback", "INFO a routine note"]),
+    ("loud", ["WARNING PLANNER_LOG_LEVEL='LOUD' is not a log level", "WARNING a fallback"]),
+])
+def test_the_planner_command_logs_with_time_stamps_and_levels(level: str | None,
+                                                              shown: list[str]) -> None:
+    """``planner`` (planner.cli.main) shows the library's records on stderr: time stamp, level,
+    module; ``$PLANNER_LOG_LEVEL`` sets the least severe one shown."""
+    script = (
+        "import logging, planner.cli as cli\n"
+        "log = logging.getLogger('planner.propose')\n"
+        "cli.app = lambda: (log.warning('a fallback'), log.info('a routine note'))\n"
+        "cli.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PLANNER_LOG_LEVEL"}
+    if level is not None:
+        env["PLANNER_LOG_LEVEL"] = level
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=ROOT, env=env, check=True, timeout=120)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert all(re.match(rf"{stamp} (WARNING|INFO) planner[.\w]*: ", line) for line in lines), lines
+    assert len(lines) == len(shown)
+    for line, expected in zip(lines, shown, strict=True):
+        level_name, message = expected.split(" ", 1)
+        assert line.split()[2] == level_name and message in line
