@@ -17,11 +17,14 @@ from planner.runtime import tune_allocator
 tune_allocator()  # the "Suggest" page plans in this process; see planner.runtime
 
 _log = logging.getLogger("dashboard")
-if not _log.handlers:  # unexpected page errors go to the server log (the terminal)
+if not _log.handlers:  # unexpected page errors and planning fallbacks go to the server log
     _handler = logging.StreamHandler(sys.stderr)
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     _log.addHandler(_handler)
     _log.setLevel(logging.INFO)
+    for _package in ("campaigns", "surrogates", "planner"):  # their fallbacks, at WARNING
+        logging.getLogger(_package).addHandler(_handler)
+        logging.getLogger(_package).setLevel(logging.WARNING)
 
 st.set_page_config(page_title="Battery BO planner", layout="wide",
                    page_icon=":material/battery_charging_full:")
