@@ -18,10 +18,10 @@ Neither writes over data silently: a backup refuses to overwrite an existing fil
 refuses a target that holds data, unless ``force`` is given. Backups are never migrated: an
 older backup is restored as it is and upgraded by the next :meth:`campaigns.store.Store.open`.
 
-Example:
-    >>> info = backup("sqlite:///planner.db", Path("planner-2026-03-14.db"))  # doctest: +SKIP
-    >>> info.describe()  # doctest: +SKIP
-    '1.2 MB, schema revision 0003, 2 campaign(s), 1,204 measurement(s)'
+Example::
+
+    info = backup("sqlite:///planner.db", Path("planner-2026-03-14.db"))
+    info.describe()   # '1.2 MB, schema revision 0003, 2 campaign(s), 1,204 measurement(s)'
 """
 
 from __future__ import annotations

@@ -21,11 +21,15 @@ level names, whole numbers for integers, and mixture fractions projected onto th
 so that every row sums to 1 in float64.
 
 Example:
+    >>> from campaigns.templates import load_template
+    >>> spec = load_template("hard-carbon")
     >>> space = EncodedSpace.from_spec(spec, feature_names=spec.input_names,
     ...                                categories=spec.categorical_inputs)
     >>> space.bounds.shape
     torch.Size([2, 6])
-    >>> recipes = space.decode(X)        # q x d tensor -> q-row DataFrame
+    >>> recipes = space.decode(space.bounds)     # q x d tensor -> q-row DataFrame
+    >>> recipes["precursor"].tolist(), recipes["dwell_h"].tolist()
+    (['cellulose', 'phenolic_resin'], [0.5, 10.0])
 """
 
 from __future__ import annotations

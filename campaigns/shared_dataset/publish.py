@@ -6,10 +6,10 @@ failed: the recipe and provenance; negative results are data). Row IDs are a has
 batch and well, so re-publishing gives every well the same ID; re-publishing unchanged data gives
 byte-identical files.
 
-Example:
-    >>> result = publish_campaign(store, "hc-2026", Path("out/hc-2026"),
-    ...                           contributors=[parse_contributor("Ana Lima <ana@lab.org>")])
-    ... # doctest: +SKIP
+Example::
+
+    result = publish_campaign(store, "hc-2026", Path("out/hc-2026"),
+                              contributors=[parse_contributor("Ana Lima <ana@lab.org>")])
 """
 
 from __future__ import annotations
