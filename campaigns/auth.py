@@ -48,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.errors import CampaignError, NotFoundError, StoreError
+from campaigns.hints import did_you_mean
 from campaigns.models import AuditRow, CampaignRoleRow, CampaignRow, UserRow
 
 if TYPE_CHECKING:
@@ -369,12 +370,9 @@ def users(store: Store) -> list[UserInfo]:
 def _user(s: Session, name: str) -> UserRow:
     user = s.scalar(select(UserRow).where(UserRow.name == name))
     if user is None:
-        import difflib
-
         names = list(s.scalars(select(UserRow.name)))
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-        raise NotFoundError(f"no user named {name!r}.", hint=f"Did you mean {close[0]!r}?"
-                            if close else "List users with `planner user list`.")
+        raise NotFoundError(f"no user named {name!r}.", hint=did_you_mean(name, names, cutoff=0.5)
+                            or "List users with `planner user list`.")
     return user
 
 

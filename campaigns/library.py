@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from campaigns.errors import CampaignError
+from campaigns.hints import did_you_mean
 from campaigns.spec import CampaignSpec
 
 
@@ -36,12 +37,9 @@ def load_library(spec: CampaignSpec, *, base_dir: Path,
                                 hint="Give a CSV file with a header row.") from None
     missing = [c for c in (lib.id_column, *lib.inputs) if c not in frame.columns]
     if missing:
-        import difflib
-
-        hints = [f"{m!r} → did you mean {difflib.get_close_matches(m, list(frame.columns), n=1)}"
-                 for m in missing]
+        hints = [f"{m!r}: {mean}" for m in missing if (mean := did_you_mean(m, frame.columns))]
         raise CampaignError(f"candidate library lacks column(s) {missing}.",
-                            hint="; ".join(hints) + f". Columns present: {list(frame.columns)}.")
+                            hint=" ".join([*hints, f"Columns present: {list(frame.columns)}."]))
     out = frame[[lib.id_column, *lib.inputs]].copy()
     out[lib.id_column] = out[lib.id_column].astype(str)
     dup = out[lib.id_column][out[lib.id_column].duplicated()].unique().tolist()

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from campaigns.jsonable import plain
+
 if TYPE_CHECKING:
     from campaigns.spec import PlateFormat
 
@@ -106,12 +108,6 @@ class PlannedWell:
     """Library mode: the candidate placed in this well."""
 
 
-def _plain(value: object) -> object:
-    """numpy scalars → Python scalars, so recipes serialize to JSON."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
-
-
 def fill_layout(
     plate: PlateFormat,
     recipes: list[dict[str, object]],
@@ -142,13 +138,13 @@ def fill_layout(
     for slot in slots:
         if slot.role == "control":
             ctrl = plate.controls[slot.control_index or 0]
-            recipe = {k: _plain(v) for k, v in ctrl.recipe.items()}
+            recipe = {k: plain(v) for k, v in ctrl.recipe.items()}
             out.append(PlannedWell(slot.well, "control", recipe, {"material": ctrl.material}))
             continue
         source = slot.well if slot.role == "sample" else slot.replicate_of
         assert source is not None
         recipe, pred = by_sample[source]
-        clean = {k: _plain(v) for k, v in recipe.items() if k != "candidate_id"}
+        clean = {k: plain(v) for k, v in recipe.items() if k != "candidate_id"}
         cid = recipe.get("candidate_id")
         out.append(
             PlannedWell(

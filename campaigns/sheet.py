@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from openpyxl.styles import Alignment, Font
 from campaigns.columns import Column
 from campaigns.errors import CampaignError
 from campaigns.exports import write_frame, write_sheet
+from campaigns.hints import closest
 from campaigns.plate import normalize_well, well_names
 from campaigns.spec import CampaignSpec
 
@@ -105,7 +105,7 @@ def _check_wells(spec: CampaignSpec, wells: Sequence[SheetWell], recipe_names: s
                 f"wells[{i}] ({name}): role {w.role!r} is not one of {', '.join(ROLES)}"
             )
         for key in sorted(set(w.recipe) - recipe_names):
-            close = difflib.get_close_matches(key, sorted(recipe_names), n=1)
+            close = closest(key, sorted(recipe_names))
             mean = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"wells[{i}] ({name}): recipe names unknown input {key!r}{mean}")
     if problems:

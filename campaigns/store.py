@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns import audit
 from campaigns.auth import ANY_USER, Identity, authorize, make_owner
 from campaigns.errors import CampaignError, NotFoundError, StoreError
+from campaigns.hints import did_you_mean
+from campaigns.jsonable import jsonable
 from campaigns.models import (
     RETRACTED,
     AuditRow,
@@ -328,11 +330,8 @@ class Store:
     def _campaign(self, s: Session, name: str) -> CampaignRow:
         row = s.scalar(select(CampaignRow).where(CampaignRow.name == name))
         if row is None:
-            import difflib
-
             names = list(s.scalars(select(CampaignRow.name)))
-            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-            hint = f"Did you mean {close[0]!r}?" if close else (
+            hint = did_you_mean(name, names, cutoff=0.5) or (
                 "List campaigns with `planner campaign list`; create one with "
                 "`planner campaign create --template hard-carbon NAME`."
             )
@@ -363,7 +362,7 @@ class Store:
                 idc = spec.library.id_column
                 for rec in library.to_dict(orient="records"):
                     cid = str(rec.pop(idc))
-                    values = {k: (None if _isnan(v) else _plain(v)) for k, v in rec.items()}
+                    values = {k: jsonable(v) for k, v in rec.items()}
                     s.add(CandidateRow(campaign_id=row.id, candidate_id=cid, values=values))
             s.add(AuditRow(actor=actor, action="campaign.create", campaign_id=row.id,
                            detail={"spec": spec.to_dict(),
@@ -482,13 +481,13 @@ class Store:
                 old.status = "discarded"
             row = BatchRow(campaign_id=camp.id, iso_week=iso_week, status="proposed",
                            generator=generator, seed=seed, data_revision=data_revision,
-                           model_info=_jsonable(model_info or {}), warnings=list(warnings))
+                           model_info=jsonable(model_info or {}), warnings=list(warnings))
             s.add(row)
             s.flush()
             for w in wells:
                 s.add(WellRow(batch_id=row.id, well=w.well, role=w.role,
                               replicate_of=w.replicate_of, candidate_id=w.candidate_id,
-                              recipe=_jsonable(w.recipe), predictions=_jsonable(w.predictions),
+                              recipe=jsonable(w.recipe), predictions=jsonable(w.predictions),
                               seed=seed))
             s.add(AuditRow(actor=actor, action="batch.propose", campaign_id=camp.id,
                            detail={"batch_id": row.id, "iso_week": iso_week,
@@ -591,13 +590,10 @@ class Store:
 
         spec = self.spec(name)
         if quantity not in spec.output_names:
-            import difflib
-
-            close = difflib.get_close_matches(quantity, spec.output_names, n=1)
+            mean = did_you_mean(quantity, spec.output_names)
             raise CampaignError(
                 f"{quantity!r} is not a measured quantity of campaign {name!r}.",
-                hint=(f"Did you mean {close[0]!r}? " if close else "")
-                + f"Quantities: {', '.join(spec.output_names)}.")
+                hint=(f"{mean} " if mean else "") + f"Quantities: {', '.join(spec.output_names)}.")
         if status not in STATUS_CODES:
             raise CampaignError(f"status {status!r} is not one of {', '.join(STATUS_CODES)}.",
                                 hint="Use ok, or a failure status such as failed_cell.")
@@ -909,30 +905,6 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _isnan(v: Any) -> bool:
-    try:
-        return v is None or (isinstance(v, float) and v != v) or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _plain(v: Any) -> Any:
-    item = getattr(v, "item", None)
-    return item() if callable(item) else v
-
-
-def _jsonable(obj: Any) -> Any:
-    """Recursively turn numpy/pandas scalars into JSON-friendly Python values (NaN → None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    obj = _plain(obj)
-    if isinstance(obj, float) and obj != obj:
-        return None
-    return obj
 
 
 def _retraction(old: MeasurementRow, reason: str) -> MeasurementRow:

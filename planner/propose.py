@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from campaigns.jsonable import jsonable
 from campaigns.shared_dataset.dataset import PriorRows
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec, ContinuousParameter, WarmStart
@@ -361,7 +362,7 @@ def _fit_warm(X: pd.DataFrame, Y: pd.DataFrame, seed: int, optimizer: OptimizerS
         return None
     model.warm_start_info_ = {  # type: ignore[attr-defined]
         "mode": prior.mode,
-        **_jsonable(prior.info),
+        **jsonable(prior.info),
         "prior_rows": {k: int(v) for k, v in model.n_prior_.items()},
         "prior_weight": {k: _float(v) for k, v in model.prior_weight_.items()},
     }
@@ -374,7 +375,7 @@ def _model_info(model: Surrogate, name: str, acq: str, n_train: int, goals: tupl
                 ) -> dict[str, Any]:
     return {
         "surrogate": name,
-        "surrogate_params": _jsonable(model.get_params()),
+        "surrogate_params": jsonable(model.get_params()),
         "hyperparameters": _hyperparameters(model.to_botorch()),
         "n_train": n_train,
         "targets": [g.name for g in goals],
@@ -541,10 +542,10 @@ def _optimize_recipes(snapshot: CampaignSnapshot, model: Surrogate, name: str, X
                        transform, 0 if pending is None else len(pending))
     info.update({
         "feasibility": _feasibility_info(feas),
-        "shared": _jsonable({**{space.feature_names[j]: recipes.iloc[0][space.feature_names[j]]
+        "shared": jsonable({**{space.feature_names[j]: recipes.iloc[0][space.feature_names[j]]
                                 for j in shared_dims}, **shared_values}),
         "optimizer": {"method": "optimize_acqf_mixed_alternating + lazy greedy pool",
-                      **_jsonable(asdict(optimizer))},
+                      **jsonable(asdict(optimizer))},
     })
     p_made = (feas.probability(space.encode(recipes[list(space.feature_names)])).tolist()
               if feas is not None else None)
@@ -780,7 +781,7 @@ def _space_filling(spec: CampaignSpec, q: int, seed: int, shared_values: Mapping
         predictions=[_empty_prediction() for _ in range(q)],
         generator="space-filling (fallback)" if fallback else "space-filling",
         model_info={"design": "scrambled Sobol", "surrogate": None, "acquisition": None,
-                    "shared": _jsonable(shared)},
+                    "shared": jsonable(shared)},
     )
 
 
@@ -796,18 +797,6 @@ def _short(exc: BaseException) -> str:
 def _float(x: Any) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    return str(obj)
 
 
 def _hyperparameters(model: Any) -> dict[str, Any]:

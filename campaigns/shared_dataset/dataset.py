@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from campaigns.auth import ADMIN, Identity, authorize
 from campaigns.columns import COLUMNS
 from campaigns.errors import CampaignError, NotFoundError, Problem
+from campaigns.hints import did_you_mean
 from campaigns.models import AuditRow, SharedDataRow, SharedSourceRow, utcnow
 from campaigns.shared_dataset.errors import SourceConflictError
 from campaigns.shared_dataset.package import (
@@ -334,13 +335,10 @@ class SharedDataset:
     def _source(s: Session, name: str) -> SharedSourceRow:
         row = s.scalar(select(SharedSourceRow).where(SharedSourceRow.name == name))
         if row is None:
-            import difflib
-
             names = list(s.scalars(select(SharedSourceRow.name)))
-            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
             raise NotFoundError(f"no shared source named {name!r}.", hint=(
-                f"Did you mean {close[0]!r}?" if close else
-                "List sources with `planner dataset list`."))
+                did_you_mean(name, names, cutoff=0.5)
+                or "List sources with `planner dataset list`."))
         return row
 
     @staticmethod

@@ -24,6 +24,7 @@ from frictionless import FrictionlessException, Resource
 
 from campaigns.columns import COLUMNS
 from campaigns.errors import Problem
+from campaigns.jsonable import jsonable
 from campaigns.shared_dataset.errors import PackageError, UnitError
 from campaigns.shared_dataset.package import (
     error_problem,
@@ -393,7 +394,8 @@ def _record(resource: str, kind: str, row: Any, fmap: dict[str, FieldMapping]) -
             else:
                 values[m.name] = v if not isinstance(v, Decimal) else float(v)
         else:
-            prov[m.name] = _jsonable(v)
+            # provenance times in UTC, as every time in a package
+            prov[m.name] = jsonable(iso_time(v) if isinstance(v, datetime) else v)
     if rid is None:
         rid = row_id(json.dumps(values, sort_keys=True, default=str),
                      json.dumps(prov, sort_keys=True, default=str))
@@ -439,18 +441,6 @@ def _range_problems(resource: str, row: int, m: FieldMapping, value: float,
                     f"{resource}: {value:g} {col.unit}{conv} is outside the physically possible "
                     f"range {lo:g}–{hi:g} {col.unit} of {m.name}.",
                     "Check the value and the unit declared for the field.")]
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, datetime):
-        return iso_time(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if isinstance(v, list | dict):
-        return json.loads(json.dumps(v, default=str))
-    return v
 
 
 def _duplicate_ids(records: list[SharedRecord]) -> list[Problem]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from campaigns.errors import SpecError
+from campaigns.hints import did_you_mean
 from campaigns.spec import CampaignSpec
 
 TEMPLATES = ("hard-carbon", "electrolyte")
@@ -13,13 +14,10 @@ TEMPLATES = ("hard-carbon", "electrolyte")
 def template_text(template: str) -> str:
     """The YAML text of a shipped template."""
     if template not in TEMPLATES:
-        import difflib
-
-        close = difflib.get_close_matches(template, TEMPLATES, n=1)
+        mean = did_you_mean(template, TEMPLATES)
         raise SpecError(
             f"unknown template {template!r}.",
-            hint=(f"Did you mean {close[0]!r}? " if close else "")
-            + f"Templates: {', '.join(TEMPLATES)}.",
+            hint=(f"{mean} " if mean else "") + f"Templates: {', '.join(TEMPLATES)}.",
         )
     return resources.files(__package__).joinpath(f"{template}.yaml").read_text(encoding="utf-8")
 

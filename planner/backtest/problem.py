@@ -11,7 +11,6 @@ and reported.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from campaigns.hints import closest
 from planner.backtest.base import PoolView, PriorData
 from planner.errors import PlanningError
 
@@ -197,13 +197,6 @@ def _inputs(df: pd.DataFrame, inputs: Sequence[str], categorical: Sequence[str],
     return X
 
 
-def _closest(name: str, columns: Sequence[str]) -> str | None:
-    """The column most like ``name`` (case and spacing ignored), if any is close."""
-    keys = {" ".join(c.lower().split()): c for c in columns}
-    close = difflib.get_close_matches(" ".join(name.lower().split()), list(keys), n=1, cutoff=0.5)
-    return keys[close[0]] if close else None
-
-
 def _resolve(names: Sequence[str], columns: Sequence[str], what: str) -> list[str]:
     """Check column names exist; one error lists every unknown name with a suggestion."""
     missing = [n for n in names if n not in columns]
@@ -212,7 +205,7 @@ def _resolve(names: Sequence[str], columns: Sequence[str], what: str) -> list[st
         for n in missing:
             parts.append(
                 f"{n!r}"
-                + (f" (did you mean {close!r}?)" if (close := _closest(n, columns)) else "")
+                + "".join(f" (did you mean {c!r}?)" for c in closest(n, columns, cutoff=0.5))
             )
         raise BacktestInputError(
             f"Unknown {what} column(s): {', '.join(parts)}.",

@@ -15,6 +15,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from campaigns.hints import did_you_mean
 from planner.cli._common import console, err_console, report_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -68,8 +69,6 @@ def check_columns(
     group: str | None = None,
 ) -> None:
     """Refuse unknown names and text in numeric columns, naming every problem at once."""
-    from surrogates.preprocessing import did_you_mean
-
     problems, hints = [], []
     columns = list(frame.columns)
     named = (
@@ -82,7 +81,8 @@ def check_columns(
         for c in names:
             if c not in columns:
                 problems.append(f"There is no {kind} column {c!r} in the file.")
-                hints.append(did_you_mean(c, columns))
+                hints.append(did_you_mean(c, columns)
+                             or f"Known columns: {', '.join(map(repr, columns[:20]))}.")
     for c in categorical:
         if c in columns and c not in inputs:
             problems.append(f"Categorical column {c!r} is not one of --inputs.")

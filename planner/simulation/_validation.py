@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from campaigns.hints import closest
+from campaigns.jsonable import plain
 from planner.errors import PlanningError
 
 
@@ -24,10 +25,9 @@ class SimulationInputError(PlanningError):
         self.problems = problems
 
 
-def did_you_mean(value: str, options: Iterable[str]) -> str:
-    """`` Did you mean "x"?`` for the closest option, or an empty string."""
-    close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.6)
-    return f' Did you mean "{close[0]}"?' if close else ""
+def _did_you_mean(value: str, options: Iterable[str]) -> str:
+    """`` Did you mean "x"?`` (double quotes, as the column names here) or ``""``."""
+    return "".join(f' Did you mean "{c}"?' for c in closest(value, options))
 
 
 def normalize_category(value: object) -> str:
@@ -53,7 +53,7 @@ def check_frame(
     problems: list[str] = []
     missing = [c for c in [*numeric, *categorical] if c not in recipes.columns]
     for col in missing:
-        problems.append(f'column "{col}" is missing.' + did_you_mean(col, recipes.columns))
+        problems.append(f'column "{col}" is missing.' + _did_you_mean(col, recipes.columns))
     for col, (lo, hi) in numeric.items():
         if col in missing:
             continue
@@ -61,7 +61,7 @@ def check_frame(
         bad = ~((values >= lo) & (values <= hi))  # NaN counts as bad
         for pos in np.flatnonzero(bad)[:20]:
             value = recipes[col].iloc[pos]
-            value = value.item() if isinstance(value, np.generic) else value
+            value = plain(value)
             problems.append(f'Row {pos}, column "{col}": {value!r} is outside {lo:g}-{hi:g}.')
     for col, levels in categorical.items():
         if col in missing:
@@ -72,7 +72,7 @@ def check_frame(
             if value not in allowed:
                 problems.append(
                     f'Row {pos}, column "{col}": {raw!r} is not one of {", ".join(allowed)}.'
-                    + did_you_mean(value, allowed)
+                    + _did_you_mean(value, allowed)
                 )
     if problems:
         raise SimulationInputError(
