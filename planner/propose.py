@@ -13,16 +13,16 @@ It never crashes on awkward data: a surrogate that cannot be fitted falls back t
 forest, then to a space-filling design (or a spread-out library pick), and every fallback is
 recorded on the proposal and emitted as a :class:`~planner.errors.PlanningWarning`.
 
-Example:
-    >>> proposal = propose_plate(snapshot, seed=7)
-    >>> proposal.recipes.shape
-    (92, 6)
-    >>> proposal.generator
-    'botorch:qLogNEHVI/gp'
+Example::
+
+    proposal = propose_plate(store.snapshot("demo"), seed=7)
+    proposal.recipes.shape      # (92, 6)
+    proposal.generator          # 'botorch:qLogNEHVI/gp'
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Mapping
@@ -52,6 +52,8 @@ from planner.space import EncodedSpace
 from planner.transforms import TargetTransform
 from surrogates import make_surrogate
 from surrogates.base import Surrogate
+
+logger = logging.getLogger(__name__)
 
 #: Surrogates whose BoTorch model has useful input gradients (the forest is piecewise constant,
 #: so it is optimized by scoring a candidate pool only).
@@ -87,21 +89,27 @@ class PlateProposal:
 
 
 class _Notes:
-    """Warnings for the proposal; fallbacks are also re-emitted as :class:`PlanningWarning`."""
+    """Warnings for the proposal; fallbacks are also re-emitted as :class:`PlanningWarning`.
+
+    Each new note is logged here (fallbacks at WARNING, other notes at INFO) unless
+    ``logged``: a warning caught from the optimizer or a surrogate was logged where it arose.
+    """
 
     def __init__(self) -> None:
         self.messages: list[str] = []
         self.fallbacks: list[str] = []
 
-    def add(self, message: str, *, fallback: bool = False) -> None:
+    def add(self, message: str, *, fallback: bool = False, logged: bool = False) -> None:
         if message not in self.messages:
             self.messages.append(message)
             if fallback:
                 self.fallbacks.append(message)
+            if not logged:
+                logger.log(logging.WARNING if fallback else logging.INFO, message)
 
     def extend(self, other: _Notes) -> None:
         for message in other.messages:
-            self.add(message, fallback=message in other.fallbacks)
+            self.add(message, fallback=message in other.fallbacks, logged=True)
 
 
 @dataclass(frozen=True)
@@ -273,9 +281,9 @@ def _sort_captured(caught: list[warnings.WarningMessage], notes: _Notes,
     for w in caught:
         text = str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
         if issubclass(w.category, PlanningWarning):
-            notes.add(text, fallback=True)
+            notes.add(text, fallback=True, logged=True)
         elif w.category.__module__.startswith("surrogates"):
-            notes.add(f"surrogate: {text}")
+            notes.add(f"surrogate: {text}", logged=True)
         elif f"{w.category.__name__}: {text}" not in other:
             other.append(f"{w.category.__name__}: {text}")
     if other:
@@ -722,9 +730,10 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
             hint="Add candidates to the library or propose fewer wells.",
         )
     data = _training_frame(snapshot, notes)
+    goals: tuple[Goal, ...] = ()
     if data is None:  # nothing to learn from; measured rows still make the pick a fallback
         obs = snapshot.observations
-        X, Y, goals = obs.reindex(columns=inputs), pd.DataFrame(index=obs.index), ()
+        X, Y = obs.reindex(columns=inputs), pd.DataFrame(index=obs.index)
     else:
         X, Y, targets = data
         goals = goals_of(spec, targets)
@@ -736,7 +745,7 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
                              optimizer=optimizer)
     for message in plan.notes:
         notes.add(message.replace("from the pool", "from the library"),
-                  fallback=message in plan.fallbacks)
+                  fallback=message in plan.fallbacks, logged=True)
     recipes = library.iloc[plan.rows][["candidate_id", *inputs]].reset_index(drop=True)
     return PlateProposal(recipes=recipes, predictions=plan.predictions,
                          generator=plan.generator, model_info=plan.model_info)

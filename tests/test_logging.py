@@ -96,3 +96,21 @@ def test_the_planner_command_logs_with_time_stamps_and_levels(level: str | None,
     for line, expected in zip(lines, shown, strict=True):
         level_name, message = expected.split(" ", 1)
         assert line.split()[2] == level_name and message in line
+
+
+def test_a_planning_fallback_is_logged_once_with_its_level(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from planner.propose import Goal, PoolProblem, propose_from_pool
+
+    pool = pd.DataFrame({"x": np.linspace(0.0, 1.0, 12)})
+    measured = pool.iloc[:2]
+    # Two measured rows without a single target value: no model can be fitted.
+    problem = PoolProblem(pool=pool, X=measured, Y=pd.DataFrame({"y": [np.nan, np.nan]}),
+                          goals=(Goal("y"),), exclude=np.arange(12) < 2)
+    with caplog.at_level(logging.INFO, logger="planner"):
+        plan = propose_from_pool(problem, q=3, seed=0)
+    assert plan.generator == "space-filling (fallback)"
+    logged = [r for r in caplog.records if r.name == "planner.propose"]
+    fallback = [r for r in logged if "no usable model" in r.getMessage()]
+    assert len(fallback) == 1 and fallback[0].levelno == logging.WARNING
+    assert set(plan.fallbacks) <= {r.getMessage() for r in logged}

@@ -148,10 +148,11 @@ class SharedDataset:
             database has user accounts (default: the store's); pulling needs an admin, as the
             shared rows feed every campaign's warm start.
 
-    Example:
-        >>> shared = SharedDataset(Store.open(url).engine)      # doctest: +SKIP
-        >>> shared.pull(Path("other-lab/datapackage.json"))     # doctest: +SKIP
-        >>> shared.rows(domain="electrolyte")                   # doctest: +SKIP
+    Example::
+
+        shared = SharedDataset(Store.open(url).engine)
+        shared.pull(Path("other-lab/datapackage.json"))
+        shared.rows(domain="electrolyte")
     """
 
     def __init__(self, engine: Engine | Store, *, identity: Identity | None = None) -> None:
