@@ -259,8 +259,8 @@ class Surrogate(BaseEstimator, ABC):
 def single_thread() -> Iterator[None]:
     """Run torch on one thread, then restore the caller's setting.
 
-    The matrices here are small (a few thousand rows at most); with several OpenMP threads on a
-    shared or busy machine a 100 x 100 Cholesky was measured 100x slower than on one thread, and
+    The matrices here are small (a few thousand rows at most): several OpenMP threads on a shared
+    or busy machine make them far slower, not faster (``benchmarks/results/settings.md``), and
     one thread also makes results bit-for-bit reproducible.
     """
     previous = torch.get_num_threads()

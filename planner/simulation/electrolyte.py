@@ -315,7 +315,8 @@ def _fit(x: pd.DataFrame, y: np.ndarray):
     monotone = [1 if c == "temperature_c" else 0 for c in x.columns]
     model = HistGradientBoostingRegressor(categorical_features="from_dtype",
                                           monotonic_cst=monotone, **settings)
-    # One OpenMP thread: on small (2-core) machines more threads made this fit ~10x slower.
+    # One OpenMP thread: more make this fit slower on small machines (see
+    # benchmarks/results/settings.md).
     with threadpool_limits(limits=1, user_api="openmp"):
         return model.fit(x, y)
 
