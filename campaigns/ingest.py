@@ -58,6 +58,8 @@ import pandas as pd
 from campaigns.columns import Column, HeaderIndex, UnitHint, normalize_header
 from campaigns.errors import IngestError, Problem
 from campaigns.exports import unquote
+from campaigns.hints import closest
+from campaigns.jsonable import plain
 from campaigns.plate import normalize_well
 from campaigns.readers import read_table
 from campaigns.sheet import STATUS_CODES, recipe_columns
@@ -209,7 +211,7 @@ def normalize_status(text: str | None) -> str:
     key = re.sub(r"[\s\-/.]+", "_", text.strip().lower()).strip("_")
     if key in STATUS_SPELLINGS:
         return STATUS_SPELLINGS[key]
-    close = difflib.get_close_matches(key, STATUS_SPELLINGS, n=3)
+    close = closest(key, STATUS_SPELLINGS, n=3)
     codes = list(dict.fromkeys(STATUS_SPELLINGS[k] for k in close))
     mean = f"Did you mean {' or '.join(repr(c) for c in codes)}? " if codes else ""
     raise _CellError(f"is not a status; allowed: {', '.join(STATUS_CODES)}.",
@@ -323,7 +325,7 @@ class _Headers:
 
     def _unknown(self, pos: int, header: str, m: re.Match[str] | None, report: _Report) -> _Col:
         keys = {normalize_header(header)} | ({normalize_header(m["stem"])} if m else set())
-        close = [c for k in keys for c in difflib.get_close_matches(k, self.display, cutoff=0.8)]
+        close = [c for k in keys for c in closest(k, self.display, n=3, cutoff=0.8)]
         if not close:
             report.add(None, pos, header, None, "is not a column of this campaign; it was ignored.",
                        "Delete the column or move its content to Notes.", warning=True)
@@ -566,7 +568,7 @@ class _RowChecker:
             want = stored.get(c.name)
             if _same_recipe_value(text, want, decimal_comma=self.separator == ";"):
                 continue
-            shown = "no value" if _is_missing(want) else repr(_plain_text(want))
+            shown = "no value" if _is_missing(want) else repr(plain(want))
             self.foreign[well] = None
             self.report.add(
                 row, c.pos, c.header, text,
@@ -696,11 +698,6 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _plain_text(value: object) -> object:
-    item = getattr(value, "item", None)  # numpy scalars print like Python's
-    return item() if callable(item) else value
-
-
 def _half_unit(text: str) -> float:
     """Half the last written digit of a number's text: ``"0.37"`` → 0.005, ``"1.3E3"`` → 50."""
     t = text.strip().replace(",", ".")
@@ -717,7 +714,7 @@ def _same_recipe_value(text: str, want: object, *, decimal_comma: bool) -> bool:
     """Whether a recipe cell agrees with a stored recipe value (see the module docstring)."""
     if _is_missing(want):
         return False
-    want = _plain_text(want)
+    want = plain(want)
     if " ".join(text.split()).casefold() == " ".join(str(want).split()).casefold():
         return True
     if isinstance(want, bool) or not isinstance(want, int | float | str):

@@ -445,7 +445,7 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         if fallback:
             notes.add("no usable measurements to fit a model; the plate is space-filling.",
                       fallback=True)
-        return _space_filling(spec, q, seed, shared_values, fallback=fallback)
+        return space_filling_plate(spec, q, seed, shared_values, fallback=fallback)
     X, Y, targets = data
     goals = goals_of(spec, targets)
     transform = TargetTransform.fit(Y, directions=[g.direction for g in goals],
@@ -465,7 +465,7 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         except Exception as exc:  # noqa: BLE001 - any failure must end in a usable plate
             notes.add(f"{name}: acquisition optimization failed ({_short(exc)}).", fallback=True)
     notes.add("every model-based proposal failed; the plate is space-filling.", fallback=True)
-    return _space_filling(spec, q, seed, shared_values, fallback=True)
+    return space_filling_plate(spec, q, seed, shared_values, fallback=True)
 
 
 def _log_inputs(spec: CampaignSpec, frames: list[pd.DataFrame], notes: _Notes) -> list[str] | None:
@@ -762,10 +762,12 @@ def _used_ids(snapshot: CampaignSnapshot) -> set[str]:
     return _ids(snapshot.observations) | _ids(snapshot.pending)
 
 # ---------------------------------------------------------------------------- fallbacks
-def _space_filling(spec: CampaignSpec, q: int, seed: int, shared_values: Mapping[str, Any], *,
-                   fallback: bool) -> PlateProposal:
-    """Scrambled-Sobol plate; shared parameters take the given value or the first row's."""
-    shared = dict(shared_values)
+def space_filling_plate(spec: CampaignSpec, q: int, seed: int,
+                        shared_values: Mapping[str, Any] | None = None, *,
+                        fallback: bool = False) -> PlateProposal:
+    """Scrambled-Sobol plate, rounded to the lab's resolution; a plate-wide (shared) parameter
+    takes the given value or the first row's, so the plate needs one furnace program."""
+    shared = dict(shared_values or {})
     space = EncodedSpace.from_spec(spec, spec.input_names, spec.categorical_inputs)
     out = pd.DataFrame(columns=spec.input_names)
     for attempt in range(20):

@@ -14,7 +14,7 @@ from datetime import date
 from campaigns.errors import CampaignError
 from campaigns.plate import fill_layout
 from campaigns.store import BatchInfo, Store
-from planner.design import library_design, space_filling_design
+from planner.design import library_design
 from planner.errors import PlanningError
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -90,12 +90,10 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
             recipes = picks[["candidate_id", *spec.input_names]].to_dict(orient="records")
             generator = "space-filling (library, max-min distance)"
         else:
-            from planner.space import EncodedSpace  # torch, only when a recipe plate is made
+            from planner.propose import space_filling_plate  # torch, only for a recipe plate
 
-            design = space_filling_design(spec, n, seed=seed)
-            # The plate's one rounding to the lab's resolution (a proposal arrives already
-            # rounded by EncodedSpace.decode).
-            recipes = EncodedSpace.for_spec(spec).rounded(design).to_dict(orient="records")
+            # Rounded once to the lab's resolution; plate-wide parameters take one value.
+            recipes = space_filling_plate(spec, n, seed).recipes.to_dict(orient="records")
             generator = "space-filling (scrambled Sobol)"
         model_info: dict[str, object] = {"design": generator}
     else:

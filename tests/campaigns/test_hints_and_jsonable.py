@@ -74,7 +74,7 @@ def test_plain_unwraps_scalars_only() -> None:
 
 # Files that still hold their own difflib matcher: surrogates may not import campaigns (its
 # own did_you_mean is the one other copy); campaigns/ingest.py is being converted separately.
-_OWN_MATCHERS = {"campaigns/hints.py", "surrogates/preprocessing.py", "campaigns/ingest.py"}
+_OWN_MATCHERS = {"campaigns/hints.py", "surrogates/preprocessing.py"}
 
 
 def test_one_did_you_mean_and_one_json_sanitizer() -> None:

@@ -31,3 +31,18 @@ def test_first_plate_is_the_design_rounded_once_to_the_labs_resolution(store: St
     fracs = stored[list(solvent.components)].to_numpy(float)
     assert np.abs(fracs.sum(axis=1) - 1.0).max() <= 1e-12
     assert EncodedSpace.for_spec(spec).violations(stored) == []
+
+
+def test_a_first_plate_runs_one_furnace_program(store: Store) -> None:
+    """A plate-wide parameter takes one value across the first, space-filling plate too."""
+    base = load_template("hard-carbon", name="hc1")
+    spec = base.model_copy(update={"plate": base.plate.model_copy(
+        update={"shared_parameters": ("carbonization_temperature_c",)})})
+    store.create_campaign(spec)
+    result = suggest_plate(store, "hc1", week="2026-W10")
+    temps = {w.recipe["carbonization_temperature_c"] for w in result.batch.wells
+             if w.role == "sample"}
+    assert len(temps) == 1
+    others = {w.recipe["heating_rate_c_per_min"] for w in result.batch.wells
+              if w.role == "sample"}
+    assert len(others) > 10  # the rest of the plate is still spread out
