@@ -359,7 +359,10 @@ class Store:
             s.flush()
             make_owner(s, self._identity, row)
             if library is not None and spec.library is not None:
-                idc = spec.library.id_column
+                # A table from campaigns.library.load_library names the ID column candidate_id;
+                # a raw table still has the spec's own ID column.
+                idc = ("candidate_id" if "candidate_id" in library.columns
+                       else spec.library.id_column)
                 for rec in library.to_dict(orient="records"):
                     cid = str(rec.pop(idc))
                     values = {k: jsonable(v) for k, v in rec.items()}

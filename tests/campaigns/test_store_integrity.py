@@ -254,3 +254,21 @@ def test_a_foreign_database_is_refused(tmp_path) -> None:  # noqa: ANN001
     con.close()
     with pytest.raises(StoreError, match="not a planner database.*invoices"):
         Store.open(f"sqlite:///{path}")
+
+
+def test_a_library_with_its_own_id_column_can_be_created(tmp_path) -> None:  # noqa: ANN001
+    """The spec names the ID column (sample_no); the checked table calls it candidate_id."""
+    import pandas as pd
+
+    from campaigns.library import load_library
+    from campaigns.spec import CampaignSpec
+
+    spec = CampaignSpec.from_dict({
+        "name": "lib", "library": {"id_column": "sample_no", "inputs": ["d002_nm"]},
+        "targets": [{"name": "ice_pct"}], "plate": {"wells": 24}})
+    table = pd.DataFrame({"sample_no": ["HC-1", "HC-2"], "d002_nm": [0.37, 0.38]})
+    with Store.open(f"sqlite:///{tmp_path / 'l.db'}") as store:
+        store.create_campaign(spec, library=load_library(spec, base_dir=tmp_path, frame=table))
+        library = store.library("lib")
+    assert library["candidate_id"].tolist() == ["HC-1", "HC-2"]
+    assert library["d002_nm"].tolist() == [0.37, 0.38]
