@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.audit import audit_entries, verify_audit
 from campaigns.errors import CampaignError, NotFoundError, StoreError
 from campaigns.hints import did_you_mean
 from campaigns.models import AuditRow, CampaignRoleRow, CampaignRow, UserRow
@@ -495,6 +496,7 @@ def check_admin(url: str, identity: Identity | None, *, what: str) -> None:
 
 
 __all__ = ["ADMIN", "ANY_USER", "MIN_PASSWORD", "ROLES", "AccessDenied", "AuthError",
-           "Identity", "UserInfo", "add_user", "authenticate", "authorize", "can",
+           "Identity", "UserInfo", "add_user", "audit_entries", "authenticate", "authorize", "can",
            "check_admin", "grant", "has_users", "hash_password", "make_owner", "require",
-           "revoke", "roles_of", "set_password", "trusted_identity", "users", "verify_password"]
+           "revoke", "roles_of", "set_password", "trusted_identity", "users", "verify_audit",
+           "verify_password"]

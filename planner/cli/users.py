@@ -66,10 +66,12 @@ def add(
     The database's first account needs no sign-in and is an admin; from then on every write
     needs a signed-in user. Later accounts are added by an admin (planner --user ADMIN user add).
     """
-    from campaigns.auth import add_user, has_users
+    from campaigns.auth import ADMIN, add_user, has_users, require
 
     store = open_store(db)
     first = not has_users(store)
+    if not first:
+        require(store, None, ADMIN, what="add users")  # before asking for a password
     is_admin = add_user(store, name, _new_password(name), admin=admin)
     console.print(f"Added user [bold]{name}[/]" + (" (admin)." if is_admin else "."),
                   highlight=False)
@@ -91,7 +93,7 @@ def passwd(
     db: DbOption = None,
 ) -> None:
     """Set a new password: your own, or (as an admin) anyone's."""
-    from campaigns.auth import set_password
+    from campaigns.auth import ADMIN, ANY_USER, require, set_password
 
     store = open_store(db)
     who = name or user_name()
@@ -100,6 +102,8 @@ def passwd(
                           highlight=False)
         err_console.print("[yellow]Hint:[/] planner --user NAME user passwd", highlight=False)
         raise typer.Exit(1)
+    own = store.identity is not None and store.identity.name == who
+    require(store, None, ANY_USER if own else ADMIN, what=f"set the password of {who!r}")
     set_password(store, who, _new_password(who))
     console.print(f"Password of [bold]{who}[/] changed.", highlight=False)
 
