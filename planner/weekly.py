@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date
 
+from campaigns import auth
 from campaigns.errors import CampaignError
 from campaigns.plate import fill_layout
 from campaigns.store import BatchInfo, Store
@@ -70,6 +71,8 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
     existing = store.batch_for_week(campaign, week)
     if existing is not None and not force:
         return SuggestResult(existing, created=False)
+    # Refuse a user without the role before the slow part, not when the plate is saved.
+    auth.require(store, campaign, "chemist", what="propose a plate")
     seed = default_seed(campaign, week) if seed is None else seed
     snapshot = store.snapshot(campaign)
     if existing is not None and "batch_id" in snapshot.pending:

@@ -456,3 +456,17 @@ def test_upgrading_an_old_database_links_its_audit_log(tmp_path: Path) -> None:
         assert not auth.has_users(store)
         store.update_spec(store.spec("demo"), actor="ana")  # still single-user
         assert verify_audit(store).n_linked == check.n_linked + 1
+
+
+def test_a_viewer_is_refused_before_a_plate_is_computed(sqlite_lab: Lab,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import planner.propose
+    from planner.weekly import suggest_plate
+
+    def computed(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the plate was computed before the role check")
+
+    monkeypatch.setattr(planner.propose, "propose_plate", computed)
+    monkeypatch.setattr(planner.propose, "space_filling_plate", computed)
+    with pytest.raises(AccessDenied, match="needs the chemist role"):
+        suggest_plate(sqlite_lab.as_("vic"), "demo", week="2026-W49")
