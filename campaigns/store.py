@@ -770,6 +770,7 @@ class Store:
                     "quantity": m.quantity, "value": m.value, "unit": m.unit, "status": m.status,
                     "operator": m.operator, "instrument": m.instrument,
                     "measured_at": m.measured_at, "source_file": None if u is None else u.filename,
+                    "uploaded_by": None if u is None else u.uploaded_by,
                     "source_file_sha256": m.source_file_sha256, "source_row": m.source_row,
                     "note": m.note, "supersedes_id": m.supersedes_id, "ingested_at": m.ingested_at,
                     "generator": b.generator, "seed": w.seed, "data_revision": b.data_revision,
@@ -777,8 +778,8 @@ class Store:
         df = pd.DataFrame(rows, columns=[
             "measurement_id", "batch_id", "iso_week", "well", "role", "candidate_id", "quantity",
             "value", "unit", "status", "operator", "instrument", "measured_at", "source_file",
-            "source_file_sha256", "source_row", "note", "supersedes_id", "ingested_at",
-            "generator", "seed", "data_revision"])
+            "uploaded_by", "source_file_sha256", "source_row", "note", "supersedes_id",
+            "ingested_at", "generator", "seed", "data_revision"])
         return df if include_superseded else current_only(df)
 
     def audit_log(self, name: str | None = None) -> pd.DataFrame:

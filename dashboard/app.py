@@ -1,7 +1,8 @@
 """The planner's dashboard: ``planner dashboard`` runs ``streamlit run dashboard/app.py``.
 
 The database comes from ``$PLANNER_DB_URL`` (the CLI's ``--db``). This script only sets up the
-page, the sidebar's campaign chooser and the navigation; each page lives in ``views/``.
+page, asks who you are (when the database has user accounts, see :mod:`dashboard.login`), draws
+the sidebar's campaign chooser and the navigation; each page lives in ``views/``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 
 import streamlit as st
 
-from dashboard.common import campaign_picker, db_url, render, store
+from dashboard.common import DOMAIN_ERRORS, campaign_picker, db_url, render, show_error, store
+from dashboard.login import gate, sidebar_user
 from planner.runtime import tune_allocator
 
 tune_allocator()  # the "Suggest" page plans in this process; see planner.runtime
@@ -37,15 +39,31 @@ PAGES = [  # (script, title, icon, URL path); the first page is the landing page
     ("data", "Data", "table_view", "data"),
     ("corrections", "Corrections", "edit_note", "corrections"),
     ("campaigns", "Campaigns", "science", "campaigns"),
+    ("audit", "Audit log", "history", "audit"),
 ]
+
+
+def _gate() -> None:
+    """Nothing of the pages is drawn until the user is signed in; a failing check fails shut."""
+    try:
+        gate()
+    except DOMAIN_ERRORS as exc:
+        show_error(exc)
+        st.stop()
+    except Exception:
+        _log.exception("sign-in check failed (database %s)", db_url())
+        st.error("The sign-in check failed. The details were written to the server log.")
+        st.stop()
 
 
 def _sidebar() -> None:
     st.sidebar.markdown("### :material/battery_charging_full: Battery BO planner")
     campaign_picker()
+    sidebar_user()
     st.sidebar.caption(f"Database: `{store().url}`")
 
 
+_gate()
 render(_sidebar)
 try:
     st.navigation([st.Page(f"views/{script}.py", title=title, icon=f":material/{icon}:",

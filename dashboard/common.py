@@ -1,7 +1,13 @@
-"""What every page shares: the store, the chosen campaign, cached loads, and error handling.
+"""What every page shares: the store, the signed-in user, the chosen campaign, cached loads,
+and error handling.
 
 Pages call :func:`render` with their body; it turns domain errors into a message and a hint
 (never a stack trace) and logs anything unexpected to the server log.
+
+Who may write: when the database has user accounts, :func:`store` is bound to the signed-in
+user (:mod:`dashboard.login`), so the store itself checks every write against that user's role
+and records it under that name. Pages ask :func:`may` before drawing a write control, to hide or
+disable what the role cannot do; the store's refusal stays the real guard.
 
 Caching: loads and computations are cached with ``st.cache_data`` on ``(db url, campaign,
 revision)`` (plus the plate ids where plates matter). The revision comes from a cheap
@@ -21,6 +27,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from campaigns import auth
 from campaigns.errors import CampaignError
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.store import BatchInfo, Store, current_only, default_url
@@ -32,6 +39,8 @@ log = logging.getLogger("dashboard")
 DOMAIN_ERRORS = (CampaignError, PlanningError, SurrogateError)
 CAMPAIGN_KEY = "campaign"
 _REQUEST_KEY = "campaign_request"
+IDENTITY_KEY = "identity"
+"""Where the signed-in :class:`campaigns.auth.Identity` lives in ``st.session_state``."""
 
 
 # --- the store -----------------------------------------------------------------------------
@@ -45,15 +54,68 @@ def _open_store(url: str) -> Store:
     return Store.open(url)
 
 
+def identity() -> auth.Identity | None:
+    """The user signed in to this browser session (``None``: nobody, or no accounts)."""
+    return st.session_state.get(IDENTITY_KEY)
+
+
 def store() -> Store:
-    """The open (and migrated) store, shared by every session of this server."""
-    return _open_store(db_url())
+    """The open (and migrated) store, shared by every session of this server, acting as the
+    session's signed-in user: the store checks each write against that user's role and records
+    it under that name."""
+    return _open_store(db_url()).as_user(identity())
 
 
 def api() -> Planner:
     """The Python API over :func:`store`: what pages call to propose plates, store uploads and
-    create campaigns, as a notebook would (writes are recorded under the login name)."""
+    create campaigns, as a notebook would (writes are recorded under the signed-in user, or the
+    server's login name on a database without accounts)."""
     return Planner(store())
+
+
+# --- roles ---------------------------------------------------------------------------------
+ROLE_LABELS = {"viewer": "a viewer", "chemist": "a chemist", "owner": "an owner"}
+
+
+def visible_campaigns() -> set[str] | None:
+    """Campaigns the signed-in user holds a role in (an admin: all); ``None`` when the dashboard
+    has no sign-in and everyone sees everything."""
+    if identity() is None:
+        return None
+    return set(auth.roles_of(store()))
+
+
+def role_in(campaign: str) -> str | None:
+    """The signed-in user's role in ``campaign`` (``None``: none, or nobody signed in)."""
+    if identity() is None:
+        return None
+    return auth.roles_of(store()).get(campaign)
+
+
+def may(campaign: str | None, needed: str) -> bool:
+    """Whether the session's user may do what ``needed`` allows in ``campaign``, as the store
+    would decide it now (always true on a database without accounts)."""
+    return auth.can(store(), campaign, needed)
+
+
+def needs(campaign: str, needed: str, *, what: str) -> str:
+    """A note for a control the user may not use: "Uploading results needs the chemist role in
+    campaign hc; ana is a viewer there." plus who can grant it."""
+    who = identity()
+    name = who.name if who is not None else "nobody"
+    held = role_in(campaign)
+    has = f"{name} is {ROLE_LABELS.get(held, held)} there" if held else f"{name} has no role there"
+    return (f"{what} needs the **{needed}** role in campaign **{campaign}**; {has}. An owner of "
+            f"the campaign or an admin can grant it (`planner user grant {name} --campaign "
+            f"{campaign} --role {needed}`).")
+
+
+def allowed(campaign: str, needed: str, *, what: str) -> bool:
+    """:func:`may`, and when not, the :func:`needs` note on the page instead of the control."""
+    if may(campaign, needed):
+        return True
+    st.info(needs(campaign, needed, what=what), icon=":material/lock:")
+    return False
 
 
 def clear_caches() -> None:
@@ -114,12 +176,26 @@ def select_campaign(name: str) -> None:
     st.query_params[CAMPAIGN_KEY] = name
 
 
-def campaign_picker() -> str | None:
-    """The sidebar's campaign chooser; defaults to the URL's campaign, else the busiest one."""
+def campaigns_shown() -> pd.DataFrame:
+    """:func:`campaign_table` with only the campaigns the signed-in user holds a role in."""
     table = campaign_table(db_url())
+    visible = visible_campaigns()
+    if visible is None:
+        return table
+    return table[table["campaign"].isin(visible)].reset_index(drop=True)
+
+
+def campaign_picker() -> str | None:
+    """The sidebar's campaign chooser; defaults to the URL's campaign, else the busiest one.
+    A signed-in user sees the campaigns they hold a role in."""
+    table = campaigns_shown()
     names = table["campaign"].tolist()
     if not names:
-        st.sidebar.info("No campaign yet: create one on the **Campaigns** page.")
+        if identity() is not None and not campaign_table(db_url()).empty:
+            st.sidebar.info("You hold no role in any campaign yet: ask a campaign's owner to "
+                            "grant you one, or create a campaign on the **Campaigns** page.")
+        else:
+            st.sidebar.info("No campaign yet: create one on the **Campaigns** page.")
         st.session_state.pop(CAMPAIGN_KEY, None)
         return None
     wanted = (st.session_state.pop(_REQUEST_KEY, None) or st.session_state.get(CAMPAIGN_KEY)

@@ -207,6 +207,7 @@ META_LABELS = {
     "measurement_id": "Measurement", "quantity": "Quantity", "value": "Value", "unit": "Unit",
     "operator": "Operator", "instrument": "Instrument", "measured_at": "Measured at",
     "source_file": "Source file", "source_file_sha256": "Source SHA-256",
+    "uploaded_by": "Uploaded by", "recorded_by": "Recorded by",
     "source_row": "Source row",
     "note": "Note", "supersedes_id": "Supersedes", "ingested_at": "Stored at",
     "generator": "Generator", "seed": "Seed", "data_revision": "Data revision",
@@ -226,6 +227,96 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     names = {c: column(c).label for c in out.columns if c in COLUMNS}
     names |= {c: META_LABELS[c] for c in out.columns if c in META_LABELS}
     return out.rename(columns=names)
+
+
+def with_recorded_by(measurements: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """The long measurements table with ``recorded_by``: who stored each value.
+
+    An uploaded value names its upload's user (``uploaded_by``); a correction or a withdrawn
+    value names the author of its audit entry (``measurement.correct``, ``measurement.retract``);
+    a value withdrawn with its whole upload names who retracted the upload (``upload.retract``).
+
+    Args:
+        measurements: :meth:`campaigns.store.Store.measurements` (``include_superseded=True``).
+        audit: :func:`campaigns.audit.audit_entries` of the campaign (these actions suffice).
+    """
+    by_row: dict[int, str] = {}  # measurement id -> who wrote that row
+    by_withdrawn: dict[int, str] = {}  # id of a value withdrawn with its upload -> who did it
+    for action, actor, detail in audit[["action", "actor", "detail"]].itertuples(index=False):
+        d = detail if isinstance(detail, dict) else {}
+        if action in ("measurement.correct", "measurement.retract") and d.get("measurement_id"):
+            by_row[int(d["measurement_id"])] = actor
+        elif action == "upload.retract":
+            for old in d.get("before") or []:
+                if isinstance(old, dict) and old.get("measurement_id"):
+                    by_withdrawn[int(old["measurement_id"])] = actor
+    out = measurements.copy()
+    who: list[str | None] = []
+    for mid, uploader, status, supersedes in out[
+            ["measurement_id", "uploaded_by", "status", "supersedes_id"]].itertuples(index=False):
+        if isinstance(uploader, str) and uploader:
+            who.append(uploader)
+        elif int(mid) in by_row:
+            who.append(by_row[int(mid)])
+        elif status == "retracted" and pd.notna(supersedes) and int(supersedes) in by_withdrawn:
+            who.append(by_withdrawn[int(supersedes)])
+        else:
+            who.append(None)
+    at = list(out.columns).index("uploaded_by") + 1 if "uploaded_by" in out else len(out.columns)
+    out.insert(at, "recorded_by", who)
+    return out
+
+
+# --- the audit log -----------------------------------------------------------------------------
+AUDIT_SHOWN = ["id", "at", "actor", "action", "campaign", "summary", "before", "after"]
+
+
+def _value(x: object) -> str:
+    """A measurement as an audit entry records it: ``81.2 % (ok)``; ``—`` for none."""
+    if not isinstance(x, dict):
+        return "—"
+    value, unit = x.get("value"), x.get("unit")
+    if value is None:
+        return f"no value ({x.get('status')})"
+    number = f"{value:g}" if isinstance(value, int | float) else str(value)
+    unit = f" {unit}" if unit and unit != "-" else ""
+    return f"{number}{unit} ({x.get('status')})"
+
+
+def _before_after(action: str, detail: object) -> tuple[str, str]:
+    d = detail if isinstance(detail, dict) else {}
+    if action in ("measurement.correct", "measurement.retract"):
+        after = d.get("after")
+        return _value(d.get("before")), "withdrawn" if after is None else _value(after)
+    if action == "upload.retract":
+        return f"{len(d.get('before') or [])} current value(s)", "withdrawn"
+    if action in ("role.grant", "role.revoke"):
+        return d.get("before") or "no role", d.get("role") or "no role"
+    if action == "campaign.update_spec":
+        return "old spec", "new spec (see the entry's changes)"
+    return "", ""
+
+
+def audit_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """An :func:`campaigns.audit.audit_entries` frame as the audit page lists it, newest first:
+    ``before`` and ``after`` in words (a corrected value, a role, a spec) next to the summary."""
+    pairs = [_before_after(a, d) for a, d in zip(frame["action"], frame["detail"], strict=True)]
+    out = frame.assign(before=[b for b, _ in pairs], after=[a for _, a in pairs])
+    return out[AUDIT_SHOWN].iloc[::-1].reset_index(drop=True)
+
+
+def spec_change(detail: object) -> str | None:
+    """The unified diff of a ``campaign.update_spec`` entry's old and new YAML (``None`` for
+    other entries)."""
+    import difflib
+
+    d = detail if isinstance(detail, dict) else {}
+    old, new = d.get("old_spec_yaml"), d.get("new_spec_yaml")
+    if not isinstance(old, str) or not isinstance(new, str):
+        return None
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after",
+                                 lineterm="", n=2)
+    return "\n".join(lines) or "(no change)"
 
 
 def publish_zip(store: Store, campaign: str, *, licence: str, contributors: Sequence[str],

@@ -1,4 +1,8 @@
-"""Campaigns: list them, create one from a template or a YAML spec, view and edit its spec."""
+"""Campaigns: list them, create one from a template or a YAML spec, view and edit its spec.
+
+Any signed-in user may create a campaign (and becomes its owner); editing a spec needs the owner
+role, everyone else sees it read-only.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,18 @@ from dashboard import forms
 from dashboard.common import (
     api,
     campaign_table,
+    campaigns_shown,
     clear_caches,
     db_url,
+    may,
+    needs,
     render,
     select_campaign,
     selected_campaign,
     store,
 )
+
+SPEC_ROLE = "owner"
 
 
 def _spec_problems(exc: SpecError, where: DeltaGenerator) -> None:
@@ -178,6 +187,13 @@ def _editor(name: str) -> None:
         st.caption(f"This campaign has {n_meas} measurements: edits apply to future plates; "
                    "stored plates and results stay as they are (the old spec is kept in the "
                    "audit log).")
+    if not may(name, SPEC_ROLE):
+        st.info(needs(name, SPEC_ROLE, what="Editing the spec"), icon=":material/lock:")
+        st.code(spec.to_yaml(), language="yaml", height=480)
+        st.download_button("Download YAML", spec.to_yaml(), file_name=f"{spec.name}.yaml",
+                           mime="application/x-yaml", icon=":material/download:",
+                           key="dl_spec_readonly")
+        return
     form_tab, yaml_tab = st.tabs(["Form", "YAML"])
     with form_tab:
         _form_editor(spec, version)
@@ -189,7 +205,7 @@ def body() -> None:
     st.title("Campaigns")
     if flash := st.session_state.pop("flash", None):
         st.success(flash)
-    table = campaign_table(db_url())
+    table = campaigns_shown()
     if table.empty:
         st.info("No campaign yet. Create the first one below: the hard-carbon template is a good "
                 "start.")

@@ -1,5 +1,8 @@
 """Corrections: retract a wrong upload, correct or withdraw one value. Nothing is deleted: each
-action is a new, audited record that supersedes the old value, which stays in the history."""
+action is a new, audited record that supersedes the old value, which stays in the history.
+
+Everyone who sees the campaign sees its uploads; correcting and retracting need the chemist role.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,23 @@ import streamlit as st
 
 from campaigns.errors import CampaignError
 from dashboard import figures
-from dashboard.common import clear_caches, load, render, require_campaign, show_error, store
+from dashboard.common import (
+    allowed,
+    clear_caches,
+    load,
+    may,
+    render,
+    require_campaign,
+    show_error,
+    store,
+)
+
+CORRECT_ROLE = "chemist"
 
 
 def _actor() -> str:
+    """The server's login name, recorded only on a database without accounts (otherwise the
+    store records the signed-in user)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -42,6 +58,8 @@ def _retract_upload(name: str) -> None:
     if open_.empty:
         st.info("Every upload has been retracted.")
         return
+    if not may(name, CORRECT_ROLE):
+        return  # the note is shown once, below
     labels = {int(r.upload_id): f"Upload {r.upload_id}: {r.filename} → plate {r.batch_id} "
               f"({r.uploaded_at:%Y-%m-%d %H:%M}, {r.uploaded_by or 'unknown'})"
               for r in open_.itertuples()}
@@ -135,7 +153,8 @@ def body() -> None:
     if done:
         st.success(done)
     _retract_upload(name)
-    _correct_value(name)
+    if allowed(name, CORRECT_ROLE, what="Retracting an upload or correcting a value"):
+        _correct_value(name)
 
 
 render(body)

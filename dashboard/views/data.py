@@ -1,13 +1,19 @@
-"""Data: browse and filter every measurement with its provenance; export; publish a package."""
+"""Data: browse and filter every measurement with its provenance; export; publish a package.
+
+The long view names who stored each value (the uploader, or who corrected or withdrew it).
+Publishing needs the owner role in the campaign.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from campaigns.audit import audit_entries
 from dashboard import figures, tables
 from dashboard.common import (
     CampaignData,
+    allowed,
     cached,
     load,
     render,
@@ -19,11 +25,21 @@ from planner.reports.progress import well_table
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LONG = "One row per measurement (with provenance)"
+PUBLISH_ROLE = "owner"
 
 
 @cached
 def _wide(key: tuple, _data: CampaignData) -> pd.DataFrame:
     return well_table(_data.snapshot, _data.measurements(include_superseded=True))
+
+
+@cached
+def _long(key: tuple, _data: CampaignData) -> pd.DataFrame:
+    """Every stored value with who stored it (from the uploads and the audit log)."""
+    audit = audit_entries(store(), campaign=_data.name, action="measurement.")
+    undo = audit_entries(store(), campaign=_data.name, action="upload.retract")
+    return tables.with_recorded_by(_data.measurements(include_superseded=True),
+                                   pd.concat([audit, undo], ignore_index=True))
 
 
 def _quantity(name: str) -> str:
@@ -51,6 +67,8 @@ def _publish(name: str) -> None:
     st.caption("A FAIR data package of the measured wells and the failed syntheses, with units, "
                "licence and provenance; validated with frictionless before you get it. Another "
                "lab loads it with `planner dataset pull`.")
+    if not allowed(name, PUBLISH_ROLE, what="Publishing the data"):
+        return
     with st.form("publish"):
         c1, c2 = st.columns(2)
         licence = c1.selectbox("Licence", list(LICENCES),
@@ -81,7 +99,7 @@ def body() -> None:
     simulated_banner(data)
     view = st.radio("View", ["One row per well", LONG], horizontal=True, key="data_view")
     long = view == LONG
-    frame = data.measurements(include_superseded=True) if long else _wide(data.key, data)
+    frame = _long(data.key, data) if long else _wide(data.key, data)
     if frame.empty:
         st.info("No measurements yet: upload a plate's results on **Upload results**.")
         return
@@ -90,7 +108,8 @@ def body() -> None:
         gone = set(frame["supersedes_id"].dropna().astype(int))
         shown = shown.assign(superseded=shown["measurement_id"].isin(gone).to_numpy())
         st.caption("Every stored value with its source file (SHA-256), row, operator, instrument "
-                   "and time. A correction supersedes an earlier value, which is kept "
+                   "and time, and who stored it (the uploader, or who corrected or withdrew "
+                   "it). A correction supersedes an earlier value, which is kept "
                    "(superseded = true); a retraction is a row with status retracted.")
     table = tables.labelled(shown)
     floats = {c: st.column_config.NumberColumn(format="%.4g")  # 4 significant digits on screen
@@ -103,8 +122,8 @@ def body() -> None:
                        mime="text/csv", key="dl_data_csv", icon=":material/download:")
     d2.download_button("XLSX", lambda: tables.xlsx_bytes(shown), file_name=f"{stem}.xlsx",
                        mime=XLSX, key="dl_data_xlsx", icon=":material/download:")
-    with st.expander("Audit log"):
-        st.dataframe(store().audit_log(name), hide_index=True, width="stretch")
+    st.page_link("views/audit.py", label="Who changed what, and when: the audit log",
+                 icon=":material/history:")
     _publish(name)
 
 

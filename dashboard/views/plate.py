@@ -1,4 +1,8 @@
-"""This week's plate: the plate map, the recipes, the sheet to print, (re)generating the plate."""
+"""This week's plate: the plate map, the recipes, the sheet to print, (re)generating the plate.
+
+Everyone who sees the campaign downloads the sheet; proposing a plate needs the chemist role,
+regenerating one the owner role (the store refuses what the role does not allow).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,35 @@ import os
 import pandas as pd
 import streamlit as st
 
+from campaigns import auth
 from campaigns.store import BatchInfo
 from dashboard import figures, tables
 from dashboard.common import (
     CampaignData,
+    allowed,
     api,
     clear_caches,
     load,
+    may,
+    needs,
     render,
     require_campaign,
     simulated_banner,
+    store,
 )
 from planner.reports.progress import has_predictions, plate_frame
 from planner.weekly import current_week, parse_week
 
 CONFIRM = "confirm_regenerate"
+PROPOSE_ROLE = "chemist"
+REGENERATE_ROLE = "owner"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _propose(data: CampaignData, week: str, *, force: bool) -> None:
+    # Refused before the (slow) planning, as the store would refuse it at the end.
+    auth.require(store(), data.name, REGENERATE_ROLE if force else PROPOSE_ROLE,
+                 what="regenerate plates" if force else "propose plates")
     n = data.snapshot.spec.sample_well_count
     how = ("a space-filling design" if data.snapshot.observations.empty
            else "BoTorch (may take a minute)")
@@ -77,10 +91,16 @@ def _actions(data: CampaignData, batch: BatchInfo, measured: bool) -> None:
     c2.download_button("Plate sheet (CSV)", lambda: tables.sheet_bytes(spec, batch, "csv"),
                        file_name=f"{stem}.csv", mime="text/csv", key="dl_csv",
                        icon=":material/download:")
+    permitted = may(data.name, REGENERATE_ROLE)
     why = ("Only before any result of the plate is uploaded." if measured else
            "Propose a new plate for this week; the current one is kept as discarded.")
-    if c3.button("Regenerate this plate…", disabled=measured, key="regenerate", help=why):
+    if not permitted:
+        why = needs(data.name, REGENERATE_ROLE, what="Regenerating a plate").replace("**", "")
+    if c3.button("Regenerate this plate…", disabled=measured or not permitted, key="regenerate",
+                 help=why):
         st.session_state[CONFIRM] = batch.id
+    if not permitted and not measured:
+        c3.caption(f":material/lock: Regenerating needs the {REGENERATE_ROLE} role.")
     if st.session_state.get(CONFIRM) == batch.id and not measured:
         st.warning(f"Replace plate {batch.id} for {batch.iso_week}? The current proposal is kept "
                    "in the record as *discarded*; throw away any printed sheet of it.")
@@ -125,6 +145,8 @@ def _headline(batch: BatchInfo, frame: pd.DataFrame) -> None:
 
 
 def _plan_other_week(data: CampaignData) -> None:
+    if not may(data.name, PROPOSE_ROLE):
+        return
     with st.expander("Plan another week"):
         other = st.text_input("ISO week", placeholder="2026-W48", key="other_week")
         if st.button("Propose for that week", key="propose_other") and other.strip():
@@ -144,7 +166,8 @@ def body() -> None:
     if this_week is None:
         st.info(f"No plate for this week ({week}) yet.")
         label = "Propose the first plate" if not data.batches else f"Propose the plate for {week}"
-        if st.button(label, type="primary", key="propose"):
+        if allowed(name, PROPOSE_ROLE, what="Proposing a plate") and st.button(
+                label, type="primary", key="propose"):
             _propose(data, week, force=False)
     if not data.batches:
         _plan_other_week(data)

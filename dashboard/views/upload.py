@@ -1,4 +1,7 @@
-"""Upload results: drop the filled sheet, see every problem in place, store after confirming."""
+"""Upload results: drop the filled sheet, see every problem in place, store after confirming.
+
+Needs the chemist role in the campaign (a viewer sees a note instead of the upload box).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from campaigns.errors import Problem
 from dashboard import figures, tables
 from dashboard.common import (
     CampaignData,
+    allowed,
     api,
     cached,
     clear_caches,
@@ -22,6 +26,7 @@ from dashboard.common import (
 from planner.reports.progress import plate_frame
 
 AUTO = 0  # plate choice meaning "from the file's Batch column"
+UPLOAD_ROLE = "chemist"
 CONFIRM_LABEL = "I confirm the flagged unusual values are correct"
 TINT = {"error": "background-color: #ffe3e3", "warning": "background-color: #fff5d6"}
 
@@ -149,6 +154,8 @@ def body() -> None:
     if (done := st.session_state.pop("upload_result", None)) is not None:
         _result(data, done)
         st.divider()
+    if not allowed(data.name, UPLOAD_ROLE, what="Uploading results"):
+        return
     st.markdown("Drop the filled plate sheet below (CSV or XLSX, as downloaded from **This "
                 "week's plate**). It is checked first, every problem at once; **nothing is stored "
                 "until you confirm.**")
