@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,16 +100,22 @@ def may(campaign: str | None, needed: str) -> bool:
     return auth.can(store(), campaign, needed)
 
 
+def plain(text: str) -> str:
+    """``text`` shown as written in Markdown (a user name with ``*`` or ``_`` in it)."""
+    return re.sub(r"([\\`*_{}\[\]()<>|~])", r"\\\1", text)
+
+
 def needs(campaign: str, needed: str, *, what: str) -> str:
     """A note for a control the user may not use: "Uploading results needs the chemist role in
     campaign hc; ana is a viewer there." plus who can grant it."""
     who = identity()
-    name = who.name if who is not None else "nobody"
+    name = plain(who.name) if who is not None else "nobody"
     held = role_in(campaign)
     has = f"{name} is {ROLE_LABELS.get(held, held)} there" if held else f"{name} has no role there"
-    return (f"{what} needs the **{needed}** role in campaign **{campaign}**; {has}. An owner of "
-            f"the campaign or an admin can grant it (`planner user grant {name} --campaign "
-            f"{campaign} --role {needed}`).")
+    grant = (f"planner user grant {shlex.quote(who.name if who else 'NAME')} --campaign "
+             f"{shlex.quote(campaign)} --role {needed}")
+    return (f"{what} needs the **{needed}** role in campaign **{plain(campaign)}**; {has}. An "
+            f"owner of the campaign or an admin can grant it (`{grant}`).")
 
 
 def allowed(campaign: str, needed: str, *, what: str) -> bool:

@@ -21,7 +21,15 @@ import streamlit as st
 
 from campaigns import auth
 from campaigns.store import Store
-from dashboard.common import IDENTITY_KEY, db_url, identity, role_in, selected_campaign, store
+from dashboard.common import (
+    IDENTITY_KEY,
+    db_url,
+    identity,
+    plain,
+    role_in,
+    selected_campaign,
+    store,
+)
 
 _OIDC_KEYS = ("redirect_uri", "cookie_secret")
 _PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
@@ -232,10 +240,10 @@ def sidebar_user() -> None:
     if who.admin:
         where = " · admin"
     elif campaign and (role := role_in(campaign)):
-        where = f" · {role} in {campaign}"
+        where = f" · {role} in {plain(campaign)}"
     else:
         where = ""
-    st.sidebar.markdown(f":material/person: Signed in as **{who.name}**{where}")
+    st.sidebar.markdown(f":material/person: Signed in as **{plain(who.name)}**{where}")
     if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):
         sign_out()
         st.rerun()

@@ -110,6 +110,15 @@ def test_a_user_sees_only_campaigns_they_hold_a_role_in(app_factory, accounts_ur
     assert "Signed in as **ada** · admin" in sidebar_text(admin)
 
 
+@pytest.mark.parametrize(("name", "shown"), [
+    ("ana", "ana"), ("o_brien", r"o\_brien"), ("*x* [y](z)", r"\*x\* \[y\]\(z\)"),
+    ("Dr. Ruiz-Lima", "Dr. Ruiz-Lima")])
+def test_names_are_shown_as_written(name: str, shown: str) -> None:
+    from dashboard.common import plain
+
+    assert plain(name) == shown
+
+
 # --- what each role may do ---------------------------------------------------------------------
 def test_a_viewer_sees_the_data_but_no_write_control(app_factory, accounts_url: str) -> None:
     at = signed_in_app(app_factory, accounts_url, "vera")
