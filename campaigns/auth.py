@@ -9,9 +9,9 @@ Roles, per campaign, each including the one before:
 
 * ``viewer``: reads (the store does not restrict reads; the dashboard shows a campaign to the
   users who hold a role in it);
-* ``chemist``: uploads results, corrects and retracts values and uploads, suggests plates and
-  regenerates a plate that has no results;
-* ``owner``: edits the spec, publishes the data, grants and revokes roles.
+* ``chemist``: uploads results, corrects and retracts values and uploads, suggests plates;
+* ``owner``: edits the spec, regenerates a plate that has no results, publishes the data,
+  grants and revokes roles.
 
 An ``admin`` (site-wide flag) manages users and may do anything in any campaign. Whoever creates
 a campaign becomes its owner. The first user of a database is created without signing in (by

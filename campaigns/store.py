@@ -466,6 +466,8 @@ class Store:
             existing = s.scalars(select(BatchRow).where(
                 BatchRow.campaign_id == camp.id, BatchRow.iso_week == iso_week,
                 BatchRow.status != "discarded")).all()
+            if existing and replace:  # regenerating a plate is the owner's call
+                actor = self._authorize(s, camp, "owner", actor, "regenerate a plate")
             for old in existing:
                 if not replace:
                     raise CampaignError(

@@ -470,3 +470,20 @@ def test_a_viewer_is_refused_before_a_plate_is_computed(sqlite_lab: Lab,
     monkeypatch.setattr(planner.propose, "space_filling_plate", computed)
     with pytest.raises(AccessDenied, match="needs the chemist role"):
         suggest_plate(sqlite_lab.as_("vic"), "demo", week="2026-W49")
+
+
+def test_regenerating_a_plate_is_the_owners_call(sqlite_lab: Lab) -> None:
+    from campaigns.plate import fill_layout
+
+    spec = sqlite_lab.spec
+    recipes = space_filling_design(spec, spec.sample_well_count, seed=1).to_dict(orient="records")
+    wells = fill_layout(spec.plate, recipes)
+    chem = sqlite_lab.as_("chem")
+    first = chem.save_batch("demo", iso_week="2026-W50", wells=wells, generator="t", seed=1,
+                            data_revision=0)  # a chemist proposes a week's plate …
+    with pytest.raises(AccessDenied, match="needs the owner role"):  # … but not regenerate it
+        chem.save_batch("demo", iso_week="2026-W50", wells=wells, generator="t", seed=2,
+                        data_revision=0, replace=True)
+    again = sqlite_lab.as_("own").save_batch("demo", iso_week="2026-W50", wells=wells,
+                                             generator="t", seed=2, data_revision=0, replace=True)
+    assert again.id != first.id
