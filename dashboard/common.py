@@ -100,7 +100,7 @@ def may(campaign: str | None, needed: str) -> bool:
     return auth.can(store(), campaign, needed)
 
 
-def plain(text: str) -> str:
+def md_escape(text: str) -> str:
     """``text`` shown as written in Markdown (a user name with ``*`` or ``_`` in it)."""
     return re.sub(r"([\\`*_{}\[\]()<>|~])", r"\\\1", text)
 
@@ -109,12 +109,12 @@ def needs(campaign: str, needed: str, *, what: str) -> str:
     """A note for a control the user may not use: "Uploading results needs the chemist role in
     campaign hc; ana is a viewer there." plus who can grant it."""
     who = identity()
-    name = plain(who.name) if who is not None else "nobody"
+    name = md_escape(who.name) if who is not None else "nobody"
     held = role_in(campaign)
     has = f"{name} is {ROLE_LABELS.get(held, held)} there" if held else f"{name} has no role there"
     grant = (f"planner user grant {shlex.quote(who.name if who else 'NAME')} --campaign "
              f"{shlex.quote(campaign)} --role {needed}")
-    return (f"{what} needs the **{needed}** role in campaign **{plain(campaign)}**; {has}. An "
+    return (f"{what} needs the **{needed}** role in campaign **{md_escape(campaign)}**; {has}. An "
             f"owner of the campaign or an admin can grant it (`{grant}`).")
 
 

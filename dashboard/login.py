@@ -25,7 +25,7 @@ from dashboard.common import (
     IDENTITY_KEY,
     db_url,
     identity,
-    plain,
+    md_escape,
     role_in,
     selected_campaign,
     store,
@@ -240,10 +240,10 @@ def sidebar_user() -> None:
     if who.admin:
         where = " · admin"
     elif campaign and (role := role_in(campaign)):
-        where = f" · {role} in {plain(campaign)}"
+        where = f" · {role} in {md_escape(campaign)}"
     else:
         where = ""
-    st.sidebar.markdown(f":material/person: Signed in as **{plain(who.name)}**{where}")
+    st.sidebar.markdown(f":material/person: Signed in as **{md_escape(who.name)}**{where}")
     if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):
         sign_out()
         st.rerun()

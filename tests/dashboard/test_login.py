@@ -114,9 +114,9 @@ def test_a_user_sees_only_campaigns_they_hold_a_role_in(app_factory, accounts_ur
     ("ana", "ana"), ("o_brien", r"o\_brien"), ("*x* [y](z)", r"\*x\* \[y\]\(z\)"),
     ("Dr. Ruiz-Lima", "Dr. Ruiz-Lima")])
 def test_names_are_shown_as_written(name: str, shown: str) -> None:
-    from dashboard.common import plain
+    from dashboard.common import md_escape
 
-    assert plain(name) == shown
+    assert md_escape(name) == shown
 
 
 # --- what each role may do ---------------------------------------------------------------------
