@@ -6,10 +6,12 @@ fourth pending with predictions: ``tests/dashboard/conftest.py`` ``build_history
 chemist account per simulated chemist (and an admin), and then measures two things.
 
 **N chemists using the dashboard.** The real dashboard (``planner dashboard --db URL`` on a free
-loopback port, headless) serves N chemists at the same time for ``--duration`` seconds. Each
-chemist opens the dashboard, signs in when the dashboard asks for it, and then keeps going through
-the sidebar's pages in a shuffled order, pausing ``--think`` seconds (±50 %) between clicks.
-A page's latency is what the chemist waits for: from the click to the moment the page finished
+loopback port, headless) serves N chemists at the same time. They arrive spread over ``--ramp``
+seconds; each opens the dashboard, signs in when the dashboard asks for it, and then keeps going
+through the sidebar's pages in a shuffled order, pausing ``--think`` seconds (±50 %) between
+clicks, until ``--duration`` seconds after the last chemist signed in (so the clicking is
+measured with everybody there, and a slow sign-in stampede does not eat the measurement). A
+page's latency is what the chemist waits for: from the click to the moment the page finished
 running. Two clients do the clicking:
 
 * ``browser``: headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright, one
@@ -17,7 +19,9 @@ running. Two clients do the clicking:
   60 % of the memory available (estimated per chemist from the previous browser phase). A page
   is done when Streamlit's script state is back to ``notRunning`` and nothing on the page is
   stale or spinning, so drawing the charts counts. The browsers run on the same machine as the
-  server, so they take CPU from it.
+  server, so they take CPU from it: on the 2-core test machine 10 browsers kept the server at
+  10 % CPU while their pages took seconds, and of 50 browsers 40 could not load the dashboard
+  within 120 s, hence the default ``--browser-max 10``.
 * ``protocol``: a light client that speaks Streamlit's own websocket protocol (the protobuf
   ``BackMsg``/``ForwardMsg`` a browser exchanges over ``/_stcore/stream``), one session per
   chemist, all in one asyncio loop. A page is done when the server sends ``script_finished``;
@@ -131,7 +135,7 @@ def fmt_s(value: float) -> str:
 
 @dataclass
 class Usage:
-    """What the server side used during one phase (sampled every second)."""
+    """What a phase used (sampled every second)."""
 
     server_cpu_pct: float = 0.0
     """Mean CPU of the Streamlit server process over the phase (100 % = one core)."""
@@ -143,43 +147,80 @@ class Usage:
     """Memory in use on the whole machine just before the phase."""
     pg_connections: int = 0
     """Peak number of client connections to the PostgreSQL server (this sampler's excluded)."""
+    others_cpu_pct: float = 0.0
+    """Mean CPU used by everything else on the machine: not this benchmark, its server, its
+    clients and its PostgreSQL server (100 % = one core)."""
+    steal_pct: float = 0.0
+    """Mean CPU the hypervisor gave to other machines (100 % = one core)."""
+
+
+def _postmaster(url: str) -> Any:
+    """The PostgreSQL server process listening on ``url``'s port (``None``: not found)."""
+    import psutil
+
+    port = url.split("@127.0.0.1:", 1)[1].split("/", 1)[0]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and "-p" in cmd and port in cmd:
+            return proc
+    return None
 
 
 class Sampler:
-    """Samples the server's CPU and memory, the machine's memory and PostgreSQL's connections."""
+    """Samples CPU and memory during a phase: the dashboard server's (``server_pid``), the
+    machine's, the PostgreSQL server's connections, and the CPU taken by other work."""
 
-    def __init__(self, server_pid: int, db_url: str) -> None:
+    def __init__(self, db_url: str, server_pid: int | None = None) -> None:
         import psutil
         import sqlalchemy
 
         self._psutil = psutil
-        self._root = psutil.Process(server_pid)
+        self._root = psutil.Process(server_pid) if server_pid else None
+        self._me = psutil.Process()
+        self._pg = _postmaster(db_url)
         self._engine = sqlalchemy.create_engine(db_url, pool_size=1, max_overflow=0)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._first: dict[tuple[int, float], float] = {}
+        self._last: dict[tuple[int, float], float] = {}
         self.usage = Usage()
 
-    def _procs(self) -> list[Any]:
+    @staticmethod
+    def _tree(root: Any) -> list[Any]:
         try:
-            return [self._root, *self._root.children(recursive=True)]
-        except self._psutil.NoSuchProcess:
+            return [root, *root.children(recursive=True)]
+        except Exception:  # noqa: BLE001 - psutil.NoSuchProcess: the tree is gone
             return []
 
-    def _cpu(self) -> float:
+    def _server_cpu(self) -> float:
         total = 0.0
-        for p in self._procs():
-            try:
+        for p in self._tree(self._root) if self._root else []:
+            with suppress(self._psutil.NoSuchProcess):
                 t = p.cpu_times()
                 total += t.user + t.system
-            except self._psutil.NoSuchProcess:
-                pass
         return total
+
+    def _account(self, *, baseline: bool = False) -> None:
+        """CPU of every process that is not this benchmark's (this process and its children:
+        the dashboard server, the browsers, the ingest commands; and its PostgreSQL server),
+        per process. A process that ends between two samples loses at most a second of CPU,
+        so the figure errs low."""
+        ours = {p.pid for p in self._tree(self._me) + (self._tree(self._pg) if self._pg else [])}
+        with self._lock:
+            for p in self._psutil.process_iter(["cpu_times", "create_time"]):
+                if p.pid in ours or p.info["cpu_times"] is None:
+                    continue
+                t = p.info["cpu_times"]
+                key = (p.pid, p.info["create_time"])
+                self._first.setdefault(key, t.user + t.system if baseline else 0.0)
+                self._last[key] = t.user + t.system
 
     def _sample(self) -> None:
         import sqlalchemy
 
+        self._account()
         rss = 0
-        for p in self._procs():
+        for p in self._tree(self._root) if self._root else []:
             with suppress(self._psutil.NoSuchProcess):
                 rss += p.memory_info().rss
         u = self.usage
@@ -199,23 +240,33 @@ class Sampler:
     def phase(self) -> Iterator[Usage]:
         used = self._psutil.virtual_memory()
         self.usage = usage = Usage(machine_before_gb=(used.total - used.available) / 2**30)
-        cpu0, t0 = self._cpu(), time.perf_counter()
+        self._first.clear()
+        self._last.clear()
+        self._account(baseline=True)
+        machine0 = self._psutil.cpu_times()
+        server0, t0 = self._server_cpu(), time.perf_counter()
         self._stop.clear()
 
         def loop() -> None:
             while not self._stop.wait(1.0):
                 self._sample()
 
-        self._thread = threading.Thread(target=loop, daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
         try:
             yield usage
         finally:
             self._stop.set()
-            self._thread.join()
+            thread.join()
             self._sample()
             wall = time.perf_counter() - t0
-            usage.server_cpu_pct = 100 * (self._cpu() - cpu0) / wall if wall > 0 else 0.0
+            machine = self._psutil.cpu_times()
+            steal = machine.steal - machine0.steal
+            others = sum(self._last[k] - self._first[k] for k in self._last)
+            if wall > 0:
+                usage.server_cpu_pct = 100 * (self._server_cpu() - server0) / wall
+                usage.others_cpu_pct = 100 * others / wall
+                usage.steal_pct = 100 * steal / wall
 
     def close(self) -> None:
         self._engine.dispose()
@@ -228,9 +279,10 @@ class Phase:
     client: str
     chemists: int
     seconds: float = 0.0
+    all_in_s: float = 0.0
+    """Seconds until the last chemist had opened the dashboard and signed in."""
     visits: list[Visit] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    note: str = ""
 
 
 # ============================================================================================
@@ -350,6 +402,43 @@ def dashboard(url: str, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ============================================================================================
+# A phase's clock
+# ============================================================================================
+@dataclass
+class Window:
+    """When a phase's chemists arrive and stop: they arrive spread over ``ramp`` seconds and
+    click until ``duration`` seconds after the last of them opened the dashboard and signed in
+    (or failed to), so the clicking is measured with everybody there, not only the stampede."""
+
+    n: int
+    duration: float
+    ramp: float
+    think: float
+    """Mean pause between clicks."""
+    timeout: float
+    """Seconds after which a page that has not finished is an error."""
+    start: float = field(default_factory=time.perf_counter)
+    waiting: int = -1
+    all_in: float | None = None
+    """``time.perf_counter()`` when the last chemist was in."""
+
+    def __post_init__(self) -> None:
+        self.waiting = self.n
+
+    def arrived(self) -> None:
+        """A chemist has opened the dashboard and signed in, or given up."""
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.all_in = time.perf_counter()
+
+    def over(self) -> bool:
+        return self.all_in is not None and time.perf_counter() >= self.all_in + self.duration
+
+    def pause(self, rng: random.Random) -> float:
+        return self.think * rng.uniform(0.5, 1.5)
 
 
 # ============================================================================================
@@ -477,15 +566,16 @@ async def sign_in(session: ProtocolSession, form: tuple[Any, Any, Any], user: st
     return signed.seconds, "; ".join(errors)
 
 
-async def protocol_chemist(base: str, idx: int, n: int, user: str | None, *, deadline: float,
-                           think: float, timeout: float, rng: random.Random,
-                           record: Callable[[Visit], None]) -> None:
+async def protocol_chemist(base: str, idx: int, user: str | None, *, window: Window,
+                           rng: random.Random, record: Callable[[Visit], None]) -> None:
     """One chemist: open, sign in if asked, then visit the pages in shuffled rounds."""
     def visit(page: str, seconds: float, error: str = "") -> None:
-        record(Visit("protocol", n, idx, page, seconds, error))
+        record(Visit("protocol", window.n, idx, page, seconds, error))
 
-    await asyncio.sleep(rng.uniform(0, think))
+    timeout = window.timeout
+    await asyncio.sleep(rng.uniform(0, window.ramp))
     what, t0 = OPEN, time.perf_counter()
+    arrived = False
     try:
         async with ProtocolSession(base, timeout=timeout) as session:
             first = await session.run()
@@ -503,12 +593,14 @@ async def protocol_chemist(base: str, idx: int, n: int, user: str | None, *, dea
             if not session.pages:
                 visit(OPEN, 0.0, "no pages in the navigation")
                 return
-            while time.perf_counter() < deadline:
+            arrived = True
+            window.arrived()
+            while not window.over():
                 pages = list(session.pages)
                 rng.shuffle(pages)
                 for script_hash, path, title in pages:
-                    await asyncio.sleep(think * rng.uniform(0.5, 1.5))
-                    if time.perf_counter() >= deadline:
+                    await asyncio.sleep(window.pause(rng))
+                    if window.over():
                         return
                     what, t0 = title, time.perf_counter()
                     result = await session.run(page=(script_hash, path))
@@ -517,6 +609,9 @@ async def protocol_chemist(base: str, idx: int, n: int, user: str | None, *, dea
         visit(what, time.perf_counter() - t0, f"no answer within {timeout:.0f} s")
     except Exception as exc:  # noqa: BLE001 - a lost connection is a measured error
         visit(what, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        if not arrived:
+            window.arrived()
 
 
 async def cold_visit(base: str, user: str | None, *, timeout: float) -> list[Visit]:
@@ -563,6 +658,13 @@ STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
           dialog: document.querySelectorAll('[role="dialog"]').length > 0 &&
               /connect/i.test(document.querySelector('[role="dialog"]').innerText) }; }"""
 
+def _path(url: str | None) -> str:
+    """A URL's path without the trailing slash (the landing page's is empty)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url or "").path.rstrip("/")
+
+
 SIGNED_IN_OR_REFUSED = """() => !document.querySelector('input[type="password"]')
   || document.querySelector('[data-testid="stAlertContentError"]') !== null"""
 
@@ -579,6 +681,7 @@ async def _settled(page: Any, *, clicked: bool, timeout: float) -> tuple[float, 
     deadline = time.perf_counter() + timeout
     quiet = 0
     first_quiet = 0.0
+    s: dict[str, Any] = {"state": None, "busy": 0, "changes": 0}
     while time.perf_counter() < deadline:
         s = await page.evaluate(STATE)
         polled = time.perf_counter()
@@ -595,18 +698,21 @@ async def _settled(page: Any, *, clicked: bool, timeout: float) -> tuple[float, 
         else:
             quiet, first_quiet = 0, 0.0
         await asyncio.sleep(0.1)
-    raise TimeoutError
+    raise TimeoutError(f"script state {s['state']}, {s['busy']} stale or spinning element(s), "
+                       f"{s['changes']} state change(s) since the click")
 
 
-async def browser_chemist(browser: Any, base: str, idx: int, n: int, user: str | None, *,
-                          deadline: float, think: float, timeout: float, rng: random.Random,
+async def browser_chemist(browser: Any, base: str, idx: int, user: str | None, *,
+                          window: Window, rng: random.Random,
                           record: Callable[[Visit], None]) -> None:
     """One chemist in a browser context of its own: open, sign in if asked, then click through
     the sidebar's pages in shuffled rounds."""
     def visit(page: str, seconds: float, error: str = "") -> None:
-        record(Visit("browser", n, idx, page, seconds, error))
+        record(Visit("browser", window.n, idx, page, seconds, error))
 
-    await asyncio.sleep(rng.uniform(0, think))
+    timeout = window.timeout
+    arrived = False
+    await asyncio.sleep(rng.uniform(0, window.ramp))
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(timeout * 1000)
@@ -647,12 +753,16 @@ async def browser_chemist(browser: Any, base: str, idx: int, n: int, user: str |
         for i in range(await links.count()):
             text = (await links.nth(i).inner_text()).strip().splitlines()
             targets.append((await links.nth(i).get_attribute("href"), text[-1].strip()))
-        while time.perf_counter() < deadline:
+        arrived = True
+        window.arrived()
+        while not window.over():
             order = list(targets)
             rng.shuffle(order)
             for href, title in order:
-                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
-                if time.perf_counter() >= deadline:
+                if _path(href) == _path(page.url):
+                    continue  # clicking the page shown runs nothing: go to another one
+                await asyncio.sleep(window.pause(rng))
+                if window.over():
                     return
                 what = title
                 await page.evaluate(WATCH)
@@ -660,11 +770,14 @@ async def browser_chemist(browser: Any, base: str, idx: int, n: int, user: str |
                 await page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]').click()
                 done, s = await _settled(page, clicked=True, timeout=timeout)
                 visit(title, done - t0, "; ".join(s["errors"]))
-    except TimeoutError:
-        visit(what, time.perf_counter() - t0, f"not finished within {timeout:.0f} s")
+    except TimeoutError as exc:
+        visit(what, time.perf_counter() - t0, f"not finished within {timeout:.0f} s"
+              + (f" ({exc})" if str(exc) else ""))
     except Exception as exc:  # noqa: BLE001 - a crashed tab or lost connection is an error
         visit(what, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
     finally:
+        if not arrived:
+            window.arrived()
         with suppress(Exception):  # the browser may be gone already
             await context.close()
 
@@ -672,11 +785,14 @@ async def browser_chemist(browser: Any, base: str, idx: int, n: int, user: str |
 # ============================================================================================
 # Phases
 # ============================================================================================
-async def _phase(client: str, base: str, n: int, users: list[str], *, duration: float,
-                 think: float, timeout: float, seed: int, progress: Progress) -> list[Visit]:
+async def _phase(client: str, base: str, window: Window, users: list[str], *, seed: int,
+                 progress: Progress) -> list[Visit]:
+    """``window.n`` chemists with one client; every page they waited for."""
     visits: list[Visit] = []
     errors = 0
-    task = progress.add_task(f"{n:>3} chemists · {client}", total=duration, views=0, errors=0)
+    n = window.n
+    task = progress.add_task(f"{n:>3} chemists · {client}", total=window.ramp + window.duration,
+                             views=0, errors=0)
 
     def record(v: Visit) -> None:
         nonlocal errors
@@ -686,23 +802,27 @@ async def _phase(client: str, base: str, n: int, users: list[str], *, duration: 
             progress.console.print(Text.assemble(
                 ("error ", "red"), f"{client} chemist {v.chemist} {v.page}: {v.error}"))
 
-    deadline = time.perf_counter() + duration
-    start = time.perf_counter()
+    def total() -> float:
+        now = time.perf_counter() - window.start
+        arrived = window.all_in - window.start if window.all_in else max(now, window.ramp)
+        return arrived + window.duration
 
     async def ticker() -> None:
         while True:
-            progress.update(task, completed=min(duration, time.perf_counter() - start),
+            now = time.perf_counter() - window.start
+            progress.update(task, completed=min(now, total()), total=total(),
                             views=len(visits), errors=errors)
             await asyncio.sleep(0.5)
 
     tick = asyncio.create_task(ticker())
     who = [users[i] if users else None for i in range(n)]
-    hard_stop = duration + 3 * timeout + 60  # every chemist stops by itself well before
+    # every chemist stops by itself well before: arrival, open and sign-in, clicking, last page
+    hard_stop = window.ramp + window.duration + 3 * window.timeout + 60
     try:
         if client == "protocol":
-            jobs = [protocol_chemist(base, i, n, who[i], deadline=deadline, think=think,
-                                     timeout=timeout, rng=random.Random(seed * 1000 + i),
-                                     record=record) for i in range(n)]
+            jobs = [protocol_chemist(base, i, who[i], window=window,
+                                     rng=random.Random(seed * 1000 + i), record=record)
+                    for i in range(n)]
             await asyncio.wait_for(asyncio.gather(*jobs), hard_stop)
         else:
             from playwright.async_api import async_playwright
@@ -711,8 +831,7 @@ async def _phase(client: str, base: str, n: int, users: list[str], *, duration: 
                 browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                                    args=CHROMIUM_ARGS)
                 try:
-                    jobs = [browser_chemist(browser, base, i, n, who[i], deadline=deadline,
-                                            think=think, timeout=timeout,
+                    jobs = [browser_chemist(browser, base, i, who[i], window=window,
                                             rng=random.Random(seed * 1000 + i), record=record)
                             for i in range(n)]
                     await asyncio.wait_for(asyncio.gather(*jobs), hard_stop)
@@ -723,7 +842,8 @@ async def _phase(client: str, base: str, n: int, users: list[str], *, duration: 
                      f"cut off after {hard_stop:.0f} s with chemists still waiting"))
     finally:
         tick.cancel()
-        progress.update(task, completed=duration, views=len(visits), errors=errors)
+        progress.update(task, completed=total(), total=total(), views=len(visits),
+                        errors=errors)
     return visits
 
 
@@ -824,6 +944,7 @@ class IngestResult:
     solo: IngestRun
     runs: list[IngestRun]
     wall: float
+    usage: Usage
     pairs: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -840,6 +961,11 @@ def _git_head() -> str:
         return out + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _others(u: Usage) -> str:
+    return f"{u.others_cpu_pct:.0f} %" + (f" + {u.steal_pct:.0f} % steal" if u.steal_pct >= 1
+                                          else "")
 
 
 def page_rows(visits: list[Visit]) -> list[list[str]]:
@@ -878,7 +1004,9 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
         f"Machine: {os.cpu_count()} cores, {mem:.0f} GiB memory ({platform.platform()}); "
         f"Python {platform.python_version()}, Streamlit {streamlit.__version__}, "
         f"PostgreSQL {pg_version} (a private server on 127.0.0.1, default settings). "
-        "Server, database and every client run on this one machine.",
+        "Server, database and every client run on this one machine; load average "
+        f"{run.load_before[0]:.1f} / {run.load_before[1]:.1f} (1 / 5 min) when the run started "
+        "(other work on the machine).",
         "",
         f"Campaign `{CAMPAIGN}` (hard carbon, the dashboard tests' history: 3 measured 96-well "
         "plates of SIMULATED virtual-lab results and a pending plate with predictions; the "
@@ -886,9 +1014,10 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
         + ("Every chemist signs in with an account of their own (role chemist) when the "
            "dashboard asks." if accounts else "The database has no accounts."),
         "",
-        "Each chemist opens the dashboard, signs in if asked, then goes through the sidebar's "
-        f"pages in shuffled rounds, pausing {args.think:g} s ± 50 % between clicks, for "
-        f"{args.duration:g} s. Latency = what the chemist waits for, click to page finished: "
+        f"The chemists arrive spread over {args.ramp:g} s; each opens the dashboard, signs in "
+        "if asked, then goes through the sidebar's pages in shuffled rounds, pausing "
+        f"{args.think:g} s ± 50 % between clicks, until {args.duration:g} s after the last "
+        "chemist signed in. Latency = what the chemist waits for, click to page finished: "
         "**browser** = headless Chromium (Playwright), done when Streamlit's script state is "
         "`notRunning` and nothing is stale or spinning (charts drawn); **protocol** = Streamlit's "
         "websocket protocol spoken directly (one session per chemist, no drawing), done at the "
@@ -904,26 +1033,33 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
                 "| page | s | error |", "|---|---:|---|"]
         out += [f"| {v.page} | {fmt_s(v.seconds)} | {v.error or ''} |" for v in cold]
         out.append("")
-    out += ["| chemists | client | page views | views/s | p50 | p95 | max | errors | "
-            "server CPU | server RSS | machine memory | PostgreSQL connections |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out += ["| chemists | client | all signed in after | page views | views/s | p50 | p95 | "
+            "max | errors | server CPU | server RSS | machine memory | PostgreSQL connections | "
+            "other work's CPU |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for ph in phases:
         pages = [v for v in ph.visits if v.page not in (OPEN, SIGN_IN)]
         secs = [v.seconds for v in pages if v.seconds > 0]
         u = ph.usage
         out.append(
-            f"| {ph.chemists} | {ph.client} | {len(pages)} | {len(pages) / ph.seconds:.2f} | "
+            f"| {ph.chemists} | {ph.client} | {fmt_s(ph.all_in_s)} | {len(pages)} | "
+            f"{len(pages) / ph.seconds:.2f} | "
             f"{fmt_s(pct(secs, 50))} | {fmt_s(pct(secs, 95))} | "
             f"{fmt_s(max(secs) if secs else float('nan'))} | "
             f"{sum(bool(v.error) for v in ph.visits)} | {u.server_cpu_pct:.0f} % | "
-            f"{u.server_rss_mb:.0f} MB | {u.machine_used_gb:.1f} GB | {u.pg_connections} |")
-    out += ["", "Server CPU: mean over the phase, 100 % = one core. Server RSS and machine memory "
+            f"{u.server_rss_mb:.0f} MB | {u.machine_used_gb:.1f} GB | {u.pg_connections} | "
+            f"{_others(u)} |")
+    out += ["", "All signed in after: seconds from the phase's start until the last chemist had "
+            "opened the dashboard and signed in (the open and sign-in waits are in the per-page "
+            "tables below; page views, p50, p95 and max are the sidebar pages only). "
+            "Server CPU: mean over the phase, 100 % = one core. Server RSS and machine memory "
             "(everything running, clients included): peak. PostgreSQL connections: peak number "
-            "of client connections to the server.", ""]
+            "of client connections to the server. Other work's CPU: what processes outside "
+            "this benchmark (its server, clients and database) used meanwhile, and the CPU the "
+            "hypervisor gave to other machines (steal), both means; they slow every figure here.",
+            ""]
     for ph in phases:
         out += [f"### {ph.chemists} chemists, {ph.client} client", ""]
-        if ph.note:
-            out += [ph.note, ""]
         out += ["| page | views | p50 | p95 | max | errors |", "|---|---:|---:|---:|---:|---:|"]
         out += ["| " + " | ".join(r) + " |" for r in page_rows(ph.visits)]
         errs = [v for v in ph.visits if v.error]
@@ -938,10 +1074,10 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
         out += ["## Concurrent `planner ingest` (seconds, whole command: start-up, sign-in, "
                 "reading, validation, the write)", "",
                 "| scenario | processes | solo | p50 | p95 | max | all done after | CPU per "
-                "process (solo / p50) | errors | values stored (new + corrections) | (well, "
-                "quantity) checked | without exactly one current value / other broken "
-                "invariants |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "process (solo / p50) | other work's CPU | errors | values stored (new + "
+                "corrections) | (well, quantity) checked | without exactly one current value / "
+                "other broken invariants |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in ingests:
             secs = [x.seconds for x in r.runs]
             broken = "; ".join(r.problems[:3])
@@ -950,7 +1086,7 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
             out.append(f"| {r.scenario} | {len(r.runs)} | {fmt_s(r.solo.seconds)} | "
                        f"{fmt_s(pct(secs, 50))} | {fmt_s(pct(secs, 95))} | {fmt_s(max(secs))} | "
                        f"{fmt_s(r.wall)} | {fmt_s(r.solo.cpu)} / "
-                       f"{fmt_s(pct([x.cpu for x in r.runs], 50))} | "
+                       f"{fmt_s(pct([x.cpu for x in r.runs], 50))} | {_others(r.usage)} | "
                        f"{sum(bool(x.error) for x in r.runs)} | "
                        f"{new} + {corr} | {r.pairs} | "
                        f"{len(r.problems)}{': ' + broken if broken else ''} |")
@@ -1003,6 +1139,8 @@ class Run:
     ingests: list[IngestResult] = field(default_factory=list)
     server_log: str = ""
     notes: list[str] = field(default_factory=list)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """The machine's load average when the run started."""
 
 
 #: Memory (GiB) one chemist's headless Chromium context is assumed to take before a browser
@@ -1030,7 +1168,7 @@ def measure(args: argparse.Namespace, server_url: str, workdir: Path, *,
     """Set up the campaign, run the dashboard phases, then the ingest scenarios."""
     import sqlalchemy
 
-    run = Run()
+    run = Run(load_before=os.getloadavg())
     engine = sqlalchemy.create_engine(server_url)
     with engine.connect() as conn:
         run.pg_version = conn.execute(sqlalchemy.text("SHOW server_version")).scalar_one()
@@ -1047,7 +1185,7 @@ def measure(args: argparse.Namespace, server_url: str, workdir: Path, *,
         with console.status("Starting the dashboard…"):
             base, proc = stack.enter_context(dashboard(setup.url, log_path))
         console.print(f"Dashboard at {base}")
-        sampler = Sampler(proc.pid, setup.url)
+        sampler = Sampler(setup.url, proc.pid)
         stack.callback(sampler.close)
         with console.status("First visit of every page (cold)…"):
             run.cold = asyncio.run(cold_visit(base, setup.users[0] if setup.users else None,
@@ -1066,13 +1204,13 @@ def measure(args: argparse.Namespace, server_url: str, workdir: Path, *,
                     clients = ["browser", *clients] if fits else clients
                 for client in clients:
                     phase = Phase(client, n)
-                    start = time.perf_counter()
                     with sampler.phase() as usage:
-                        phase.visits = asyncio.run(_phase(
-                            client, base, n, setup.users, duration=args.duration,
-                            think=args.think, timeout=args.page_timeout, seed=args.seed + n,
-                            progress=progress))
-                    phase.seconds = time.perf_counter() - start
+                        window = Window(n, args.duration, args.ramp, args.think,
+                                        args.page_timeout)
+                        phase.visits = asyncio.run(_phase(client, base, window, setup.users,
+                                                          seed=args.seed + n, progress=progress))
+                    phase.seconds = time.perf_counter() - window.start
+                    phase.all_in_s = (window.all_in or time.perf_counter()) - window.start
                     phase.usage = usage
                     run.phases.append(phase)
                     if client == "browser":
@@ -1091,15 +1229,20 @@ def main() -> int:
     parser.add_argument("--ingests", type=int, default=10,
                         help="concurrent planner ingest processes (default 10; 0: none)")
     parser.add_argument("--duration", type=float, default=60.0,
-                        help="seconds each group of chemists uses the dashboard (default 60)")
+                        help="seconds each group of chemists keeps clicking once all of them "
+                        "are signed in (default 60)")
+    parser.add_argument("--ramp", type=float, default=10.0,
+                        help="seconds over which the chemists arrive (default 10)")
     parser.add_argument("--think", type=float, default=2.0,
                         help="seconds a chemist pauses between clicks, ±50 %% (default 2)")
     parser.add_argument("--page-timeout", type=float, default=120.0,
                         help="a page not finished after this many seconds is an error "
                         "(default 120)")
-    parser.add_argument("--browser-max", type=int, default=50,
+    parser.add_argument("--browser-max", type=int, default=10,
                         help="measure with headless Chromium too, up to this many chemists and "
-                        "while their browsers fit in memory (default 50; 0: protocol client only)")
+                        "while their browsers fit in memory (default 10: on 2 cores, 40 of 50 "
+                        "browsers could not even load the dashboard within 120 s; 0: protocol "
+                        "client only)")
     parser.add_argument("--no-accounts", dest="accounts", action="store_false",
                         help="no user accounts in the database (nobody signs in)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clicks' order and pauses")
@@ -1152,6 +1295,7 @@ def ingest_phase(setup: Setup, count: int, workdir: Path) -> list[IngestResult]:
         corrections = remeasured(setup, count + 1, workdir, first_seed=100)
     users = ([*setup.users[:count], setup.users[count]] if setup.users
              else [None] * (count + 1))
+    sampler = Sampler(setup.url)
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.completed:.0f}/{task.total:.0f} done, "
@@ -1172,8 +1316,11 @@ def ingest_phase(setup: Setup, count: int, workdir: Path) -> list[IngestResult]:
                     progress.console.print(Text.assemble((run.file, "red"), f": {run.error}"))
 
             start = time.perf_counter()
-            runs = run_ingests(setup, files[1:], users[:count], done)
-            results.append(IngestResult(scenario, solo, runs, time.perf_counter() - start))
+            with sampler.phase() as usage:
+                runs = run_ingests(setup, files[1:], users[:count], done)
+            results.append(IngestResult(scenario, solo, runs, time.perf_counter() - start,
+                                        usage))
+    sampler.close()
     with console.status("Checking the database…"):
         pairs, problems = current_value_check(setup.url)
         problems += check_store(setup.url)
