@@ -8,6 +8,7 @@ points on the progress chart. Screenshots of every page go to ``test-artifacts/s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -51,10 +52,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """``planner dashboard`` on a fresh database; yields (base URL, database URL)."""
-    url, port = f"sqlite:///{tmp_path / 'e2e.db'}", _free_port()
+@contextlib.contextmanager
+def dashboard_server(url: str, tmp_path: Path) -> Iterator[str]:
+    """``planner dashboard`` on database ``url`` (loopback, a free port); yields the base URL.
+
+    On exit the server is stopped, and its log must hold no traceback."""
+    port = _free_port()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "planner.cli", "dashboard", "--db", url,
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
@@ -72,7 +75,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
                     raise RuntimeError("dashboard did not start:\n"
                                        + (tmp_path / "server.log").read_text()) from None
                 time.sleep(0.5)
-        yield base, url
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)  # the CLI stops its Streamlit child, then exits
         try:
@@ -83,6 +86,14 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
         text = (tmp_path / "server.log").read_text(errors="replace")
         assert "Traceback" not in text, text
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``planner dashboard`` on a fresh database; yields (base URL, database URL)."""
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    with dashboard_server(url, tmp_path) as base:
+        yield base, url
 
 
 def settle(page, timeout: float = 180) -> None:

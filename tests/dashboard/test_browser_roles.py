@@ -11,13 +11,7 @@ her. Each signs out at the end, and the sign-in form is all that is left. Screen
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +22,7 @@ from tests.dashboard.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     UPLOAD,
-    _free_port,
+    dashboard_server,
     nav,
     settle,
     shot,
@@ -59,36 +53,10 @@ def _database(url: str) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """``planner dashboard`` on a database with accounts; yields the base URL."""
-    url, port = f"sqlite:///{tmp_path / 'roles.db'}", _free_port()
+    url = f"sqlite:///{tmp_path / 'roles.db'}"
     _database(url)
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "planner.cli", "dashboard", "--db", url,
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PLANNER_FAST": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("dashboard did not start:\n"
-                                       + (tmp_path / "server.log").read_text()) from None
-                time.sleep(0.5)
+    with dashboard_server(url, tmp_path) as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        text = (tmp_path / "server.log").read_text(errors="replace")
-        assert "Traceback" not in text, text
 
 
 def sign_in(page, name: str, password: str | None = None) -> None:
