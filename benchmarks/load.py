@@ -17,8 +17,9 @@ running. Two clients do the clicking:
 * ``browser``: headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright, one
   browser context per chemist, for N up to ``--browser-max`` and only while N contexts fit in
   60 % of the memory available (estimated per chemist from the previous browser phase). A page
-  is done when Streamlit's script state is back to ``notRunning`` and nothing on the page is
-  stale or spinning, so drawing the charts counts. The browsers run on the same machine as the
+  is done when the tab has received the run's ``script_finished`` over its websocket, Streamlit's
+  script state is back to ``notRunning`` and nothing on the page is stale or spinning, so drawing
+  the charts counts. The browsers run on the same machine as the
   server, so they take CPU from it: on the 2-core test machine 10 browsers kept the server at
   10 % CPU while their pages took seconds, and of 50 browsers 40 could not load the dashboard
   within 120 s, hence the default ``--browser-max 10``.
@@ -635,20 +636,8 @@ async def cold_visit(base: str, user: str | None, *, timeout: float) -> list[Vis
 # ============================================================================================
 # The browser client: headless Chromium through Playwright
 # ============================================================================================
-WATCH = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  if (!a) return null;
-  if (!window.__loadObserver) {
-    window.__loadLog = [];
-    window.__loadObserver = new MutationObserver(() => window.__loadLog.push(performance.now()));
-    window.__loadObserver.observe(a, {attributes: true,
-                                      attributeFilter: ['data-test-script-state']});
-  }
-  window.__loadLog = [];
-  return performance.now(); }"""
 STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  return {now: performance.now(), state: a ? a.getAttribute('data-test-script-state') : null,
-          changes: (window.__loadLog || []).length,
-          last: (window.__loadLog || []).slice(-1)[0] || 0,
+  return {state: a ? a.getAttribute('data-test-script-state') : null,
           busy: document.querySelectorAll('[data-stale="true"], [data-testid="stSpinner"]').length,
           password: document.querySelectorAll('input[type="password"]').length,
           nav: document.querySelectorAll('[data-testid="stSidebarNavLink"]').length,
@@ -658,48 +647,68 @@ STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
           dialog: document.querySelectorAll('[role="dialog"]').length > 0 &&
               /connect/i.test(document.querySelector('[role="dialog"]').innerText) }; }"""
 
+
+class Finishes:
+    """The script runs a browser tab saw finish: read from the websocket frames it received
+    (Streamlit's ``script_finished`` message; a run cut short by ``st.rerun`` is not counted)."""
+
+    def __init__(self, page: Any) -> None:
+        self.count = 0
+        self.at = 0.0
+        """``time.perf_counter()`` when the last one arrived."""
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        msg = ForwardMsg.FromString(payload)
+        if (msg.WhichOneof("type") == "script_finished"
+                and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
+            self.count += 1
+            self.at = time.perf_counter()
+
+
 def _path(url: str | None) -> str:
-    """A URL's path without the trailing slash (the landing page's is empty)."""
+    """The page a URL or a (possibly relative) link names: the last segment of its path, empty
+    for the landing page."""
     from urllib.parse import urlsplit
 
-    return urlsplit(url or "").path.rstrip("/")
+    return urlsplit(url or "").path.rstrip("/").rsplit("/", 1)[-1]
 
 
-SIGNED_IN_OR_REFUSED = """() => !document.querySelector('input[type="password"]')
-  || document.querySelector('[data-testid="stAlertContentError"]') !== null"""
-
-
-async def _settled(page: Any, *, clicked: bool, timeout: float) -> tuple[float, dict]:
+async def _settled(page: Any, finishes: Finishes, *, before: int, timeout: float
+                   ) -> tuple[float, dict]:
     """Wait until the page finished running; (``time.perf_counter()`` when it was done, last
     state).
 
-    ``clicked``: the page was asked to run (``WATCH`` was called just before the click), so it
-    must have changed its script state at least once: a page that has not started yet is not
-    taken for a finished one. Done = the later of the last script-state change and the first of
-    three quiet polls in a row (no stale element, no spinner), on the page's clock.
+    Done: a script run finished after ``before`` runs had (so a page that has not started yet is
+    not taken for a finished one), Streamlit's script state is ``notRunning`` and three polls in
+    a row saw nothing stale or spinning (the page is drawn); the time is the later of the run's
+    end and the first of those polls.
     """
     deadline = time.perf_counter() + timeout
     quiet = 0
     first_quiet = 0.0
-    s: dict[str, Any] = {"state": None, "busy": 0, "changes": 0}
+    s: dict[str, Any] = {"state": None, "busy": 0}
     while time.perf_counter() < deadline:
         s = await page.evaluate(STATE)
         polled = time.perf_counter()
         if s["dialog"]:
             raise ConnectionLost("connection lost (Streamlit's connection dialog is shown)")
-        ready = (s["state"] == "notRunning" and s["busy"] == 0
-                 and (not clicked or s["changes"] > 0) and (s["nav"] > 0 or s["password"] > 0))
+        ready = (finishes.count > before and s["state"] == "notRunning" and s["busy"] == 0
+                 and (s["nav"] > 0 or s["password"] > 0))
         if ready:
             quiet += 1
-            first_quiet = first_quiet or s["now"]
+            first_quiet = first_quiet or polled
             if quiet >= 3:
-                done_page = max(first_quiet, s["last"])
-                return polled - (s["now"] - done_page) / 1000, s
+                return max(first_quiet, finishes.at), s
         else:
             quiet, first_quiet = 0, 0.0
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"script state {s['state']}, {s['busy']} stale or spinning element(s), "
-                       f"{s['changes']} state change(s) since the click")
+    raise TimeoutError(f"{finishes.count - before} run(s) finished since the click, script "
+                       f"state {s['state']}, {s['busy']} stale or spinning element(s)")
 
 
 async def browser_chemist(browser: Any, base: str, idx: int, user: str | None, *,
@@ -716,12 +725,11 @@ async def browser_chemist(browser: Any, base: str, idx: int, user: str | None, *
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(timeout * 1000)
+    finishes = Finishes(page)
     what, t0 = OPEN, time.perf_counter()
     try:
         await page.goto(f"{base}/?campaign={CAMPAIGN}")
-        while await page.evaluate(WATCH) is None:
-            await asyncio.sleep(0.05)
-        done, s = await _settled(page, clicked=False, timeout=timeout)
+        done, s = await _settled(page, finishes, before=0, timeout=timeout)
         visit(OPEN, done - t0, "; ".join(s["errors"]))
         if s["password"]:
             if user is None:
@@ -730,16 +738,13 @@ async def browser_chemist(browser: Any, base: str, idx: int, user: str | None, *
             what = SIGN_IN
             await page.locator('input:not([type="password"])[type="text"]').first.fill(user)
             await page.locator('input[type="password"]').first.fill(PASSWORD)
-            await page.evaluate(WATCH)
             button = page.get_by_role("button", name=re.compile(r"sign in|log ?in", re.I))
-            t0 = time.perf_counter()
+            before, t0 = finishes.count, time.perf_counter()
             if await button.count():
                 await button.first.click()
             else:
                 await page.locator('input[type="password"]').first.press("Enter")
-            # The sign-in run ends with st.rerun and a second run: wait for its outcome first.
-            await page.wait_for_function(SIGNED_IN_OR_REFUSED, timeout=timeout * 1000)
-            done, s = await _settled(page, clicked=True, timeout=timeout)
+            done, s = await _settled(page, finishes, before=before, timeout=timeout)
             still = s["password"] > 0
             visit(SIGN_IN, done - t0, "; ".join(
                 s["errors"] + (["still on the sign-in form"] if still else [])))
@@ -765,10 +770,9 @@ async def browser_chemist(browser: Any, base: str, idx: int, user: str | None, *
                 if window.over():
                     return
                 what = title
-                await page.evaluate(WATCH)
-                t0 = time.perf_counter()
+                before, t0 = finishes.count, time.perf_counter()
                 await page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]').click()
-                done, s = await _settled(page, clicked=True, timeout=timeout)
+                done, s = await _settled(page, finishes, before=before, timeout=timeout)
                 visit(title, done - t0, "; ".join(s["errors"]))
     except TimeoutError as exc:
         visit(what, time.perf_counter() - t0, f"not finished within {timeout:.0f} s"
@@ -952,6 +956,17 @@ class IngestResult:
 # ============================================================================================
 # Report
 # ============================================================================================
+def cpu_reference() -> float:
+    """Milliseconds this machine takes for a fixed piece of pure-Python work (best of 5): the
+    same code measured at another time or on another machine scales roughly with it."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
+
+
 def _git_head() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -1006,7 +1021,8 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
         f"PostgreSQL {pg_version} (a private server on 127.0.0.1, default settings). "
         "Server, database and every client run on this one machine; load average "
         f"{run.load_before[0]:.1f} / {run.load_before[1]:.1f} (1 / 5 min) when the run started "
-        "(other work on the machine).",
+        f"(other work on the machine); a fixed pure-Python loop took {run.cpu_ms:.0f} ms "
+        "(`cpu_reference`: page times of runs at other times scale roughly with it).",
         "",
         f"Campaign `{CAMPAIGN}` (hard carbon, the dashboard tests' history: 3 measured 96-well "
         "plates of SIMULATED virtual-lab results and a pending plate with predictions; the "
@@ -1018,8 +1034,9 @@ def markdown(args: argparse.Namespace, run: Run, *, total_s: float, notes: list[
         "if asked, then goes through the sidebar's pages in shuffled rounds, pausing "
         f"{args.think:g} s ± 50 % between clicks, until {args.duration:g} s after the last "
         "chemist signed in. Latency = what the chemist waits for, click to page finished: "
-        "**browser** = headless Chromium (Playwright), done when Streamlit's script state is "
-        "`notRunning` and nothing is stale or spinning (charts drawn); **protocol** = Streamlit's "
+        "**browser** = headless Chromium (Playwright), done when the tab received the run's "
+        "`script_finished`, Streamlit's script state is `notRunning` and nothing is stale or "
+        "spinning (charts drawn); **protocol** = Streamlit's "
         "websocket protocol spoken directly (one session per chemist, no drawing), done at the "
         "server's `script_finished`. An error is an exception or error alert on the page, no "
         f"answer within {args.page_timeout:g} s, a lost connection or a failed sign-in.",
@@ -1141,6 +1158,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     """The machine's load average when the run started."""
+    cpu_ms: float = 0.0
+    """:func:`cpu_reference` when the run started."""
 
 
 #: Memory (GiB) one chemist's headless Chromium context is assumed to take before a browser
@@ -1168,7 +1187,7 @@ def measure(args: argparse.Namespace, server_url: str, workdir: Path, *,
     """Set up the campaign, run the dashboard phases, then the ingest scenarios."""
     import sqlalchemy
 
-    run = Run(load_before=os.getloadavg())
+    run = Run(load_before=os.getloadavg(), cpu_ms=cpu_reference())
     engine = sqlalchemy.create_engine(server_url)
     with engine.connect() as conn:
         run.pg_version = conn.execute(sqlalchemy.text("SHOW server_version")).scalar_one()
