@@ -67,6 +67,31 @@ class CandidateRow(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class LibraryTableRow(Base):
+    """A big library's candidate table, stored as a Parquet file next to the database
+    (:mod:`campaigns.library_store`): the reference and checksum, never the rows. Each import
+    appends a row; a campaign's table is its newest."""
+
+    __tablename__ = "library_tables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    """The Parquet file: relative to the store's library folder when inside it, else absolute."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(BigInt)
+    size_bytes: Mapped[int] = mapped_column(BigInt)
+    columns: Mapped[list[Any]] = mapped_column(JSON)
+    """Input columns in spec order (the file also has ``candidate_id``)."""
+    categorical: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    id_column: Mapped[str] = mapped_column(String(200))
+    """The ID column's header in the source table."""
+    source: Mapped[str] = mapped_column(String(500), default="")
+    """Name of the imported file."""
+    imported_by: Mapped[str] = mapped_column(String(200), default="")
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class BatchRow(Base):
     """One plate: proposed, running (partly measured) or completed; discarded when regenerated."""
 

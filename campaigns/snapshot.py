@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from campaigns.library_store import CandidateTable, FrameTable, LibraryTable
 from campaigns.spec import CampaignSpec
 
 MEASURED_STATUSES = ("ok", "failed_synthesis", "failed_cell", "outlier")
@@ -27,7 +28,11 @@ class CampaignSnapshot:
             or ``outlier`` (flagged by the lab). Control wells are included with role
             ``control``.
         pending: Proposed wells without any result yet: ``batch_id``, ``well``, ``role``, inputs.
-        library: Candidate table in library mode (``candidate_id`` + inputs), else ``None``.
+        library: Candidate table in library mode (``candidate_id`` + inputs) when it is small
+            enough to be database rows, else ``None``.
+        library_table: A big library's columnar table (:class:`~campaigns.library_store.
+            LibraryTable`, never read whole), else ``None``. :meth:`candidate_table` gives
+            either one behind the same streaming interface.
     """
 
     spec: CampaignSpec
@@ -37,6 +42,17 @@ class CampaignSnapshot:
     library: pd.DataFrame | None = None
     batches: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per batch: ``batch_id``, ``iso_week``, ``status``, ``generator``, ``created_at``."""
+    library_table: LibraryTable | None = None
+    """A big library's stored Parquet table (see :mod:`campaigns.library_store`)."""
+
+    def candidate_table(self) -> CandidateTable | None:
+        """The library, small or big, as a :class:`~campaigns.library_store.CandidateTable`
+        (``None`` for a recipe campaign)."""
+        if self.library_table is not None:
+            return self.library_table
+        if self.library is not None:
+            return FrameTable.of(self.library, self.spec)
+        return None
 
     def training_data(self, *, include_controls: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Inputs and targets of wells the models learn from.

@@ -34,12 +34,14 @@ from campaigns.auth import ANY_USER, Identity, authorize, make_owner
 from campaigns.errors import CampaignError, NotFoundError, StoreError
 from campaigns.hints import did_you_mean
 from campaigns.jsonable import jsonable
+from campaigns.library_store import LibraryTable
 from campaigns.models import (
     RETRACTED,
     AuditRow,
     BatchRow,
     CampaignRow,
     CandidateRow,
+    LibraryTableRow,
     MeasurementRow,
     UploadRow,
     WellRow,
@@ -339,9 +341,14 @@ class Store:
         return row
 
     def create_campaign(self, spec: CampaignSpec, *, library: pd.DataFrame | None = None,
-                        actor: str = "") -> None:
-        """Store a new campaign (and its candidate table in library mode)."""
-        if spec.is_library and library is None:
+                        library_table: LibraryTable | None = None, actor: str = "") -> None:
+        """Store a new campaign (and its candidate table in library mode).
+
+        A small library comes as ``library`` (database rows); a big one as ``library_table``,
+        already imported by :func:`campaigns.library_store.import_library` into
+        :attr:`library_dir`: only its reference and checksum are stored.
+        """
+        if spec.is_library and library is None and library_table is None:
             raise CampaignError(
                 f"campaign {spec.name!r} is a library campaign but no candidate table was given.",
                 hint="Set library.path in the spec to a CSV with one row per candidate.",
@@ -367,9 +374,105 @@ class Store:
                     cid = str(rec.pop(idc))
                     values = {k: jsonable(v) for k, v in rec.items()}
                     s.add(CandidateRow(campaign_id=row.id, candidate_id=cid, values=values))
+            n_candidates = 0 if library is None else len(library)
+            if library_table is not None:
+                s.add(self._library_row(row.id, library_table, actor))
+                n_candidates = library_table.n_rows
             s.add(AuditRow(actor=actor, action="campaign.create", campaign_id=row.id,
-                           detail={"spec": spec.to_dict(),
-                                   "n_candidates": 0 if library is None else len(library)}))
+                           detail={"spec": spec.to_dict(), "n_candidates": n_candidates,
+                                   **({"library_sha256": library_table.sha256}
+                                      if library_table is not None else {})}))
+
+    # --- big libraries (campaigns.library_store) ---------------------------------------------
+    @property
+    def library_dir(self) -> Path:
+        """Folder of the campaigns' big-library Parquet files: next to a SQLite file
+        (``planner.db`` -> ``planner.libraries/``); else ``$PLANNER_LIBRARY_DIR``, else
+        ``libraries/`` in the user data directory."""
+        env = os.environ.get("PLANNER_LIBRARY_DIR")
+        if env:
+            return Path(env).expanduser()
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:":
+            path = Path(database).expanduser()
+            return path.with_name(path.stem + ".libraries")
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir(APP_NAME)) / "libraries"
+
+    def _library_row(self, campaign_id: int, table: LibraryTable, actor: str) -> LibraryTableRow:
+        path = table.path.resolve()
+        try:
+            stored = str(path.relative_to(self.library_dir.resolve()))
+        except ValueError:
+            stored = str(path)
+        return LibraryTableRow(campaign_id=campaign_id, path=stored, sha256=table.sha256,
+                               n_rows=table.n_rows, size_bytes=table.size_bytes,
+                               columns=list(table.columns), categorical=list(table.categorical),
+                               id_column=table.id_column, source=table.path.name[:500],
+                               imported_by=actor)
+
+    def attach_library(self, name: str, table: LibraryTable, *, source: str = "",
+                       actor: str = "") -> None:
+        """Make ``table`` (imported into :attr:`library_dir`) the candidate table of the library
+        campaign ``name``; the previous reference stays in the database for provenance.
+
+        Raises:
+            CampaignError: Not a library campaign, the table's columns differ from the spec's
+                inputs, or a candidate already placed on a plate is missing from the table.
+        """
+        spec = self.spec(name)
+        if spec.library is None:
+            raise CampaignError(f"campaign {name!r} is not a library campaign.",
+                                hint="Only a spec with a `library:` block has a candidate table.")
+        if tuple(table.columns) != tuple(spec.library.inputs):
+            raise CampaignError(
+                f"the imported table has inputs {list(table.columns)}, campaign {name!r} "
+                f"expects {list(spec.library.inputs)}.",
+                hint="Import it with the campaign's own spec.")
+        with self._write() as s:
+            camp = self._campaign(s, name)
+            actor = self._authorize(s, camp, "owner", actor, "replace the candidate library")
+            placed = sorted({c for c in s.scalars(
+                select(WellRow.candidate_id).join(BatchRow)
+                .where(BatchRow.campaign_id == camp.id, WellRow.candidate_id.is_not(None)))
+                if c})
+            if placed:
+                lost = [c for c, p in zip(placed, table.positions_of(placed), strict=True)
+                        if p < 0]
+                if lost:
+                    raise CampaignError(
+                        f"{len(lost)} candidate(s) already placed on plates are not in the new "
+                        f"table: {lost[:5]}.",
+                        hint="Keep every candidate the campaign has used; nothing was changed.")
+            row = self._library_row(camp.id, table, actor)
+            if source:
+                row.source = source[:500]
+            s.add(row)
+            s.add(AuditRow(actor=actor, action="library.import", campaign_id=camp.id,
+                           detail={"path": row.path, "sha256": table.sha256,
+                                   "n_rows": table.n_rows, "source": row.source}))
+
+    def library_table(self, name: str, *, full_check: bool = False) -> LibraryTable | None:
+        """The big library of campaign ``name`` (``None`` when its candidates are database rows
+        or it is a recipe campaign), checked against its reference (:meth:`LibraryTable.open`).
+
+        Raises:
+            LibraryStoreError: The file is missing or changed since it was imported.
+        """
+        with self._session() as s:
+            camp = self._campaign(s, name)
+            ref = s.scalar(select(LibraryTableRow).where(LibraryTableRow.campaign_id == camp.id)
+                           .order_by(LibraryTableRow.id.desc()).limit(1))
+            if ref is None:
+                return None
+            path = Path(ref.path)
+            table = LibraryTable(path=path if path.is_absolute() else self.library_dir / path,
+                                 sha256=ref.sha256, n_rows=int(ref.n_rows),
+                                 columns=tuple(ref.columns), id_column=ref.id_column,
+                                 categorical=tuple(ref.categorical or ()),
+                                 size_bytes=int(ref.size_bytes))
+        return table.open(full=full_check)
 
     def update_spec(self, spec: CampaignSpec, *, actor: str = "") -> None:
         """Replace a campaign's spec (the old one is kept in the audit log)."""
@@ -793,11 +896,16 @@ class Store:
                                   "detail": a.detail} for a in s.scalars(q)])
 
     def library(self, name: str) -> pd.DataFrame | None:
+        """A small library's candidates (``candidate_id`` + inputs); ``None`` for a recipe
+        campaign or a big library (read that with :meth:`library_table`)."""
         spec = self.spec(name)
         if spec.library is None:
             return None
         with self._session() as s:
             camp = self._campaign(s, name)
+            if s.scalar(select(LibraryTableRow.id).where(
+                    LibraryTableRow.campaign_id == camp.id).limit(1)) is not None:
+                return None
             rows = [{"candidate_id": c.candidate_id, **c.values} for c in s.scalars(
                 select(CandidateRow).where(CandidateRow.campaign_id == camp.id)
                 .order_by(CandidateRow.id))]
@@ -829,7 +937,8 @@ class Store:
         if wells.empty:
             empty = pd.DataFrame(columns=[*base_cols, *outputs, "status"])
             return CampaignSnapshot(spec, revision, empty, pd.DataFrame(columns=base_cols),
-                                    self.library(name), self._batches_frame(batches))
+                                    self.library(name), self._batches_frame(batches),
+                                    library_table=self.library_table(name))
         for col in base_cols:
             if col not in wells:
                 wells[col] = None
@@ -853,7 +962,8 @@ class Store:
         pending = (merged[~measured & (merged["role"] != "control")][base_cols]
                    .reset_index(drop=True))
         return CampaignSnapshot(spec, revision, observations[[*base_cols, *outputs, "status"]],
-                                pending, self.library(name), self._batches_frame(batches))
+                                pending, self.library(name), self._batches_frame(batches),
+                                library_table=self.library_table(name))
 
     @staticmethod
     def _batches_frame(batches: list[BatchInfo]) -> pd.DataFrame:

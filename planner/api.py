@@ -34,13 +34,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
 from campaigns.errors import CampaignError, NotFoundError
 from campaigns.exports import format_of, write_frame
 from campaigns.ingest import ParsedPlate
+from campaigns.library_store import DEFAULT_CHUNK_ROWS, LibraryTable, Progress
 from campaigns.sheet import template_frame, write_template
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec
@@ -420,8 +421,39 @@ class Campaign:
         self._store.update_spec(spec, actor=self._planner.actor)
 
     def library(self) -> pd.DataFrame | None:
-        """The candidate table of a library campaign (``None`` for a recipe campaign)."""
+        """The candidate table of a library campaign held as database rows (``None`` for a
+        recipe campaign or a big library: see :meth:`library_table`)."""
         return self._store.library(self._name)
+
+    def library_table(self, *, full_check: bool = False) -> LibraryTable | None:
+        """A big library's columnar table (:class:`campaigns.library_store.LibraryTable`,
+        streamed, never read whole), checked against its stored size and footer (and SHA-256
+        with ``full_check``); ``None`` when the candidates are database rows."""
+        return self._store.library_table(self._name, full_check=full_check)
+
+    def import_library(self, source: Path | BinaryIO, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                       progress: Progress | None = None) -> LibraryTable:
+        """Import a CSV or Parquet candidate table (any size) into the columnar store and make
+        it this library campaign's table; the previous one stays referenced for provenance.
+
+        Raises:
+            LibraryImportError: The table was rejected (row, column, value, hint); no file
+                was left behind.
+            CampaignError: Not a library campaign, or a candidate already on a plate is
+                missing from the new table.
+        """
+        from campaigns.library_store import import_library
+
+        spec = self.spec
+        table = import_library(source, spec=spec, dest_dir=self._store.library_dir,
+                               chunk_rows=chunk_rows, progress=progress)
+        try:
+            self._store.attach_library(self._name, table, actor=self._planner.actor,
+                                       source=getattr(source, "name", None) or str(source))
+        except BaseException:
+            table.path.unlink(missing_ok=True)
+            raise
+        return table
 
     def snapshot(self) -> CampaignSnapshot:
         """Everything the planner sees at the current data revision: the spec, measured wells
@@ -499,7 +531,10 @@ class Planner:
         return Campaign(self, name)
 
     def create_campaign(self, spec: CampaignSpec | str | Path, *, name: str | None = None,
-                        library: pd.DataFrame | None = None) -> Campaign:
+                        library: pd.DataFrame | None = None,
+                        library_file: Path | BinaryIO | None = None,
+                        progress: Progress | None = None,
+                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Campaign:
         """Create a campaign from a spec, a spec file or a shipped template.
 
         Args:
@@ -509,6 +544,13 @@ class Planner:
             name: The campaign's name; default the spec's own.
             library: A library campaign's candidate table; default the CSV named by the spec's
                 ``library.path`` (relative to the spec file's folder, else the working folder).
+            library_file: A CSV or Parquet candidate table (file or open binary stream) instead
+                of ``library.path``. Tables above 20,000 rows
+                (``$PLANNER_SMALL_LIBRARY_ROWS``) are imported in chunks into the columnar
+                store next to the database (:mod:`campaigns.library_store`); smaller ones
+                become database rows.
+            progress: ``progress(rows_done, rows_total)`` during a columnar import.
+            chunk_rows: Rows per chunk of a columnar import.
 
         Raises:
             SpecError: The spec is invalid or the template unknown, every problem listed.
@@ -520,7 +562,7 @@ class Planner:
                 campaign = planner.create_campaign("electrolyte", name="elyte-1")
                 campaign = planner.create_campaign(Path("specs/anodes.yaml"))
         """
-        from campaigns.library import load_library
+        from campaigns.library import prepare_library
         from campaigns.templates import TEMPLATES, load_template
 
         base_dir = Path.cwd()
@@ -537,10 +579,22 @@ class Planner:
             base_dir = path.parent
         else:
             loaded = load_template(str(spec), name=name)
-        table = None
+        table = big = None
         if loaded.is_library or library is not None:
-            table = load_library(loaded, base_dir=base_dir, frame=library)
-        self.store.create_campaign(loaded, library=table, actor=self.actor)
+            if loaded.name in self.store.campaign_names():  # before a long import, not after
+                raise CampaignError(
+                    f"a campaign named {loaded.name!r} already exists.",
+                    hint="Choose another name, or look at it with `planner campaign show`.")
+            table, big = prepare_library(loaded, base_dir=base_dir, frame=library,
+                                         source=library_file, dest_dir=self.store.library_dir,
+                                         progress=progress, chunk_rows=chunk_rows)
+        try:
+            self.store.create_campaign(loaded, library=table, library_table=big,
+                                       actor=self.actor)
+        except BaseException:
+            if big is not None:  # nothing half-written: no file without its campaign
+                big.path.unlink(missing_ok=True)
+            raise
         return Campaign(self, loaded.name)
 
     def due_campaigns(self, week: str | None = None) -> list[str]:

@@ -91,11 +91,15 @@ def campaign_create(
             f"give exactly one of --template ({' or '.join(TEMPLATES)}) or --spec FILE.yaml")
     source = load_template(template, name=name) if template is not None else spec
     assert source is not None
+    from planner.cli.library import import_progress
+
     planner = _planner(db)
-    created = planner.create_campaign(source, name=name)
-    campaign, library = created.spec, created.library()
-    kind = f"library of {len(library)} candidates" if library is not None else (
-        f"{len(campaign.input_names)} inputs")
+    with import_progress("Importing the candidate library") as progress:
+        created = planner.create_campaign(source, name=name, progress=progress)
+    campaign, library, big = created.spec, created.library(), created.library_table()
+    kind = (f"library of {len(library)} candidates" if library is not None else
+            f"library of {big.n_rows:,} candidates in {big.path}" if big is not None else
+            f"{len(campaign.input_names)} inputs")
     console.print(f"Created campaign [bold]{name}[/] ({kind}, {campaign.plate.wells}-well plates, "
                   f"{campaign.sample_well_count} sample wells) in {planner.url}")
     console.print(f"Next: planner suggest --campaign {name}")
@@ -380,7 +384,10 @@ def export(
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to the top-level app."""
+    from planner.cli import library
+
     app.add_typer(campaign_app, name="campaign")
+    app.add_typer(library.app, name="library")
     app.command("suggest")(report_errors(suggest))
     app.add_typer(plate_app, name="plate")
     app.command("ingest")(report_errors(ingest))
