@@ -896,8 +896,12 @@ def _import_csv(stream: BinaryIO, plan: _Plan, state: _State, problems: _Problem
             if not problems:
                 writer.write_table(chunk, row_group_size=chunk_rows)
             if progress is not None:
-                estimate = (None if not total_bytes or not counter.n else
-                            max(state.rows, round(state.rows * total_bytes / counter.n)))
+                # Rows so far scaled by the bytes the reader consumed, and at least the rows
+                # already parsed: exact once the reader reached the end of the file.
+                known = state.rows + rest.num_rows
+                estimate = (None if not total_bytes or not counter.n else known
+                            if counter.n >= total_bytes else
+                            max(known, round(known * total_bytes / counter.n)))
                 progress(state.rows, estimate)
         pending = rest.to_batches() if rest.num_rows else []
         pending_rows = rest.num_rows

@@ -2,18 +2,25 @@
 
 Any signed-in user may create a campaign (and becomes its owner); editing a spec needs the owner
 role, everyone else sees it read-only.
+
+A library campaign is created from its spec and its candidate table (CSV or Parquet). A big
+table (over 20,000 rows) is imported in a background thread (:class:`campaigns.library.
+ImportJob`) kept for the whole dashboard process, so the page, a re-run or another browser tab
+shows its progress until the campaign exists.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from campaigns.columns import COLUMNS
-from campaigns.errors import SpecError
+from campaigns.errors import CampaignError, SpecError
+from campaigns.library import ImportJob, is_big_library
 from campaigns.spec import CampaignSpec
 from campaigns.templates import TEMPLATES, load_template
 from dashboard import forms
@@ -45,8 +52,8 @@ def _spec_problems(exc: SpecError, where: DeltaGenerator) -> None:
 
 def _create(spec: CampaignSpec, where: DeltaGenerator) -> None:
     if spec.is_library:
-        where.error("A library campaign needs its candidate table: create it with "
-                    "`planner campaign create --spec FILE.yaml`, next to the CSV.")
+        where.error("A library campaign needs its candidate table: create it in the "
+                    "**Library campaign** tab, with the spec and the table.")
         return
     api().create_campaign(spec)
     clear_caches()
@@ -55,8 +62,112 @@ def _create(spec: CampaignSpec, where: DeltaGenerator) -> None:
     st.rerun()
 
 
+@st.cache_resource(show_spinner=False)
+def _imports(url: str) -> dict[str, ImportJob]:
+    """Library imports of this dashboard process, by campaign name (one dict per database)."""
+    return {}
+
+
+def _library_spec(spec_file: Any, rename: str) -> CampaignSpec:
+    text = spec_file.getvalue().decode("utf-8", errors="replace")
+    spec = CampaignSpec.from_yaml(text, source=spec_file.name)
+    if rename.strip():
+        spec = CampaignSpec.from_dict({**spec.to_dict(), "name": rename.strip()},
+                                      source=spec_file.name)
+    if not spec.is_library:
+        raise CampaignError(f"{spec_file.name} is not a library spec.",
+                            hint="Give a spec with a `library:` block (ID column and inputs), "
+                            "or use the other tabs for a recipe campaign.")
+    return spec
+
+
+def _start_library(spec: CampaignSpec, table: Any, where: DeltaGenerator) -> None:
+    """Create the campaign now (small table) or start its import in the background (big)."""
+    data = io.BytesIO(table.getvalue())
+    data.name = table.name  # type: ignore[attr-defined]  # names the file in messages
+    planner = api()
+    if spec.name in planner.campaigns():
+        raise CampaignError(f"a campaign named {spec.name!r} already exists.",
+                            hint="Give another name in the field above.")
+    if not is_big_library(data):
+        planner.create_campaign(spec, library_file=data)
+        clear_caches()
+        select_campaign(spec.name)
+        st.session_state["flash"] = (f"Created library campaign **{spec.name}**. Next: propose "
+                                     "its first plate.")
+        st.rerun()
+    jobs = _imports(db_url())
+    running = jobs.get(spec.name)
+    if running is not None and not running.done:
+        where.info(f"The table of **{spec.name}** is already being imported.")
+        return
+    jobs[spec.name] = ImportJob(
+        lambda progress: planner.create_campaign(spec, library_file=data, progress=progress),
+        label=f"{spec.name} ({table.name})").start()
+    st.rerun()
+
+
+def _import_status(name: str, job: ImportJob) -> None:
+    """One line and a bar per import; a finished one says how it ended, once."""
+    if not job.done:
+        total = f"~{job.rows_total:,}" if job.rows_total else "?"
+        st.progress(job.fraction or 0.0,
+                    text=f"Importing the candidate table of **{name}**: {job.rows_done:,} of "
+                         f"{total} rows checked and stored ({job.seconds:.0f} s).")
+        return
+    _imports(db_url()).pop(name, None)
+    if job.error is None:
+        clear_caches()
+        select_campaign(name)
+        st.session_state["flash"] = (f"Created library campaign **{name}** "
+                                     f"({job.rows_done:,} candidates imported in "
+                                     f"{job.seconds:.0f} s). Next: propose its first plate.")
+        st.rerun()
+    st.session_state["import_error"] = (name, job.error)
+
+
+@st.fragment(run_every=1.0)
+def _imports_panel() -> None:
+    """Progress of the library imports running in this dashboard, refreshed every second."""
+    jobs = _imports(db_url())
+    for name, job in list(jobs.items()):
+        _import_status(name, job)
+    failed = st.session_state.pop("import_error", None)
+    if failed is not None:
+        name, exc = failed
+        st.error(f"The import of **{name}**'s table failed; no campaign was created.\n\n{exc}")
+        hint = getattr(exc, "hint", None)
+        if hint:
+            st.info(f"**Hint:** {hint}")
+
+
+def _library_tab() -> None:
+    left, right = st.columns([2, 3])
+    spec_file = left.file_uploader("Library spec (.yaml)", type=["yaml", "yml"],
+                                   key="library_spec_upload")
+    table = left.file_uploader("Candidate table (.csv or .parquet), one row per candidate",
+                               type=["csv", "parquet", "txt", "tsv"], key="library_table_upload",
+                               help="Up to 10 million rows; over 20,000 rows the table is "
+                               "imported in the background into the columnar store.")
+    rename = left.text_input("Name (optional, overrides the spec's)", key="library_rename")
+    create = left.button("Create library campaign", type="primary",
+                         disabled=spec_file is None or table is None, key="create_library")
+    if create and spec_file is not None and table is not None:
+        try:
+            _start_library(_library_spec(spec_file, rename), table, right)
+        except SpecError as exc:
+            _spec_problems(exc, right)
+        except CampaignError as exc:
+            right.error(str(exc))
+            if exc.hint:
+                right.info(f"**Hint:** {exc.hint}")
+
+
 def _new_campaign() -> None:
-    tab_template, tab_yaml = st.tabs(["From a template", "From a YAML spec"])
+    tab_template, tab_yaml, tab_library = st.tabs(["From a template", "From a YAML spec",
+                                                   "Library campaign"])
+    with tab_library:
+        _library_tab()
     with tab_template:
         left, right = st.columns([2, 3])
         with left.form("create_from_template"):
@@ -205,6 +316,8 @@ def body() -> None:
     st.title("Campaigns")
     if flash := st.session_state.pop("flash", None):
         st.success(flash)
+    if _imports(db_url()) or "import_error" in st.session_state:
+        _imports_panel()
     table = campaigns_shown()
     if table.empty:
         st.info("No campaign yet. Create the first one below: the hard-carbon template is a good "
