@@ -34,6 +34,7 @@ st.set_page_config(page_title="Battery BO planner", layout="wide",
 PAGES = [  # (script, title, icon, URL path); the first page is the landing page
     ("plate", "This week's plate", "grid_on", "plate"),
     ("upload", "Upload results", "upload_file", "upload"),
+    ("instruments", "Instrument fits", "ssid_chart", "instruments"),
     ("progress", "Progress", "trending_up", "progress"),
     ("insight", "Insight", "insights", "insight"),
     ("data", "Data", "table_view", "data"),

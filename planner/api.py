@@ -337,6 +337,57 @@ class Campaign:
         return ingest_bytes(self._store, self._name, data, filename=name, batch_id=batch,
                             actor=self._planner.actor, confirm_unusual=confirm_unusual)
 
+    def upload_instruments(self, files: str | Path | bytes | dict[str, bytes], *,
+                           sheet: str | Path | bytes | None = None,
+                           files_name: str | None = None, sheet_name: str | None = None,
+                           batch: int | None = None, settings: Any = None,
+                           confirm_unusual: bool = False) -> Any:
+        """Fit XRD patterns and Raman spectra per well and store d002, Lc, La and ID/IG.
+
+        As ``planner ingest SHEET --instruments ZIP`` and ``planner data instruments ZIP``:
+        see :mod:`campaigns.instruments.upload` (files named by well, or a file-name column in
+        the sheet; all or nothing; provenance in each value's note).
+
+        Args:
+            files: A zip (path or bytes), or file name → bytes.
+            sheet: The filled plate sheet that comes along (path or bytes), if any.
+            files_name, sheet_name: Names for messages and the upload list.
+            batch: The plate; default the sheet's Batch column, else the newest.
+            settings: :class:`campaigns.instruments.CharacterizeSettings` (default: defaults).
+            confirm_unusual: As :meth:`add_results`.
+
+        Returns:
+            :class:`campaigns.instruments.upload.InstrumentUploadOutcome`: what was stored, the
+            warnings, and every file's fit.
+
+        Raises:
+            InstrumentFileError: A file was rejected (each problem names it); nothing stored.
+            IngestError: The sheet was rejected; nothing was stored.
+        """
+        from campaigns.instruments.upload import ingest_instruments
+
+        def load(source: str | Path | bytes, name: str | None, default: str) -> tuple[bytes, str]:
+            if isinstance(source, bytes):
+                return source, name or default
+            path = Path(source)
+            try:
+                return path.read_bytes(), name or path.name
+            except OSError as exc:
+                raise CampaignError(f"cannot read {path}: {exc.strerror}.",
+                                    hint="Check the path.") from None
+
+        if isinstance(files, dict):
+            data: bytes | dict[str, bytes] = files
+            fname = files_name or "instrument files"
+        else:
+            data, fname = load(files, files_name, "instruments.zip")
+        sheet_data, sname = (None, "plate sheet") if sheet is None else load(
+            sheet, sheet_name, "plate sheet")
+        return ingest_instruments(self._store, self._name, data, files_name=fname,
+                                  sheet=sheet_data, sheet_name=sname, batch_id=batch,
+                                  settings=settings, confirm_unusual=confirm_unusual,
+                                  actor=self._planner.actor)
+
     def results(self, *, long: bool = False, include_superseded: bool = False) -> pd.DataFrame:
         """The campaign's results.
 

@@ -23,6 +23,7 @@ from dashboard.common import (
     require_campaign,
     store,
 )
+from dashboard.views.instruments import instrument_upload
 from planner.reports.progress import plate_frame
 
 AUTO = 0  # plate choice meaning "from the file's Batch column"
@@ -170,6 +171,15 @@ def body() -> None:
                             format_func=describe)
     upload = st.file_uploader("Filled plate sheet", type=["csv", "xlsx"],
                               key=f"plate_upload_{st.session_state.get('upload_generation', 0)}")
+    zipped = st.file_uploader(
+        "Instrument files (optional): a zip of XRD patterns and Raman spectra named by well "
+        "(A1.xy, B03_raman.txt) or by the sheet's 'XRD file' / 'Raman file' column; d002, Lc, "
+        "La and ID/IG are fitted and stored with the sheet", type=["zip"],
+        key=f"instrument_upload_{st.session_state.get('upload_generation', 0)}")
+    if zipped is not None:
+        instrument_upload(data, zipped, sheet=upload,
+                          batch_id=None if batch_id == AUTO else int(batch_id))
+        return
     if upload is None:
         return
     raw = upload.getvalue()

@@ -11,7 +11,19 @@ import sys
 
 import typer
 
-from planner.cli import backtest, cell, core, data, dataset, db, lab, model, ui, users
+from planner.cli import (
+    backtest,
+    cell,
+    characterize,
+    core,
+    data,
+    dataset,
+    db,
+    lab,
+    model,
+    ui,
+    users,
+)
 from planner.cli._common import reflow_help
 from planner.runtime import tune_allocator
 
@@ -24,6 +36,7 @@ app = typer.Typer(
 )
 
 core.register(app)
+characterize.register(app)
 app.add_typer(model.app, name="model", help="Fit and cross-validate surrogate models on any CSV.")
 backtest.register(app)
 lab.register(app)

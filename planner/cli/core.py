@@ -306,6 +306,11 @@ def ingest(
     confirm_unusual: Annotated[bool, typer.Option(
         "--confirm-unusual", help="Store values that look like a wrong unit (ICE 0.85 where ICE "
         "is in %) as written; without it they are errors.")] = False,
+    instruments: Annotated[Path | None, typer.Option(
+        "--instruments", help="A zip of XRD patterns and Raman spectra, one per well (A1.xy, "
+        "B03_raman.txt, or as the sheet's 'XRD file' / 'Raman file' column names them): d002, "
+        "Lc, La and ID/IG are fitted and stored with the sheet (default fit settings; see "
+        "`planner data instruments` for others).", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
     """Validate a filled plate and store all of it in one transaction, or nothing.
@@ -319,7 +324,11 @@ def ingest(
 
     camp = _planner(db).campaign(campaign)
     try:
-        outcome = camp.upload(file, batch=batch, confirm_unusual=confirm_unusual)
+        if instruments is not None:
+            outcome = camp.upload_instruments(instruments, sheet=file, batch=batch,
+                                              confirm_unusual=confirm_unusual)
+        else:
+            outcome = camp.upload(file, batch=batch, confirm_unusual=confirm_unusual)
     except IngestError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         err_console.print(f"[bold red]Rejected {file.name}:[/] {len(errors)} problem(s); nothing "
