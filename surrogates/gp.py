@@ -24,16 +24,20 @@ from torch import Tensor
 from surrogates.base import Surrogate
 from surrogates.errors import InputDataError
 from surrogates.preprocessing import CompleteInputs, TabularEncoder, did_you_mean
+from surrogates.scalable import VariationalSettings, fit_variational, holdout_rows
 
 #: Noise-variance floors (standardized units) tried in turn when fitting fails.
 NOISE_FLOORS = (None, 1e-3, 1e-2)
+#: Rows per posterior call in ``predict``.
+PREDICT_CHUNK = 2048
 
 
 class CholeskyModelListGP(ModelListGP):
     """A ``ModelListGP`` whose posterior always uses an exact Cholesky solve.
 
     GPyTorch switches to iterative (approximate, noisy) solvers above 800 training points; the
-    surrogate caps training rows instead, so exact solves stay affordable and reproducible.
+    exact GPs here hold at most ``max_exact_rows`` rows (larger targets get a variational GP),
+    so exact solves stay affordable and reproducible.
     """
 
     def __init__(self, *models: Any, max_cholesky_size: int = 800) -> None:
@@ -68,11 +72,15 @@ class GPSurrogate(Surrogate):
     residuals standard normal (leave-one-*group*-out when ``groups`` are passed to ``fit``; never
     shrunk), recorded in ``variance_scale_``.
 
-    Large data: an exact GP costs ``O(n^3)`` per optimizer step; above ``max_train_rows`` rows per
-    target (default 1,000: about a minute per target on one CPU core) the GP is fitted on a
-    seeded random subset of that size, recorded in ``fit_warnings_`` and raised as a
-    :class:`~surrogates.errors.SurrogateFitWarning`. Use the ensemble or the forest to learn from
-    every row of a large table.
+    Large data: an exact GP costs ``O(n^3)`` per optimizer step. Above ``max_exact_rows`` rows
+    of a target (default 2,000) that target gets a variational GP that learns from every row
+    (:mod:`surrogates.scalable`): hyperparameters start from an exact GP fitted on a seeded
+    subset of ``init_rows`` training rows, ``inducing_points`` inducing points are picked by
+    greedy variance reduction, ``q(u)`` is set in closed form over every row and the whole model
+    is refined by ``variational_epochs`` passes of mini-batch Adam on the ELBO. Its variances are
+    calibrated on held-out rows (whole held-out groups with ``groups``) instead of leave-one-out;
+    the final posterior includes the held-out rows. ``methods_`` says per target which model was
+    used (``"exact"`` or ``"variational"``) and ``fit_warnings_`` records how.
 
     Args:
         categorical: names of categorical inputs (e.g. ``("precursor",)``).
@@ -80,7 +88,11 @@ class GPSurrogate(Surrogate):
         log_columns: ``"auto"`` (positive columns named like a surface area, or with skewness
             above 2), a list of names, or ``None``.
         impute: ``"iterative"`` or ``"median"`` imputation of missing inputs.
-        max_train_rows: most training rows per target for the exact GP.
+        max_exact_rows: most rows of a target for the exact GP; above it, the variational GP.
+        inducing_points: inducing points of the variational GP.
+        variational_epochs: Adam passes over the rows for the variational GP (0: keep the
+            hyperparameters of the exact GP on the subset).
+        init_rows: rows of the exact GP whose hyperparameters start the variational GP.
         max_iter: L-BFGS iterations per hyperparameter fit. 50 by default: half the time of 100
             for the same held-out accuracy (``benchmarks/results/settings.md``).
         input_bounds: optional ``{column: (low, high)}`` of the search space (a candidate pool's
@@ -112,7 +124,10 @@ class GPSurrogate(Surrogate):
         categories: Mapping[str, Sequence[Any]] | None = None,
         log_columns: str | Sequence[str] | None = "auto",
         impute: str = "iterative",
-        max_train_rows: int = 1000,
+        max_exact_rows: int = 2000,
+        inducing_points: int = 512,
+        variational_epochs: int = 3,
+        init_rows: int = 1000,
         max_iter: int = 50,
         input_bounds: Mapping[str, tuple[float, float]] | None = None,
         seed: int = 0,
@@ -121,7 +136,10 @@ class GPSurrogate(Surrogate):
         self.categories = categories
         self.log_columns = log_columns
         self.impute = impute
-        self.max_train_rows = max_train_rows
+        self.max_exact_rows = max_exact_rows
+        self.inducing_points = inducing_points
+        self.variational_epochs = variational_epochs
+        self.init_rows = init_rows
         self.max_iter = max_iter
         self.input_bounds = input_bounds
         self.seed = seed
@@ -131,32 +149,60 @@ class GPSurrogate(Surrogate):
     ) -> CholeskyModelListGP:
         Xt = self.encoder_.impute(Xt)  # BoTorch refuses NaN in training inputs
         self.variance_scale_: dict[str, float] = {}
-        models = []
+        self.methods_: dict[str, str] = {}
+        models: list[Any] = []
         rng = np.random.default_rng(self.seed)
         for k, target in enumerate(self.target_names_):
             rows = np.flatnonzero(~torch.isnan(Y[:, k]).numpy())
-            if len(rows) > self.max_train_rows:
-                self._warn(
-                    f"{target}: {len(rows)} rows exceed max_train_rows={self.max_train_rows}; "
-                    f"the exact GP is fitted on a random subset of {self.max_train_rows} rows."
-                )
-                rows = np.sort(rng.choice(rows, self.max_train_rows, replace=False))
             idx = torch.as_tensor(rows)
+            row_groups = groups[rows] if groups is not None else None
+            if len(rows) > self.max_exact_rows:
+                models.append(self._fit_variational(Xt[idx], Y[idx, k : k + 1], target,
+                                                    row_groups, rng))
+                continue
             model = self._fit_one(Xt[idx], Y[idx, k : k + 1], target)
-            held_out = groups[rows] if groups is not None else np.arange(len(rows))
+            held_out = row_groups if row_groups is not None else np.arange(len(rows))
             self.variance_scale_[target] = self._calibrate(model, held_out)
+            self.methods_[target] = "exact"
             models.append(model)
-        return CholeskyModelListGP(*models, max_cholesky_size=self.max_train_rows + 1)
+        return CholeskyModelListGP(*models, max_cholesky_size=self.max_exact_rows + 1)
 
-    def _build(self, X: Tensor, y: Tensor, noise_floor: float | None) -> SingleTaskGP:
+    def _fit_variational(self, X: Tensor, y: Tensor, target: str, groups: np.ndarray | None,
+                         rng: np.random.Generator) -> Any:
+        """Variational GP on every row of one target (see :mod:`surrogates.scalable`)."""
+        settings = VariationalSettings(inducing_points=self.inducing_points,
+                                       epochs=self.variational_epochs)
+        held_out = holdout_rows(len(X), groups, settings, rng)
+        train = np.flatnonzero(~held_out)
+        start = np.sort(rng.choice(train, min(self.init_rows, len(train)), replace=False))
+        idx = torch.as_tensor(start)
+        template = self._fit_one(X[idx], y[idx], f"{target} (start, {len(start)} rows)",
+                                 bounds_from=X)
+        with self._recording(f"{target} variational GP"):
+            fit = fit_variational(template, X, y, held_out, settings=settings, seed=self.seed)
+        self.variance_scale_[target] = fit.variance_scale
+        self.methods_[target] = "variational"
+        self.fit_warnings_.append(
+            f"{target}: {len(X)} rows exceed max_exact_rows={self.max_exact_rows}; variational "
+            f"GP on every row ({fit.model.num_inducing} inducing points; hyperparameters from an "
+            f"exact GP on {len(start)} rows, refined by {settings.epochs} Adam epochs over "
+            f"{fit.n_train} rows; variance scale {fit.variance_scale:.3g} from {fit.n_holdout} "
+            "held-out rows, which the final posterior includes)."
+        )
+        return fit.model
+
+    def _build(self, X: Tensor, y: Tensor, noise_floor: float | None,
+               bounds_from: Tensor | None = None) -> SingleTaskGP:
         enc: TabularEncoder = self.encoder_
         d = X.shape[-1]
         parts: dict[str, Any] = {"complete": CompleteInputs(enc)}
         if enc.log_indices_:
             parts["log"] = Log10(indices=list(enc.log_indices_))
         if enc.continuous_indices_:
+            bounds = (self._normalize_bounds(X, parts) if bounds_from is None
+                      else self._normalize_bounds(bounds_from, parts, fixed=True))
             parts["normalize"] = Normalize(
-                d=d, indices=list(enc.continuous_indices_), bounds=self._normalize_bounds(X, parts)
+                d=d, indices=list(enc.continuous_indices_), bounds=bounds
             )
         transform = ChainedInputTransform(**parts)
         if enc.categorical_indices_:
@@ -173,18 +219,20 @@ class GPSurrogate(Surrogate):
             noise.noise = torch.full_like(noise.noise, 2 * noise_floor)
         return model
 
-    def _normalize_bounds(self, X: Tensor, steps: Mapping[str, Any]) -> Tensor | None:
+    def _normalize_bounds(self, X: Tensor, steps: Mapping[str, Any],
+                          fixed: bool = False) -> Tensor | None:
         """``2 x c`` bounds of the continuous inputs as the GP sees them, or ``None`` (learned).
 
-        ``X`` is the training input; ``steps`` the input transforms before ``Normalize``.
+        ``X`` is the training input (every row, when a subset is fitted: then ``fixed``);
+        ``steps`` the input transforms before ``Normalize``.
         """
-        if not self.input_bounds:
+        if not self.input_bounds and not fixed:
             return None
         with torch.no_grad():
             for step in steps.values():
                 X = step.transform(X)
         enc: TabularEncoder = self.encoder_
-        unknown = sorted(set(self.input_bounds) - set(enc.feature_names_))
+        unknown = sorted(set(self.input_bounds or {}) - set(enc.feature_names_))
         if unknown:
             raise InputDataError(
                 f"input_bounds names columns that are not inputs: {unknown}.",
@@ -194,9 +242,9 @@ class GPSurrogate(Surrogate):
         lo, hi = X[:, cols].amin(dim=0).clone(), X[:, cols].amax(dim=0).clone()
         for k, j in enumerate(cols):
             name = enc.feature_names_[j]
-            if name not in self.input_bounds:
+            if name not in (self.input_bounds or {}):
                 continue
-            low, high = (float(v) for v in self.input_bounds[name])
+            low, high = (float(v) for v in (self.input_bounds or {})[name])
             if not (np.isfinite(low) and np.isfinite(high) and low <= high):
                 raise InputDataError(
                     f"input_bounds[{name!r}] = ({low}, {high}) is not a finite range.",
@@ -212,12 +260,13 @@ class GPSurrogate(Surrogate):
         hi[flat] = lo[flat] + 1.0
         return torch.stack([lo, hi])
 
-    def _fit_one(self, X: Tensor, y: Tensor, target: str) -> SingleTaskGP:
+    def _fit_one(self, X: Tensor, y: Tensor, target: str,
+                 bounds_from: Tensor | None = None) -> SingleTaskGP:
         failures = []
-        with gpytorch.settings.max_cholesky_size(self.max_train_rows + 1):
+        with gpytorch.settings.max_cholesky_size(max(self.max_exact_rows, len(X)) + 1):
             for floor in NOISE_FLOORS:
                 with self._recording(f"{target} GP fit"):
-                    model = self._build(X, y, floor)
+                    model = self._build(X, y, floor, bounds_from)
                     mll = ExactMarginalLogLikelihood(model.likelihood, model)
                     try:
                         fit_gpytorch_mll(
@@ -242,7 +291,7 @@ class GPSurrogate(Surrogate):
                 "conflicting values or a constant target."
             )
             with self._recording(f"{target} GP fallback"):
-                return self._build(X, y, NOISE_FLOORS[-1]).eval()
+                return self._build(X, y, NOISE_FLOORS[-1], bounds_from).eval()
 
     def _calibrate(self, model: SingleTaskGP, held_out: np.ndarray) -> float:
         """Scale the GP's variances so held-out residuals are standard normal; return the scale.
@@ -253,7 +302,7 @@ class GPSurrogate(Surrogate):
         maximum-likelihood factor ``a`` on both signal and noise variance, kept in ``[1, 25]``;
         scaling both leaves the posterior mean unchanged and multiplies every variance by ``a``.
         """
-        with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_train_rows + 1):
+        with torch.no_grad(), gpytorch.settings.max_cholesky_size(self.max_exact_rows + 1):
             X = model.train_inputs[0]
             y = model.train_targets - model.mean_module(X)
             K = model.covar_module(X).to_dense()
@@ -281,5 +330,10 @@ class GPSurrogate(Surrogate):
         return scale
 
     def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:
-        post = self.model_.posterior(Xt, observation_noise=observation_noise)
-        return post.mean.detach(), post.variance.detach()
+        means, variances = [], []
+        for start in range(0, max(len(Xt), 1), PREDICT_CHUNK):  # bounds memory for long tables
+            post = self.model_.posterior(Xt[start:start + PREDICT_CHUNK],
+                                         observation_noise=observation_noise)
+            means.append(post.mean.detach())
+            variances.append(post.variance.detach())
+        return torch.cat(means), torch.cat(variances)

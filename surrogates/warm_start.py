@@ -13,6 +13,14 @@ from both without pretending they are the same:
   campaign's data. Cheaper (the prior GP is fitted once per ``fit``) and robust when the prior
   is large; it cannot learn that the sources disagree except through ``a`` and ``b``.
 
+Long priors: every prior row is used by default (``max_prior_rows=None``). When a target's
+campaign and prior rows together exceed ``max_exact_rows`` (default 2,000), the GP that would see
+them all becomes the variational GP of :mod:`surrogates.scalable`, fitted on every row: in
+multitask mode an SVGP with the same ICM kernel (this campaign's rows are always inducing points,
+the rest are picked by greedy variance reduction), in prior_mean mode the prior GP. Its
+hyperparameters start from the exact model fitted on this campaign's rows plus a seeded subset
+of ``init_rows`` prior rows (at least one per source). ``methods_`` says which was used.
+
 Without prior data it is a plain GP, the same model as :class:`~surrogates.gp.GPSurrogate`.
 Preprocessing (imputation, category codes, log scales) is the shared
 :class:`~surrogates.preprocessing.TabularEncoder`, fitted on campaign and prior inputs together.
@@ -53,6 +61,13 @@ from surrogates.base import Surrogate, single_thread
 from surrogates.errors import InputDataError, InputDataWarning
 from surrogates.gp import NOISE_FLOORS, CholeskyModelListGP
 from surrogates.preprocessing import TabularEncoder, as_frame, numeric_column
+from surrogates.scalable import (
+    TaskMean,
+    TaskVariationalGP,
+    VariationalGP,
+    VariationalSettings,
+    fit_variational,
+)
 
 MODES = ("multitask", "prior_mean")
 
@@ -67,13 +82,19 @@ class WarmStartGP(Surrogate):
         log_columns: ``"auto"``, a list of names, or ``None`` (as :class:`GPSurrogate`).
         impute: ``"iterative"`` or ``"median"`` imputation of missing inputs.
         mode: ``"multitask"`` or ``"prior_mean"`` (see the module docstring).
-        max_prior_rows: most prior rows per target; a seeded random subset above that (an exact
-            multi-task GP costs ``O((n + n_prior)^3)``).
+        max_prior_rows: most prior rows per target (a seeded random subset above that);
+            ``None`` (default): every prior row.
+        max_exact_rows: most rows (campaign + prior, per target) for an exact GP; above it the
+            variational GP (see the module docstring).
+        inducing_points: inducing points of the variational GP.
+        variational_epochs: Adam passes over the rows for the variational GP.
+        init_rows: rows of the exact GP whose hyperparameters start the variational GP.
         max_iter: L-BFGS iterations per hyperparameter fit.
         seed: seeds subsampling, restarts and the imputer.
 
     Fitted attributes (besides the :class:`Surrogate` ones):
         n_prior_: prior rows used per target.
+        methods_: per target, ``"exact"`` or ``"variational"``.
         tasks_: task labels; position 0 is this campaign (multitask mode).
         prior_weight_: per target, how much the prior informs this campaign: the learned
             inter-task correlation (multitask) or the learned scale ``a`` (prior_mean);
@@ -91,7 +112,11 @@ class WarmStartGP(Surrogate):
         log_columns: str | Sequence[str] | None = "auto",
         impute: str = "iterative",
         mode: str = "multitask",
-        max_prior_rows: int = 1000,
+        max_prior_rows: int | None = None,
+        max_exact_rows: int = 2000,
+        inducing_points: int = 512,
+        variational_epochs: int = 3,
+        init_rows: int = 1000,
         max_iter: int = 200,
         seed: int = 0,
     ) -> None:
@@ -101,6 +126,10 @@ class WarmStartGP(Surrogate):
         self.impute = impute
         self.mode = mode
         self.max_prior_rows = max_prior_rows
+        self.max_exact_rows = max_exact_rows
+        self.inducing_points = inducing_points
+        self.variational_epochs = variational_epochs
+        self.init_rows = init_rows
         self.max_iter = max_iter
         self.seed = seed
 
@@ -218,13 +247,15 @@ class WarmStartGP(Surrogate):
     def _fit_all(self, Xt: Tensor, Y: Tensor, Pt: Tensor | None, Pnp: np.ndarray,
                  task_ids: np.ndarray) -> CholeskyModelListGP:
         rng = np.random.default_rng(self.seed)
-        models, self.n_prior_, self.prior_weight_ = [], {}, {}
+        models: list[Any] = []
+        self.n_prior_, self.prior_weight_, self.methods_ = {}, {}, {}
         for k, target in enumerate(self.target_names_):
             rows = torch.as_tensor(np.flatnonzero(~torch.isnan(Y[:, k]).numpy()))
             X_k, y_k = Xt[rows], Y[rows, k:k + 1]
             prior_rows = (np.flatnonzero(~np.isnan(Pnp[:, k])) if Pt is not None
                           else np.empty(0, dtype=int))
-            if len(prior_rows) > self.max_prior_rows:
+            self.methods_[target] = "exact"
+            if self.max_prior_rows is not None and len(prior_rows) > self.max_prior_rows:
                 self._warn(f"{target}: {len(prior_rows)} prior rows exceed max_prior_rows="
                            f"{self.max_prior_rows}; a random subset is used.")
                 prior_rows = np.sort(rng.choice(prior_rows, self.max_prior_rows, replace=False))
@@ -236,12 +267,16 @@ class WarmStartGP(Surrogate):
             idx = torch.as_tensor(prior_rows)
             P_k = Pt[idx]
             p_k = torch.as_tensor(Pnp[prior_rows, k:k + 1], dtype=torch.double)
+            if len(X_k) + len(prior_rows) > self.max_exact_rows:
+                models.append(self._fit_large(target, X_k, y_k, P_k, p_k,
+                                              task_ids[prior_rows], rng))
+                continue
             if self.mode == "multitask":
                 t_k = torch.as_tensor(task_ids[prior_rows], dtype=torch.double).unsqueeze(-1)
                 model = self._fit_mll(target, lambda f, X=X_k, y=y_k, P=P_k, p=p_k, t=t_k:
                                       self._multitask(X, y, P, p, t, f))
                 models.append(model)
-                self.prior_weight_[target] = _task_correlation(model)
+                self.prior_weight_[target] = _task_correlation(model.covar_module)
             else:
                 bounds = self._bounds(torch.cat([X_k, P_k]))
                 prior = self._fit_mll(f"{target} (prior)", lambda f, P=P_k, p=p_k, b=bounds:
@@ -251,7 +286,57 @@ class WarmStartGP(Surrogate):
                                       self._with_prior_mean(X, y, pr, f, b))
                 models.append(model)
                 self.prior_weight_[target] = float(model.mean_module.scale.detach())
-        return CholeskyModelListGP(*models, max_cholesky_size=self.max_prior_rows + len(Xt) + 1)
+        return CholeskyModelListGP(*models, max_cholesky_size=self._cholesky_size(len(Xt)))
+
+    def _cholesky_size(self, n_campaign: int = 0) -> int:
+        """Largest exact solve: every exact GP here has at most this many rows."""
+        return max(self.max_exact_rows, n_campaign) + 1
+
+    def _fit_large(self, target: str, X: Tensor, y: Tensor, P: Tensor, p: Tensor,
+                   tasks: np.ndarray, rng: np.random.Generator) -> Any:
+        """The variational path for a target with more rows than ``max_exact_rows``."""
+        settings = VariationalSettings(inducing_points=self.inducing_points,
+                                       epochs=self.variational_epochs)
+        start = _start_rows(tasks, max(self.init_rows - len(X), 1), rng)
+        sub = torch.as_tensor(start)
+        bounds = self._bounds(torch.cat([X, P]))
+        none = np.zeros(len(X) + len(P), dtype=bool)
+        self.methods_[target] = "variational"
+        if self.mode == "multitask":
+            t = torch.as_tensor(tasks, dtype=torch.double).unsqueeze(-1)
+            template = self._fit_mll(f"{target} (start)", lambda f: self._multitask(
+                X, y, P[sub], p[sub], t[sub], f, bounds))
+            d = X.shape[-1]
+            train_X = torch.cat([torch.cat([X, torch.zeros(len(X), 1, dtype=X.dtype)], -1),
+                                 torch.cat([P, t], -1)])
+            train_X[:, d] = template._map_tasks(
+                task_values=train_X[:, d:d + 1].long()).squeeze(-1).to(train_X)
+            campaign = np.arange(len(train_X)) < len(X)
+            with self._recording(f"{target} variational GP"):
+                fit = fit_variational(template, train_X, torch.cat([y, p]), none,
+                                      settings=settings, seed=self.seed,
+                                      always_inducing=campaign, model_class=TaskVariationalGP,
+                                      mean_module=TaskMean(template.mean_module, d))
+            self.prior_weight_[target] = _task_correlation(fit.model.model.covar_module)
+            model: Any = fit.model
+            what = f"multi-task SVGP on {len(X)} campaign + {len(P)} prior rows"
+        else:
+            template = self._fit_mll(f"{target} (prior, start)", lambda f: self._single(
+                P[sub], p[sub], f, bounds))
+            with self._recording(f"{target} variational GP"):
+                fit = fit_variational(template, P, p, none[len(X):], settings=settings,
+                                      seed=self.seed)
+            prior = fit.model
+            prior.requires_grad_(False)
+            model = self._fit_mll(target, lambda f: self._with_prior_mean(X, y, prior, f, bounds))
+            self.prior_weight_[target] = float(model.mean_module.scale.detach())
+            what = f"prior GP: SVGP on {len(P)} prior rows"
+        self.fit_warnings_.append(
+            f"{target}: {len(X) + len(P)} rows exceed max_exact_rows={self.max_exact_rows}; "
+            f"variational GP on every row ({what}, {fit.model.num_inducing} inducing points; "
+            f"hyperparameters from an exact GP on {len(X) if self.mode == 'multitask' else 0} "
+            f"campaign + {len(start)} prior rows, refined by {settings.epochs} Adam epochs).")
+        return model
 
     # ------------------------------------------------------------------ model builders
     def _transform(self, d: int, bounds: Tensor | None = None,
@@ -261,8 +346,9 @@ class WarmStartGP(Surrogate):
         if enc.log_indices_:
             parts["log"] = Log10(indices=list(enc.log_indices_))
         if enc.continuous_indices_:
-            parts["normalize"] = Normalize(d=d + task_column, indices=list(enc.continuous_indices_),
-                                           bounds=bounds)
+            cont = list(enc.continuous_indices_)
+            parts["normalize"] = Normalize(d=d + task_column, indices=cont,
+                                           bounds=None if bounds is None else bounds[:, cont])
         return ChainedInputTransform(**parts)
 
     def _bounds(self, X: Tensor) -> Tensor:
@@ -285,17 +371,18 @@ class WarmStartGP(Surrogate):
         return _noise_floor(model, floor)
 
     def _multitask(self, X: Tensor, y: Tensor, P: Tensor, p: Tensor, tasks: Tensor,
-                   floor: float | None) -> MultiTaskGP:
+                   floor: float | None, bounds: Tensor | None = None) -> MultiTaskGP:
         d = X.shape[-1]
         train_X = torch.cat([torch.cat([X, torch.zeros(len(X), 1, dtype=X.dtype)], -1),
                              torch.cat([P, tasks], -1)])
         model = MultiTaskGP(train_X, torch.cat([y, p]), task_feature=d, output_tasks=[0],
                             covar_module=_data_kernel(d, self.encoder_.categorical_indices_),
-                            input_transform=self._transform(d, task_column=True),
+                            input_transform=self._transform(d, bounds, task_column=True),
                             outcome_transform=Standardize(m=1))
         return _noise_floor(model, floor)
 
-    def _with_prior_mean(self, X: Tensor, y: Tensor, prior: SingleTaskGP, floor: float | None,
+    def _with_prior_mean(self, X: Tensor, y: Tensor, prior: SingleTaskGP | VariationalGP,
+                         floor: float | None,
                          bounds: Tensor) -> SingleTaskGP:
         model = self._single(X, y, floor, bounds)
         model.mean_module = PriorMean(prior, *_target_scale(model))
@@ -304,8 +391,7 @@ class WarmStartGP(Surrogate):
     def _fit_mll(self, target: str, build: Any) -> Any:
         """Fit a model built by ``build(noise_floor)``, raising the noise floor on failure."""
         failures: list[str] = []
-        size = self.max_prior_rows + 10_000
-        with gpytorch.settings.max_cholesky_size(size):
+        with gpytorch.settings.max_cholesky_size(self._cholesky_size(10_000)):
             for floor in NOISE_FLOORS:
                 with self._recording(f"{target} GP fit"):
                     model = build(floor)
@@ -330,9 +416,14 @@ class WarmStartGP(Surrogate):
         raise NotImplementedError("WarmStartGP.fit does its own encoding")
 
     def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:
-        with gpytorch.settings.max_cholesky_size(self.max_prior_rows + 10_000):
-            post = self.model_.posterior(Xt, observation_noise=observation_noise)
-            return post.mean.detach(), post.variance.detach()
+        means, variances = [], []
+        with gpytorch.settings.max_cholesky_size(self._cholesky_size(10_000)):
+            for start in range(0, max(len(Xt), 1), 2048):  # bounds memory for long tables
+                post = self.model_.posterior(Xt[start:start + 2048],
+                                             observation_noise=observation_noise)
+                means.append(post.mean.detach())
+                variances.append(post.variance.detach())
+        return torch.cat(means), torch.cat(variances)
 
 
 class PriorMean(Mean):
@@ -343,7 +434,7 @@ class PriorMean(Mean):
     evaluated on it directly.
     """
 
-    def __init__(self, prior: SingleTaskGP, y_mean: Tensor, y_std: Tensor) -> None:
+    def __init__(self, prior: SingleTaskGP | VariationalGP, y_mean: Tensor, y_std: Tensor) -> None:
         super().__init__()
         self._prior = [prior]  # a list hides it from nn.Module: not trained, not in state_dict
         self.register_buffer("y_mean", y_mean.detach().clone())
@@ -426,7 +517,7 @@ class _DenseKernel(Kernel):
         return to_dense(self.base_kernel(x1, x2, diag=diag, **params))
 
 
-def _target_scale(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
+def _target_scale(model: SingleTaskGP | VariationalGP) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation (scalars) that the model's ``Standardize`` took off ``y``."""
     out = model.outcome_transform  # every GP here is built with Standardize(m=1)
     if isinstance(out, Standardize):
@@ -444,9 +535,20 @@ def _noise_floor(model: Any, floor: float | None) -> Any:
     return model
 
 
-def _task_correlation(model: MultiTaskGP) -> float:
-    """Mean correlation between task 0 (this campaign) and the prior tasks."""
-    task_kernel = model.covar_module.kernels[1]
+def _start_rows(tasks: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of ``size`` prior rows (at least one per task) for a start fit."""
+    if size >= len(tasks):
+        return np.arange(len(tasks))
+    first = np.array([rng.choice(np.flatnonzero(tasks == t)) for t in np.unique(tasks)])
+    rest = np.setdiff1d(np.arange(len(tasks)), first)
+    more = rng.choice(rest, max(size - len(first), 0), replace=False)
+    return np.sort(np.concatenate([first, more]).astype(int))
+
+
+def _task_correlation(covar_module: Kernel) -> float:
+    """Mean correlation between task 0 (this campaign) and the prior tasks, from an ICM
+    kernel ``data kernel * task kernel``."""
+    task_kernel = covar_module.kernels[1]
     with torch.no_grad():
         cov = task_kernel.covar_matrix.to_dense()
     sd = cov.diagonal().sqrt()

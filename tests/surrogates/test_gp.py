@@ -1,4 +1,4 @@
-"""GP specifics: fallbacks instead of crashes, capped exact GP, calibration scale."""
+"""GP specifics: fallbacks instead of crashes, the exact GP on every row, calibration scale."""
 
 from __future__ import annotations
 
@@ -53,12 +53,14 @@ def test_hopeless_fit_keeps_prior_hyperparameters(monkeypatch, smooth):
     assert sum("fit attempt" in w for w in model.fit_warnings_) == len(gp_module.NOISE_FLOORS)
 
 
-def test_exact_gp_is_capped_at_max_train_rows():
+def test_exact_gp_learns_every_row_up_to_max_exact_rows():
+    # Above max_exact_rows the GP is variational (tests/surrogates/test_scalable_gp.py); at or
+    # below it the exact GP sees every row: no subset.
     big = make_smooth_table(150, noise=0.1, seed=3)
-    model = GPSurrogate(max_train_rows=60, max_iter=30)
-    with pytest.warns(SurrogateFitWarning, match="random subset of 60 rows"):
-        model.fit(big[["x1", "x2"]], big["y"])
-    assert model.model_.models[0].train_targets.shape[-1] == 60
+    model = GPSurrogate(max_exact_rows=150, max_iter=30).fit(big[["x1", "x2"]], big["y"])
+    assert model.methods_ == {"y": "exact"}
+    assert model.model_.models[0].train_targets.shape[-1] == 150
+    assert not any("subset" in w for w in model.fit_warnings_)
     mean, _ = model.predict(big[["x1", "x2"]])
     assert np.corrcoef(mean[:, 0], big["y"])[0, 1] > 0.9
 
