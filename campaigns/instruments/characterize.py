@@ -44,7 +44,7 @@ def guess_kind(spectrum: Spectrum) -> str:
     lo, hi = float(spectrum.x.min()), float(spectrum.x.max())
     if 0 <= lo and hi <= 180:
         return "xrd"
-    if lo >= 100 and hi >= 1500 and lo <= 1400:
+    if lo <= 1300 and hi >= 1650:
         return "raman"
     raise file_error(spectrum.name, f"the axis runs from {lo:g} to {hi:g}, which is neither 2θ "
                      "(0–180°) nor a Raman shift over the D and G bands (1350–1590 cm⁻¹).",

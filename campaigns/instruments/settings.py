@@ -31,8 +31,11 @@ RAMAN_SHAPES = ("lorentzian", "pseudo-voigt", "voigt")
 RAMAN_RATIOS = ("intensity", "area")
 """What ``id_ig`` (and the campaign's ``raman_id_ig``) means: the ratio of fitted peak heights
 or of areas."""
-XRD_BACKGROUNDS = ("linear", "quadratic")
-"""Background under the XRD bands, fitted with them."""
+XRD_BACKGROUNDS = ("auto", "linear", "quadratic", "exponential")
+"""Background under the XRD bands, fitted with them: a line, a quadratic, a line plus a
+low-angle exponential (the small-angle scattering of micropores that rises below ~15 °2θ in
+many hard carbons), or ``auto``: linear and exponential both fitted, the one with the lower
+Bayesian information criterion kept."""
 
 
 class SettingsError(CampaignError):
@@ -52,8 +55,9 @@ class CharacterizeSettings:
     instrument_fwhm_deg: float = 0.0
     """Instrumental broadening (FWHM in °2θ of a line standard such as LaB6 or Si), removed in
     quadrature from each band's FWHM before the Scherrer equation."""
-    xrd_background: str = "linear"
-    """Background fitted under the XRD bands: ``linear`` or ``quadratic``."""
+    xrd_background: str = "auto"
+    """Background fitted under the XRD bands: ``auto`` (linear or linear + low-angle
+    exponential, whichever the data support), ``linear``, ``quadratic`` or ``exponential``."""
     raman_bands: str = "DG"
     """``DG`` or ``DG+D3D4``."""
     raman_shape: str = "lorentzian"

@@ -2,7 +2,8 @@
 
 The (002) and (10) bands and a background are fitted together with lmfit: each band a
 pseudo-Voigt (its Lorentzian fraction free, so Gaussian and Lorentzian bands both fit), the
-background a straight line (or a quadratic, a setting) over the window from d = 0.70 nm to
+background a straight line, or a line plus a low-angle exponential where the data need one
+(small-angle scattering; chosen by BIC, or fixed by a setting), over the window from d = 0.70 nm to
 d = 0.165 nm (Cu Kα: 12.6–55.7 °2θ), which holds the (002) band, the (10) band and clean
 background on both sides. Then:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import numpy as np
 from lmfit import Model, Parameters
@@ -62,9 +64,74 @@ def two_theta_deg(d_nm: float, wavelength_nm: float) -> float:
 
 
 def _background(x: np.ndarray, c0: float = 0.0, c1: float = 0.0, c2: float = 0.0,
-                x0: float = 0.0) -> np.ndarray:
+                x0: float = 0.0, a: float = 0.0, tau: float = 1.0,
+                xlo: float = 0.0) -> np.ndarray:
     t = x - x0
-    return c0 + c1 * t + c2 * t * t
+    return c0 + c1 * t + c2 * t * t + a * np.exp(-(x - xlo) / tau)
+
+
+def _guess_background(x: np.ndarray, y: np.ndarray, kind: str) -> tuple[float, float, float,
+                                                                          float, float]:
+    """Starting (c0, c1, x0, a, tau) of the background: a line through the low ends of the
+    window (``linear``, ``quadratic``), or a flat line at the high end plus a low-angle
+    exponential that starts at the window's first points (``exponential``)."""
+    n_end = max(3, x.size // 20)
+    xa, ya = float(np.mean(x[:n_end])), float(np.percentile(y[:n_end], 20))
+    xb, yb = float(np.mean(x[-n_end:])), float(np.percentile(y[-n_end:], 20))
+    x0 = float(0.5 * (x.min() + x.max()))
+    if kind == "exponential":
+        return yb, 0.0, x0, max(ya - yb, 0.0), 3.0
+    slope = (yb - ya) / (xb - xa) if xb > xa else 0.0
+    return ya + slope * (x0 - xa), slope, x0, 0.0, 3.0
+
+
+def _fit_bands(x: np.ndarray, y: np.ndarray, kind: str, b002: tuple[float, float],
+               b10: tuple[float, float] | None, noise: float, *, strict: bool = False) -> Any:
+    """One lmfit fit of background ``kind`` + (002) [+ (10)]; a message when none is found.
+
+    ``strict`` (``auto`` trying the exponential): fewer evaluations, and a message instead of
+    a fit that ran out of them."""
+    c0, c1, x0, a, tau = _guess_background(x, y, kind)
+    xlo = float(x.min())
+    base = c0 + c1 * (x - x0) + a * np.exp(-(x - xlo) / tau)
+    rest = smooth(y - base, max(3, x.size // 100))
+    c002, h002, w002 = _peak_guess(x, rest, *b002, default_fwhm=6.0)
+    if h002 <= 3 * noise:
+        return (f"no (002) band stands above the background between {b002[0]:.1f} and "
+                f"{b002[1]:.1f} °2θ.")
+    model = Model(_background, prefix="bg_", independent_vars=["x"]) + Model(
+        _band, prefix="p002_", independent_vars=["x"])
+    params = Parameters()
+    params.add("bg_x0", value=x0, vary=False)
+    params.add("bg_xlo", value=xlo, vary=False)
+    params.add("bg_c0", value=c0)
+    params.add("bg_c1", value=c1)
+    params.add("bg_c2", value=0.0, vary=kind == "quadratic")
+    params.add("bg_a", value=a, min=0.0, vary=kind == "exponential")
+    params.add("bg_tau", value=tau, min=1.5, max=15.0, vary=kind == "exponential")
+    amp_per_height = 1.0 / 0.394  # pseudo-Voigt of fraction 0.5: height = 0.394 amplitude / σ
+    params.add("p002_center", value=c002, min=b002[0], max=b002[1])
+    params.add("p002_sigma", value=w002 / 2, min=0.05, max=12.0)
+    params.add("p002_fraction", value=0.5, min=0.0, max=1.0)
+    params.add("p002_amplitude", value=h002 * (w002 / 2) * amp_per_height, min=0.0)
+    if b10 is not None:
+        c10, h10, w10 = _peak_guess(x, rest, *b10, default_fwhm=5.0)
+        model = model + Model(_band, prefix="p10_", independent_vars=["x"])
+        params.add("p10_center", value=c10, min=b10[0], max=b10[1])
+        params.add("p10_sigma", value=w10 / 2, min=0.1, max=10.0)
+        params.add("p10_fraction", value=0.5, min=0.0, max=1.0)
+        params.add("p10_amplitude", value=max(h10, noise) * (w10 / 2) * amp_per_height,
+                   min=0.0)
+    # an exponential that the data do not need wanders (its decay length is then undefined):
+    # it gets fewer evaluations, and "auto" keeps the line when it runs out of them
+    limit = 800 if strict else 4000
+    try:
+        result = model.fit(y, params, x=x, max_nfev=limit)
+    except Exception as exc:  # lmfit/scipy failures on pathological data
+        return f"the fit failed ({type(exc).__name__}: {str(exc)[:100]})."
+    if strict and not result.success and result.nfev >= limit:
+        return "the low-angle exponential background did not converge."
+    return result
 
 
 def _band(x: np.ndarray, amplitude: float = 1.0, center: float = 0.0, sigma: float = 1.0,
@@ -151,45 +218,18 @@ def fit_xrd(spectrum: Spectrum, settings: CharacterizeSettings) -> Characterizat
         warnings.append(f"the scan ends at {x_all.max():.1f} °2θ, before the (10) band "
                         f"({b10[0]:.0f}–{b10[1]:.0f} °2θ): La was not derived.")
 
-    # starting values: background through the low ends, bands at the highest points above it
-    n_end = max(3, x.size // 20)
-    xa, ya = float(np.mean(x[:n_end])), float(np.percentile(y[:n_end], 20))
-    xb, yb = float(np.mean(x[-n_end:])), float(np.percentile(y[-n_end:], 20))
-    slope = (yb - ya) / (xb - xa) if xb > xa else 0.0
-    x0 = float(0.5 * (x.min() + x.max()))
-    base = ya + slope * (x - xa)
-    rest = smooth(y - base, max(3, x.size // 100))
     noise = max(robust_noise(y), 1e-12 * max(1.0, float(np.abs(y).max())))
-    c002, h002, w002 = _peak_guess(x, rest, *b002, default_fwhm=6.0)
-    if h002 <= 3 * noise:
-        raise file_error(name, f"no (002) band stands above the background between "
-                         f"{b002[0]:.1f} and {b002[1]:.1f} °2θ.", _HINT)
-
-    model = Model(_background, prefix="bg_", independent_vars=["x"]) + Model(
-        _band, prefix="p002_", independent_vars=["x"])
-    params = Parameters()
-    params.add("bg_x0", value=x0, vary=False)
-    params.add("bg_c0", value=ya + slope * (x0 - xa))
-    params.add("bg_c1", value=slope)
-    params.add("bg_c2", value=0.0, vary=settings.xrd_background == "quadratic")
-    amp_per_height = 1.0 / 0.394  # pseudo-Voigt of fraction 0.5: height = 0.394 amplitude / σ
-    params.add("p002_center", value=c002, min=b002[0], max=b002[1])
-    params.add("p002_sigma", value=w002 / 2, min=0.05, max=12.0)
-    params.add("p002_fraction", value=0.5, min=0.0, max=1.0)
-    params.add("p002_amplitude", value=h002 * (w002 / 2) * amp_per_height, min=0.0)
-    if has_10:
-        c10, h10, w10 = _peak_guess(x, rest, *b10, default_fwhm=5.0)
-        model = model + Model(_band, prefix="p10_", independent_vars=["x"])
-        params.add("p10_center", value=c10, min=b10[0], max=b10[1])
-        params.add("p10_sigma", value=w10 / 2, min=0.1, max=10.0)
-        params.add("p10_fraction", value=0.5, min=0.0, max=1.0)
-        params.add("p10_amplitude", value=max(h10, noise) * (w10 / 2) * amp_per_height, min=0.0)
-    try:
-        result = model.fit(y, params, x=x, max_nfev=4000)
-    except Exception as exc:  # lmfit/scipy failures on pathological data
-        raise file_error(name, f"the fit failed ({type(exc).__name__}: {str(exc)[:100]}).",
-                         _HINT) from None
-    if not result.success and result.nfev >= 4000:
+    kinds = ("linear", "exponential") if settings.xrd_background == "auto" else (
+        settings.xrd_background,)
+    fits = [(kind, _fit_bands(x, y, kind, b002, b10 if has_10 else None, noise,
+                              strict=len(kinds) > 1 and kind == "exponential"))
+            for kind in kinds]
+    good = [(k, r) for k, r in fits if not isinstance(r, str)]
+    if not good:
+        raise file_error(name, str(fits[0][1]), _HINT)
+    # the lowest Bayesian information criterion: the low-angle term only where the data ask
+    background_used, result = min(good, key=lambda kr: kr[1].bic)
+    if not result.success and result.nfev >= result.max_nfev:
         warnings.append("the fit stopped at its evaluation limit; check the plot.")
     u = result.uvars if result.errorbars and result.uvars else None
     if u is None:
@@ -250,8 +290,9 @@ def fit_xrd(spectrum: Spectrum, settings: CharacterizeSettings) -> Characterizat
     if has_10:
         components["(10)"] = np.asarray(comps["p10_"], float)
     used = settings.as_dict() | {"wavelength_nm": wl, "wavelength_source": wl_source,
+                                 "background_used": background_used,
                                  "window_deg": [float(x.min()), float(x.max())]}
-    method = (f"lmfit: {settings.xrd_background} background + pseudo-Voigt (002)"
+    method = (f"lmfit: {background_used} background + pseudo-Voigt (002)"
               + (" and (10)" if has_10 else "") + f" bands; Bragg d002 = λ/(2 sin θ); Scherrer "
               f"L = Kλ/(β cos θ), K(Lc) = {settings.k_lc:g}, K(La) = {settings.k_la:g}; "
               f"λ = {wl:g} nm ({wl_source}); instrument FWHM {settings.instrument_fwhm_deg:g}°")

@@ -27,7 +27,9 @@ KlaOpt = Annotated[float, typer.Option("--k-la", help="Scherrer constant for La.
 InstrumentFwhmOpt = Annotated[float, typer.Option(
     "--instrument-fwhm-deg", help="Instrumental broadening, FWHM in °2θ of a line standard "
     "(LaB6, Si); removed in quadrature.")]
-BackgroundOpt = Annotated[str, typer.Option("--xrd-background", help="linear or quadratic.")]
+BackgroundOpt = Annotated[str, typer.Option(
+    "--xrd-background", help="auto (linear, or linear + low-angle exponential where the data "
+    "need it), linear, quadratic or exponential.")]
 BandsOpt = Annotated[str, typer.Option(
     "--raman-bands", help="DG, or DG+D3D4 for disordered carbons (four-band fit).")]
 ShapeOpt = Annotated[str, typer.Option(
@@ -98,7 +100,7 @@ def characterize(
     k_lc: KlcOpt = 0.89,
     k_la: KlaOpt = 1.84,
     instrument_fwhm_deg: InstrumentFwhmOpt = 0.0,
-    xrd_background: BackgroundOpt = "linear",
+    xrd_background: BackgroundOpt = "auto",
     raman_bands: BandsOpt = "DG",
     raman_shape: ShapeOpt = "lorentzian",
     raman_ratio: RatioOpt = "intensity",

@@ -135,7 +135,7 @@ def instruments(
     k_lc: KlcOpt = 0.89,
     k_la: KlaOpt = 1.84,
     instrument_fwhm_deg: InstrumentFwhmOpt = 0.0,
-    xrd_background: BackgroundOpt = "linear",
+    xrd_background: BackgroundOpt = "auto",
     raman_bands: BandsOpt = "DG",
     raman_shape: ShapeOpt = "lorentzian",
     raman_ratio: RatioOpt = "intensity",

@@ -125,3 +125,17 @@ def test_a_fit_takes_tens_of_milliseconds() -> None:
     for _ in range(5):
         fit_xrd(s, CharacterizeSettings())
     assert (time.process_time() - t) / 5 < 0.3  # 192 files of a plate in well under a minute
+
+
+@pytest.mark.parametrize("rise", [0.0, 2000.0])
+def test_a_low_angle_rise_is_fitted_where_the_data_need_it(rise: float) -> None:
+    """Micropores scatter at small angles: a rise below ~15 °2θ under the (002) band."""
+    x, y = xrd_curve(d002_nm=0.38, lc_nm=1.2, la_nm=4.0, noise=0.02)
+    data = two_columns(x, y + rise * np.exp(-(x - 10) / 4))
+    auto = characterize(data, name="a.xy")
+    assert auto.settings["background_used"] == ("exponential" if rise else "linear")
+    _check(auto, 0.38, 1.2, 4.0)
+    if rise:
+        line = characterize(data, name="a.xy",
+                            settings=CharacterizeSettings(xrd_background="linear"))
+        assert line.values["lc_nm"] > 1.3 * 1.2  # a line under the rise: Lc far off
