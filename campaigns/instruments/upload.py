@@ -38,10 +38,10 @@ from typing import Any
 
 import pandas as pd
 
-from campaigns.columns import COLUMNS, normalize_header
+from campaigns.columns import COLUMNS, HeaderIndex, normalize_header
 from campaigns.errors import IngestError, Problem
 from campaigns.hints import did_you_mean
-from campaigns.ingest import MeasurementRecord, ParsedPlate
+from campaigns.ingest import MeasurementRecord, ParsedPlate, plate_batch
 from campaigns.instruments.characterize import characterize
 from campaigns.instruments.fit import Characterization
 from campaigns.instruments.readers import (
@@ -153,16 +153,23 @@ def _file_columns(table: pd.DataFrame) -> dict[str, str | None]:
     """Header → kind of the sheet's columns that hold instrument file names."""
     out: dict[str, str | None] = {}
     for header in table.columns:
-        key = normalize_header(re.sub(r"\s*[\[(].*[\])]\s*$", "", str(header)))
+        key = normalize_header(_stem(header))
         if key in _FILE_KEYS:
             out[str(header)] = _FILE_KEYS[key]
     return out
 
 
+def _stem(header: object) -> str:
+    """A header without its unit: ``"d002 [nm]"`` → ``"d002"``."""
+    return re.sub(r"\s*[\[(].*[\])]\s*$", "", str(header))
+
+
 def _sheet_assignments(table: pd.DataFrame, columns: Mapping[str, str | None],
                        members: Mapping[str, bytes], files_name: str,
-                       problems: list[Problem]) -> list[tuple[str, str | None, str, int]]:
-    """(well, kind, member, sheet row) for every file the sheet names."""
+                       problems: list[Problem], *,
+                       check_wells: bool) -> list[tuple[str, str | None, str, int]]:
+    """(well, kind, member, sheet row) for every file the sheet names; ``check_wells``: name
+    the rows whose well is missing or not a well ID (else the sheet's own checks do)."""
     well_keys = {normalize_header(k) for k in ("well", "well id", "well position")}
     well_col = next((c for c in table.columns if normalize_header(str(c)) in well_keys), None)
     folded = {name.casefold(): name for name in members}
@@ -183,11 +190,17 @@ def _sheet_assignments(table: pd.DataFrame, columns: Mapping[str, str | None],
                                         "or correct the name in the sheet."))
                 continue
             if well_text is None or (isinstance(well_text, float) and math.isnan(well_text)):
-                continue  # the sheet's own check names the missing well
+                if check_wells:
+                    problems.append(Problem(int(row), "Well", None, f"the row names {wanted} "
+                                            "but no well.", "Fill in the Well column."))
+                continue
             try:
                 well = normalize_well(str(well_text))
             except ValueError:
-                continue  # reported by the sheet's own checks
+                if check_wells:
+                    problems.append(Problem(int(row), "Well", str(well_text)[:40],
+                                            "is not a well ID.", "Write wells as A1 … H12."))
+                continue
             out.append((well, kind or kind_of_name(member), member, int(row)))
     return out
 
@@ -263,14 +276,22 @@ def preview_instrument_upload(
     file_columns: dict[str, str | None] = {}
     assignments: list[tuple[str, str | None, str, int | None]] = []
     if sheet is not None:
-        sheet_parsed, bid = preview_upload(store, campaign, sheet, filename=sheet_name,
-                                           batch_id=batch_id, confirm_unusual=confirm_unusual)
         table = read_table(sheet, filename=sheet_name)
         file_columns = _file_columns(table)
+        index = HeaderIndex.for_columns(spec.output_columns())
+        if file_columns and not any(index.resolve(_stem(h)) for h in table.columns):
+            # a sheet that only says which file belongs to which well: no results to check
+            if batch_id is None:
+                batch_id = plate_batch(sheet, filename=sheet_name)
+            bid = store.batch(campaign, batch_id).id
+        else:
+            sheet_parsed, bid = preview_upload(store, campaign, sheet, filename=sheet_name,
+                                               batch_id=batch_id,
+                                               confirm_unusual=confirm_unusual)
+            sheet_rows = {r.well: r.source_row for r in sheet_parsed.records}
         if file_columns:
             assignments.extend(_sheet_assignments(table, file_columns, members, files_name,
-                                                  problems))
-        sheet_rows = {r.well: r.source_row for r in sheet_parsed.records}
+                                                  problems, check_wells=sheet_parsed is None))
     else:
         bid = store.batch(campaign, batch_id).id
     batch = store.batch(campaign, bid)
@@ -292,9 +313,11 @@ def preview_instrument_upload(
                                         "well for this file; it was ignored.",
                                         "List it in the sheet's file column, or leave it out "
                                         "of the zip.", "warning"))
-    for well, _kind, member, _row in assignments:
+    for well, _kind, member, row in assignments:
         if well not in on_plate:
-            problems.append(Problem(None, None, member, f"{member}: well {well} is not on plate "
+            problems.append(Problem(row, None if row is None else "Well",
+                                    member if row is None else well,
+                                    f"{member}: well {well} is not on plate "
                                     f"{bid}.", f"Plate {bid} has wells {batch.wells[0].well} … "
                                     f"{batch.wells[-1].well}; check the name, or upload to the "
                                     "plate it belongs to." if batch.wells else
@@ -320,7 +343,11 @@ def preview_instrument_upload(
                                         "leave the file out of the zip."))
     if problems:
         raise _rejected(files_name, problems, warnings)
-    parsed = _derived_plate(store, campaign, derived, bid, files_name, sheet_parsed, sheet_rows,
+    for well, _kind, _member, row in assignments:
+        if row is not None:
+            sheet_rows.setdefault(well, row)
+    parsed = _derived_plate(store, campaign, derived, bid, files_name,
+                            None if sheet is None else sheet_name, sheet_parsed, sheet_rows,
                             confirm_unusual, settings, sheet, members, file_columns, warnings,
                             fitted)
     return InstrumentPreview(parsed=parsed, batch_id=bid,
@@ -366,7 +393,7 @@ def _derived(fitted: list[WellFile], outputs: tuple[str, ...] | list[str],
 
 def _derived_plate(store: Store, campaign: str,
                    derived: dict[tuple[str, str], tuple[float, WellFile]], bid: int,
-                   files_name: str, sheet_parsed: ParsedPlate | None,
+                   files_name: str, sheet_name: str | None, sheet_parsed: ParsedPlate | None,
                    sheet_rows: Mapping[str, int], confirm_unusual: bool,
                    settings: CharacterizeSettings, sheet: bytes | None,
                    members: Mapping[str, bytes], file_columns: Mapping[str, str | None],
@@ -408,12 +435,13 @@ def _derived_plate(store: Store, campaign: str,
         sheet_warnings = tuple(p for p in sheet_parsed.warnings if p.column not in file_columns)
     digest = hashlib.sha256()
     digest.update(b"planner-instrument-upload/1\0")
-    digest.update((sheet_parsed.sha256 if sheet_parsed is not None else "").encode())
+    digest.update((sheet_parsed.sha256 if sheet_parsed is not None else
+                   hashlib.sha256(sheet).hexdigest() if sheet is not None else "").encode())
     for name in sorted(members):
         if any(f.name == name for f in fitted):
             digest.update(f"\0{name}\0{hashlib.sha256(members[name]).hexdigest()}".encode())
     digest.update(json.dumps(settings.as_dict(), sort_keys=True).encode())
-    name = files_name if sheet_parsed is None else f"{sheet_parsed.filename} + {files_name}"
+    name = files_name if sheet_name is None else f"{sheet_name} + {files_name}"
     return ParsedPlate(
         filename=name[:500], sha256=digest.hexdigest(),
         batch_id=sheet_parsed.batch_id if sheet_parsed is not None else bid,

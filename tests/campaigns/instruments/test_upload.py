@@ -192,3 +192,26 @@ def test_other_settings_make_a_new_upload_that_supersedes(plate) -> None:  # noq
     assert not out.result.already_uploaded and out.result.n_superseding >= 1
     lc = store.measurements("demo").query("quantity == 'lc_nm'")
     assert provenance_of(lc["note"].iloc[0])["settings"]["k_lc"] == 0.94
+
+
+def test_a_sheet_that_only_maps_files_to_wells(plate) -> None:  # noqa: ANN001
+    store, _spec, batch = plate
+    w0, w1 = batch.wells[0].well, batch.wells[1].well
+    sheet = (f"Batch,Well,XRD file,Raman file\n{batch.id},{w0},s1.xy,s1.txt\n"
+             f"{batch.id},{w1},s2.xy,\n{batch.id},Q99,s3.xy,\n").encode()
+    files = {"s1.xy": xrd_pattern(d002_nm=0.37, lc_nm=1.5, la_nm=5.0),
+             "s1.txt": raman_spectrum(id_ig=1.4),
+             "s2.xy": xrd_pattern(d002_nm=0.39, lc_nm=1.0, la_nm=3.5),
+             "s3.xy": xrd_pattern(d002_nm=0.39, lc_nm=1.0, la_nm=3.5)}
+    with pytest.raises(InstrumentFileError) as err:
+        ingest_instruments(store, "demo", files, sheet=sheet, sheet_name="map.csv")
+    (p,) = [p for p in err.value.problems if p.severity == "error"]
+    assert (p.row, p.column, p.value) == (4, "Well", "Q99")
+    assert "s3.xy: well Q99 is not on plate" in p.message
+    out = ingest_instruments(store, "demo", files, sheet=sheet.rsplit(b"\n", 2)[0] + b"\n",
+                             sheet_name="map.csv")
+    assert out.result.n_new == 7
+    stored = store.measurements("demo").set_index(["well", "quantity"])
+    assert stored.loc[(w0, "raman_id_ig"), "value"] == pytest.approx(1.4, rel=0.03)
+    assert stored.loc[(w1, "d002_nm"), "source_row"] == 3
+    assert set(stored["source_file"]) == {"map.csv + instrument files"}
