@@ -10,8 +10,8 @@ import in a background thread whose progress another thread (a dashboard page) c
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +26,7 @@ from campaigns.errors import CampaignError
 from campaigns.hints import did_you_mean
 from campaigns.library_store import (
     DEFAULT_CHUNK_ROWS,
+    ID,
     LibraryTable,
     Progress,
     import_library,
@@ -164,22 +165,13 @@ def prepare_library(spec: CampaignSpec, *, base_dir: Path, dest_dir: Path,
     if big:
         return None, import_library(where, spec=spec, dest_dir=dest_dir, chunk_rows=chunk_rows,
                                     progress=progress)
-    if isinstance(where, (str, Path)):
-        with open(where, "rb") as fh:
-            data = fh.read()
-        name = Path(where).name
-    else:
-        data = where.read()
-        name = str(getattr(where, "name", None) or "upload")
-    if data[:4] == b"PAR1":
-        small = pd.read_parquet(io.BytesIO(data))
-    else:
-        try:
-            small = pd.read_csv(io.BytesIO(data), sep=None, engine="python",
-                                encoding="utf-8-sig")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise CampaignError(f"cannot read candidate library {name}: {exc}",
-                                hint="Give a CSV file with a header row.") from None
+    # A small file passes the same chunked checks (a row cut off, text in a numeric column, a
+    # repeated ID, ...) in a scratch folder, then becomes database rows.
+    with tempfile.TemporaryDirectory(prefix="planner-library-") as scratch:
+        table = import_library(where, spec=spec, dest_dir=Path(scratch), chunk_rows=chunk_rows)
+        small = table.to_frame().reset_index(drop=True)
+    assert spec.library is not None
+    small = small.rename(columns={ID: spec.library.id_column})
     return load_library(spec, base_dir=base_dir, frame=small), None
 
 

@@ -620,8 +620,7 @@ def _import_csv(stream: BinaryIO, plan: _Plan, state: _State, problems: _Problem
         cut = "quote" in text.lower() or counter.last not in (b"\n", b"\r")
         if "UTF8" in text or "utf8" in text.lower():
             raise LibraryImportError(
-                f"the candidate library {label} is not UTF-8 text near row "
-                f"{state.rows + pending_rows + 2:,}.",
+                f"the candidate library {label} is not UTF-8 text.",
                 problems=[Problem(None, None, None, text)],
                 hint="Save the table as CSV UTF-8 (Excel: 'CSV UTF-8') and import it again.",
             ) from None

@@ -97,3 +97,18 @@ def test_bad_tables_leave_nothing(lab: tuple[str, Path]) -> None:
     with Store.open(url) as store:
         assert store.campaign_names() == ["anodes"]
         assert store.library_table("anodes").n_rows == 300  # type: ignore[union-attr]
+
+
+def test_a_small_table_gets_the_same_checks_and_becomes_rows(lab: tuple[str, Path]) -> None:
+    url, tmp = lab
+    text = _table(50).to_csv(index=False).encode()
+    (tmp / "cut.csv").write_bytes(text[: len(text) - 9])
+    out = _run("campaign", "create", "small", "--spec", str(_spec(tmp, "small", "cut.csv")),
+               code=2)
+    assert "Row 51" in out and "cut off" in out
+    (tmp / "ok.csv").write_bytes(text)
+    out = _run("campaign", "create", "small", "--spec", str(_spec(tmp, "small", "ok.csv")))
+    assert "library of 50 candidates" in out and "rows" not in out  # no bar for a small table
+    with Store.open(url) as store:
+        assert len(store.library("small")) == 50 and store.library_table("small") is None
+        assert not (tmp / "lab.libraries").exists()
