@@ -50,6 +50,7 @@ import json
 import logging
 import math
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -382,6 +383,7 @@ def import_library(source: Path | BinaryIO, *, spec: CampaignSpec, dest_dir: Pat
     chunk_rows = max(1, int(chunk_rows))
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(dest_dir)
     label = str(name or (Path(source).name if isinstance(source, (str, Path)) else
                          getattr(source, "name", None) or "upload"))
     partial = dest_dir / f".{spec.name}.partial-{uuid.uuid4().hex[:12]}.parquet"
@@ -447,6 +449,22 @@ def import_library(source: Path | BinaryIO, *, spec: CampaignSpec, dest_dir: Pat
         if owned is not None:
             owned.close()
         partial.unlink(missing_ok=True)
+
+
+#: A partial file untouched this long belongs to an import that was killed (kill -9, power
+#: loss): the next import removes it.
+_STALE_PARTIAL_S = 24 * 3600
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    now = time.time()
+    for path in folder.glob(".*.partial-*.parquet"):
+        try:
+            if now - path.stat().st_mtime > _STALE_PARTIAL_S:
+                path.unlink()
+                logger.info("removed %s, left by an interrupted import", path)
+        except OSError:
+            pass
 
 
 def _size(stream: BinaryIO) -> int | None:

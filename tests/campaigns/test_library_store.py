@@ -311,3 +311,16 @@ def test_small_libraries_stay_database_rows(tmp_path: Path, df: pd.DataFrame) ->
         assert table.positions_of(["M0010"]).tolist() == [10]
     finally:
         store.close()
+
+
+def test_a_partial_file_of_a_killed_import_is_removed_later(tmp_path: Path, df: pd.DataFrame
+                                                            ) -> None:
+    import os
+
+    old = tmp_path / ".lib.partial-0123456789ab.parquet"
+    fresh = tmp_path / ".lib.partial-ba9876543210.parquet"  # an import running right now
+    old.write_bytes(b"PAR1")
+    fresh.write_bytes(b"PAR1")
+    os.utime(old, (1e9, 1e9))
+    table = import_library(io.BytesIO(csv_bytes(df)), spec=SPEC, dest_dir=tmp_path)
+    assert leftovers(tmp_path) == sorted([fresh.name, table.path.name])
