@@ -212,6 +212,19 @@ def _save(data: dict[str, Any], where: DeltaGenerator) -> None:
     st.rerun()
 
 
+def _library_summary(name: str) -> str:
+    """Where a library's candidates live, in one sentence (a missing file says so)."""
+    try:
+        table = store().library_table(name)
+    except CampaignError as exc:
+        return f"Its stored table cannot be used: {exc} {exc.hint or ''}"
+    if table is not None:
+        return (f"{table.n_rows:,} candidates in {table.path.name} (columnar store, SHA-256 "
+                f"{table.sha256[:12]}…); replace it with `planner library import {name} FILE`.")
+    small = store().library(name)
+    return f"{0 if small is None else len(small):,} candidates stored in the database."
+
+
 def _form_editor(spec: CampaignSpec, version: str) -> None:
     left, right = st.columns([5, 2])
     with left.form("edit_spec"):
@@ -219,7 +232,8 @@ def _form_editor(spec: CampaignSpec, version: str) -> None:
         owner = st.text_input("Owner", spec.owner)
         params = None
         if spec.is_library:
-            st.info("Library campaign: the design space is its candidate table.")
+            st.info("Library campaign: the design space is its candidate table. "
+                    + _library_summary(spec.name))
         else:
             st.markdown("**Design space** (add or delete rows; levels comma-separated)")
             params = st.data_editor(

@@ -106,6 +106,9 @@ def test_a_big_table_imports_in_the_background_with_progress(page, monkeypatch) 
     with Store.open(url) as store:
         table = store.library_table("anodes", full_check=True)
         assert table is not None and table.n_rows == 300
+    at.run()  # the new campaign is selected: its spec editor says where the candidates are
+    assert any("300 candidates in anodes-" in i.value and "columnar store" in i.value
+               for i in at.info)
 
 
 def test_a_bad_big_table_shows_the_problem_and_leaves_nothing(page) -> None:  # noqa: ANN001
