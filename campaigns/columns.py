@@ -51,6 +51,9 @@ class Column:
     """Wrong-unit patterns to recognize."""
     description: str = ""
     """One sentence for data packages and tooltips."""
+    bounds: tuple[float | None, float | None] | None = None
+    """Physical bounds of a target that its model respects (``None`` for an open end):
+    predictions, intervals and the acquisition stay within them. ``None``: unbounded."""
 
 
 def _c(*args: object, **kwargs: object) -> Column:
@@ -99,16 +102,17 @@ COLUMNS: dict[str, Column] = {
            aliases=("ice", "initial coulombic efficiency", "ice (%)"),
            unit_hints=(UnitHint((0.0, 1.0), "ICE looks like a fraction; multiply by 100 or set "
                                             "the unit to fraction.", 100.0),),
-           description="Initial Coulombic efficiency of the first cycle."),
+           description="Initial Coulombic efficiency of the first cycle.", bounds=(0, 100)),
         _c("reversible_capacity_mah_per_g", "Reversible capacity [mAh/g]", "mAh/g",
            typical=(200, 400), possible=(0, 1000),
            aliases=("capacity", "reversible capacity", "rev capacity", "rc"),
            unit_hints=(UnitHint((0.0, 1.0),
                                 "Capacity looks like it is in Ah/g; multiply by 1000.", 1000.0),),
-           description="Reversible (de-sodiation) capacity per gram of carbon."),
+           description="Reversible (de-sodiation) capacity per gram of carbon.",
+           bounds=(0, None)),
         _c("plateau_capacity_mah_per_g", "Plateau capacity [mAh/g]", "mAh/g", typical=(0, 250),
            possible=(0, 1000), aliases=("plateau capacity", "plateau"),
-           description="Capacity below ~0.1 V vs Na/Na+."),
+           description="Capacity below ~0.1 V vs Na/Na+.", bounds=(0, None)),
         # --- electrolyte recipe -------------------------------------------------------------
         _c("salt", "Salt", "-", kind="category", description="Conducting salt."),
         _c("salt_molality_mol_per_kg", "Salt molality [mol/kg]", "mol/kg", typical=(0.5, 4),
@@ -133,11 +137,11 @@ COLUMNS: dict[str, Column] = {
            typical=(1, 15), possible=(0, 200), aliases=("conductivity", "k", "sigma"),
            unit_hints=(UnitHint((0.0, 0.05), "Conductivity looks like it is in S/cm; "
                                               "multiply by 1000.", 1000.0),),
-           description="Ionic conductivity."),
+           description="Ionic conductivity.", bounds=(0, None)),
         _c("coulombic_efficiency_pct", "Coulombic efficiency [%]", "%", typical=(80, 99.8),
            possible=(0, 100), aliases=("ce", "coulombic efficiency"),
            unit_hints=(UnitHint((0.0, 1.0), "CE looks like a fraction; multiply by 100.", 100.0),),
-           description="Average Coulombic efficiency of Li-metal cycling."),
+           description="Average Coulombic efficiency of Li-metal cycling.", bounds=(0, 100)),
     ]
 }
 

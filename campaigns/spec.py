@@ -226,12 +226,41 @@ class Target(_Frozen):
     """``False`` records the target without optimizing it (e.g. plateau capacity)."""
     unit: str | None = None
     """Unit; defaults to the column registry's."""
+    bounds: tuple[float | None, float | None] | None = None
+    """Physical bounds ``[low, high]`` (``null`` for an open end) that predictions, intervals and
+    the acquisition respect: ``[0, 100]`` for an efficiency in %, ``[0, null]`` for a capacity.
+    Default (unset): the column registry's; ``[null, null]`` turns them off."""
 
     _check = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Target:
+        for end in self.bounds or ():
+            if end is not None and not math.isfinite(end):
+                raise ValueError(f"bounds of {self.name} must be numbers or null, got {end}. "
+                                 "Hint: write null for an open end, e.g. [0, null].")
+        low, high = self.model_bounds or (None, None)
+        if low is not None and high is not None and low >= high:
+            raise ValueError(f"bounds of {self.name}: low ({low}) must be below high ({high}). "
+                             "Hint: swap them.")
+        t = self.threshold
+        if t is not None and ((low is not None and t < low) or (high is not None and t > high)):
+            raise ValueError(f"threshold {t} of {self.name} lies outside its bounds "
+                             f"[{low}, {high}]. Hint: fix the threshold or set bounds.")
+        return self
 
     @property
     def column(self) -> Column:
         return column(self.name, unit=self.unit)
+
+    @property
+    def model_bounds(self) -> tuple[float | None, float | None] | None:
+        """The bounds the model respects: ``bounds``, else the column registry's; ``None`` when
+        the target has none."""
+        pair = self.bounds if self.bounds is not None else self.column.bounds
+        if pair is None or (pair[0] is None and pair[1] is None):
+            return None
+        return pair
 
     def meets(self, value: float) -> bool:
         """Whether ``value`` satisfies the threshold (always true without one)."""
@@ -277,6 +306,13 @@ class PlateFormat(_Frozen):
     """Wells that repeat another well's recipe on the same plate (to measure noise)."""
     shared_parameters: tuple[str, ...] = ()
     """Parameters that take one value for the whole plate (one furnace run)."""
+    furnace_runs: int | None = Field(default=None, ge=1)
+    """Furnace runs per plate: the wells share at most this many programs (values of
+    ``furnace_parameters``), chosen jointly by the planner; ``None``: every well its own."""
+    furnace_parameters: tuple[str, ...] = ()
+    """Parameters that make up a furnace program (temperature, heating rate, dwell). One that is
+    also in ``shared_parameters`` takes one value for the whole plate; the others vary between
+    the runs."""
 
     @model_validator(mode="after")
     def _check(self) -> PlateFormat:
@@ -299,6 +335,12 @@ class PlateFormat(_Frozen):
             )
         if self.replicates > self.sample_wells:
             raise ValueError("more replicates than sample wells. Hint: reduce replicates.")
+        if self.furnace_runs is not None and not self.furnace_parameters:
+            raise ValueError("furnace_runs needs furnace_parameters. Hint: list the parameters "
+                             "of a furnace program, e.g. [carbonization_temperature_c].")
+        if self.furnace_runs is not None and self.furnace_runs > self.sample_wells:
+            raise ValueError(f"furnace_runs ({self.furnace_runs}) exceeds the "
+                             f"{self.sample_wells} sample wells. Hint: use fewer runs.")
         return self
 
     @property
@@ -329,10 +371,34 @@ class WarmStart(_Frozen):
 ACQUISITIONS = ("auto", "qLogNEI", "qLogNEHVI", "qLogNParEGO")
 
 
+class Screening(_Frozen):
+    """The screening funnel of a big library (``planning.screening``): above ``min_rows``
+    selectable candidates, a cheap screen from the fitted model scores every row in chunks and
+    only a diverse shortlist gets the full acquisition."""
+
+    min_rows: int = Field(default=20_000, ge=1)
+    """Libraries with more unused candidates than this are screened first."""
+    shortlist: int | None = Field(default=None, ge=1)
+    """Candidates kept for the full acquisition; ``None``: ``max(per_well x wells, floor)``."""
+    per_well: int = Field(default=20, ge=1)
+    """Shortlist candidates per well of the plate (when ``shortlist`` is not set)."""
+    floor: int = Field(default=2000, ge=1)
+    """Smallest default shortlist."""
+    batch_rows: int = Field(default=50_000, ge=1_000, le=5_000_000)
+    """Candidates scored per chunk (bounds the memory of the screen)."""
+    paths: int = Field(default=16, ge=2, le=256)
+    """Screening columns, each with its own trade-off between the objectives (diversity)."""
+
+
 class Planning(_Frozen):
     """How the planner proposes plates for this campaign: the same settings drive ``planner
     suggest`` and ``planner backtest``."""
 
+    model: Literal["auto", "gp", "ensemble", "rf", "boosted"] = "auto"
+    """The surrogate once the campaign has data. ``auto`` chooses one per target by
+    cross-validation on the campaign's own plates (each plate held out in turn), among the GP,
+    the neural-network ensemble, the random forest and gradient boosting, and says which and why
+    on the plate; the choice is refreshed when new results arrive."""
     acquisition: Literal["auto", "qLogNEI", "qLogNEHVI", "qLogNParEGO"] = "auto"
     """``auto``: noisy log-EI for one objective, log-NEHVI for several. ``qLogNEI`` needs one
     objective; ``qLogNEHVI`` and ``qLogNParEGO`` (random scalarizations, cheaper for many
@@ -343,6 +409,34 @@ class Planning(_Frozen):
     """Model ``log10`` of a target: ``auto`` does it for a *minimized* target whose measured
     values are all positive and span more than a factor of 10 (a loss, an instability index);
     ``on`` for every target with positive values; ``off`` never."""
+    two_stage: Literal["auto", "on", "off"] = "auto"
+    """Recipe campaigns that measure descriptors: model recipe -> descriptors -> targets (a GP
+    per descriptor, then the surrogate on descriptors and recipe). ``auto`` once a descriptor is
+    measured on 12 or more wells; ``on`` as soon as any is measured; ``off`` never."""
+    screening: Screening = Screening()
+    """How a big candidate library is screened before the full acquisition."""
+
+
+class PhysicalLimits(_Frozen):
+    """Physical limits every proposed recipe must respect (see :mod:`campaigns.physchem`).
+
+    They apply to a campaign whose inputs hold solvent fractions (``ec_frac`` …) or a salt and its
+    molality; other campaigns are unaffected.
+    """
+
+    liquid_solvent: bool = True
+    """The solvent blend must be liquid at the test temperature (no blend that freezes, such as
+    pure EC at 25 °C)."""
+    salt_solubility: bool = True
+    """The salt molality must stay below the salt's declared solubility."""
+    margin_c: float = Field(default=0.0, ge=-30.0, le=50.0)
+    """The blend's estimated liquidus must lie this many °C below the test temperature; a
+    negative margin accepts blends that far below it (supercooled, or where the ideal-solution
+    estimate is known to be pessimistic for your salt)."""
+    test_temperature_c: float = Field(default=25.0, ge=-100.0, le=200.0)
+    """Test temperature when the campaign has no ``temperature_c`` input."""
+    max_molality_mol_per_kg: FrozenDict[str, float] = Field(default_factory=FrozenDict)
+    """Salt level → solubility limit [mol/kg], overriding the declared defaults."""
 
 
 # YAML folds NEL, LINE/PARAGRAPH SEPARATOR and other control characters inside plain or
@@ -389,6 +483,10 @@ class CampaignSpec(_Frozen):
     """Learn from the shared dataset too (GP model only); ``None``: this campaign's data only."""
     planning: Planning = Planning()
     """Acquisition function and its settings (defaults suit most campaigns)."""
+    physical_limits: PhysicalLimits = PhysicalLimits()
+    """Declared physical limits on recipes (liquid solvent blends, dissolvable salt), applied
+    wherever the campaign's inputs name the quantities they need (see
+    :mod:`campaigns.physchem`)."""
 
     @field_validator("name")
     @classmethod
@@ -449,6 +547,13 @@ class CampaignSpec(_Frozen):
                 raise ValueError(
                     f"plate.shared_parameters names {name!r}, which is not a parameter. Hint: use "
                     f"one of {[p.name for p in self.parameters]}."
+                )
+        numeric_params = {p.name for p in self.parameters if p.kind != "categorical"}
+        for name in self.plate.furnace_parameters:
+            if name not in numeric_params:
+                raise ValueError(
+                    f"plate.furnace_parameters names {name!r}, which is not a numeric parameter. "
+                    f"Hint: use some of {sorted(numeric_params)}."
                 )
         for ctrl in self.plate.controls:
             unknown = sorted(set(ctrl.recipe) - set(names))
@@ -516,6 +621,35 @@ class CampaignSpec(_Frozen):
 
     def output_columns(self) -> list[Column]:
         return [d.column for d in self.descriptors] + [t.column for t in self.targets]
+
+    def furnace_run_numbers(self, recipes: list[dict[str, Any]]) -> list[int | None]:
+        """Furnace run of each recipe: 1, 2, … in order of first appearance of its program
+        (its values of ``plate.furnace_parameters``); ``None`` for a recipe without a full
+        program, or for every recipe when the campaign declares no furnace runs.
+
+        >>> from campaigns.templates import load_template
+        >>> spec = load_template("hard-carbon")
+        >>> program = {"carbonization_temperature_c": 1300, "heating_rate_c_per_min": 5,
+        ...            "dwell_h": 2}
+        >>> spec.furnace_run_numbers([program, {**program, "dwell_h": 4}, program])
+        [1, 2, 1]
+        """
+        names = self.plate.furnace_parameters
+        if self.plate.furnace_runs is None or not names:
+            return [None] * len(recipes)
+        runs: dict[tuple[float, ...], int] = {}
+        out: list[int | None] = []
+        for recipe in recipes:
+            try:
+                key = tuple(float(recipe[n]) for n in names)  # type: ignore[arg-type]
+            except (KeyError, TypeError, ValueError):
+                out.append(None)
+                continue
+            if any(math.isnan(v) for v in key):
+                out.append(None)
+                continue
+            out.append(runs.setdefault(key, len(runs) + 1))
+        return out
 
     def parameter(self, name: str) -> ContinuousParameter | IntegerParameter | CategoricalParameter:
         for p in self.parameters:
@@ -591,7 +725,7 @@ _FIXES = {
 def _all_field_names() -> list[str]:
     models = (ContinuousParameter, IntegerParameter, CategoricalParameter, MixtureGroup,
               LinearConstraint, CandidateLibrary, Target, Descriptor, ControlWell, PlateFormat,
-              CampaignSpec)
+              PhysicalLimits, CampaignSpec)
     return sorted({f for m in models for f in m.model_fields})
 
 

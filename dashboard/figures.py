@@ -68,7 +68,8 @@ def _fmt(value: object) -> str:
 
 # --- plate map ---------------------------------------------------------------------------------
 def well_hover(frame: pd.DataFrame, spec: CampaignSpec) -> list[str]:
-    """Hover text per well: role, recipe, predictions (mean ± std) and measured targets."""
+    """Hover text per well: role, recipe, predictions (mean and 90 % interval, within the
+    target's bounds) and measured targets."""
     targets = [t.name for t in spec.targets]
     chances = [c for c in frame.columns if c.startswith("p_feasible_")]
     texts = []
@@ -81,9 +82,9 @@ def well_hover(frame: pd.DataFrame, spec: CampaignSpec) -> list[str]:
             lines.append(r["material"])
         lines += [f"{label(n)}: {_fmt(r.get(n))}" for n in spec.input_names]
         for t in targets:
-            mean, std = r.get(f"predicted_{t}"), r.get(f"predicted_{t}_std", math.nan)
+            mean = r.get(f"predicted_{t}")
             if mean is not None and not pd.isna(mean):
-                lines.append(f"Predicted {label(t)}: {mean:.4g} ± {std:.2g}")
+                lines.append(f"Predicted {label(t)}: {prediction_text(r, t)}")
         lines += [f"{label(c)}: {r[c]:.2f}" for c in chances if not pd.isna(r.get(c))]
         lines += [f"Measured {label(t)}: {_fmt(r.get(t))}" for t in targets
                   if t in frame.columns and not pd.isna(r.get(t))]
@@ -91,6 +92,31 @@ def well_hover(frame: pd.DataFrame, spec: CampaignSpec) -> list[str]:
             lines.append(f"Status: {r['status']}")
         texts.append("<br>".join(lines))
     return texts
+
+
+def prediction_text(row: pd.Series | dict, target: str) -> str:
+    """``"99.4 (90 %: 98.9–99.8)"`` from a plate frame row: the stored interval, which stays
+    within the target's physical bounds; ``"mean ± std"`` for plates proposed before intervals
+    were stored."""
+    mean = row.get(f"predicted_{target}")
+    if mean is None or pd.isna(mean):
+        return ""
+    low, high = row.get(f"predicted_{target}_low"), row.get(f"predicted_{target}_high")
+    if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+        return f"{mean:.4g} (90 %: {low:.4g}–{high:.4g})"
+    return f"{mean:.4g} ± {row.get(f'predicted_{target}_std', math.nan):.2g}"
+
+
+def interval_bars(frame: pd.DataFrame, center: str, low: str, high: str, std: str | None = None,
+                  **style: object) -> dict[str, object]:
+    """Plotly error bars from ``center`` to the interval ends ``low``/``high`` (asymmetric:
+    a bounded target's interval is), or ``Z90 * std`` either side where the ends are missing."""
+    lo = frame[low] if low in frame else pd.Series(np.nan, index=frame.index)
+    hi = frame[high] if high in frame else pd.Series(np.nan, index=frame.index)
+    spread = Z90 * frame[std] if std is not None and std in frame else np.nan
+    up = (hi - frame[center]).where(hi.notna(), spread).clip(lower=0)
+    down = (frame[center] - lo).where(lo.notna(), spread).clip(lower=0)
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down, **style}
 
 
 def plate_map(frame: pd.DataFrame, spec: CampaignSpec, *, color: str,
@@ -233,10 +259,11 @@ def pareto_figure(designs: pd.DataFrame, spec: CampaignSpec, *, x: str, y: str,
     px_, py_ = f"predicted_{x}", f"predicted_{y}"
     if predicted is not None and px_ in predicted and py_ in predicted:
         p = predicted[predicted["role"] == "sample"].dropna(subset=[px_, py_])
-        bars = {"type": "data", "thickness": 1, "color": "#9aa0a6"}
+        bars = {"thickness": 1, "color": "#9aa0a6"}
         fig.add_trace(go.Scatter(
-            x=p[px_], y=p[py_], mode="markers", name="next plate (predicted ± std)",
-            error_x={**bars, "array": p[f"{px_}_std"]}, error_y={**bars, "array": p[f"{py_}_std"]},
+            x=p[px_], y=p[py_], mode="markers", name="next plate (predicted, 90 % interval)",
+            error_x=interval_bars(p, px_, f"{px_}_low", f"{px_}_high", f"{px_}_std", **bars),
+            error_y=interval_bars(p, py_, f"{py_}_low", f"{py_}_high", f"{py_}_std", **bars),
             marker={"symbol": "diamond-open", "size": 9, "color": "#6a3d9a", "line": {"width": 2}},
             customdata=p["well"], hovertemplate=f"next plate %{{customdata}}<br>{point}"))
     for t in spec.constraints:
@@ -260,8 +287,10 @@ def _same_direction(spec: CampaignSpec, x: str, y: str) -> bool:
 
 
 def _parity_panels(frame: pd.DataFrame, targets: Sequence[str], *, xcol: str, ycol: str,
-                   err: str, xtitle: str, ytitle: str) -> go.Figure:
-    """One panel per target: ``ycol`` against ``xcol`` with 90 % error bars on x and the
+                   err: str, xtitle: str, ytitle: str, low: str = "low",
+                   high: str = "high") -> go.Figure:
+    """One panel per target: ``ycol`` against ``xcol`` with 90 % error bars on x (to the
+    interval ends ``low``/``high`` where the frame has them, else ``Z90 * err``) and the
     diagonal; points with ``inside_90`` false are red."""
     fig = make_subplots(rows=1, cols=max(1, len(targets)), horizontal_spacing=0.1,
                         subplot_titles=[label(t) for t in targets])
@@ -278,7 +307,7 @@ def _parity_panels(frame: pd.DataFrame, targets: Sequence[str], *, xcol: str, yc
         colors = np.where(rows["inside_90"], PALETTE[0], ACCENT).tolist()
         fig.add_trace(go.Scatter(
             x=rows[xcol], y=rows[ycol], mode="markers", name="wells", showlegend=False,
-            error_x={"type": "data", "array": Z90 * rows[err], "thickness": 1, "color": "#c3c7cc"},
+            error_x=interval_bars(rows, xcol, low, high, err, thickness=1, color="#c3c7cc"),
             marker={"size": 7, "color": colors, "opacity": 0.8},
             hovertemplate=f"{xtitle} %{{x:.4g}}<br>{ytitle} %{{y:.4g}}<extra></extra>"),
             row=1, col=i)
@@ -292,7 +321,7 @@ def prediction_check_figure(check: pd.DataFrame, spec: CampaignSpec) -> go.Figur
     red points fell outside their 90 % interval."""
     return _parity_panels(check, [t.name for t in spec.objectives], xcol="predicted",
                           ycol="measured", err="predicted_std", xtitle="predicted",
-                          ytitle="measured")
+                          ytitle="measured", low="predicted_low", high="predicted_high")
 
 
 def parity_figure(parity: pd.DataFrame, targets: Sequence[str]) -> go.Figure:
@@ -300,6 +329,9 @@ def parity_figure(parity: pd.DataFrame, targets: Sequence[str]) -> go.Figure:
     frame = parity.copy()
     z = (frame["y_true"] - frame["mean"]) / frame["std"].where(frame["std"] > 0)
     frame["inside_90"] = z.abs() <= Z90
+    if {"low", "high"} <= set(frame.columns):  # interval ends (bounded targets: asymmetric)
+        ends = frame["low"].notna() & frame["high"].notna()
+        frame.loc[ends, "inside_90"] = frame["y_true"].between(frame["low"], frame["high"])[ends]
     return _parity_panels(frame, targets, xcol="mean", ycol="y_true", err="std",
                           xtitle="predicted (held out)", ytitle="measured")
 
@@ -307,7 +339,8 @@ def parity_figure(parity: pd.DataFrame, targets: Sequence[str]) -> go.Figure:
 # --- insight -----------------------------------------------------------------------------------
 def partial_dependence_figure(pdp: pd.DataFrame, observed: pd.DataFrame, target: str,
                               features: Sequence[str], *, columns: int = 3) -> go.Figure:
-    """Small multiples: the target against each input (mean ± 2 std band), measured wells behind.
+    """Small multiples: the target against each input (mean and 95 % band, within the target's
+    bounds), measured wells behind.
 
     Args:
         pdp: From :func:`planner.reports.insight.partial_dependence`.
@@ -323,7 +356,7 @@ def partial_dependence_figure(pdp: pd.DataFrame, observed: pd.DataFrame, target:
                         shared_yaxes=True)
     legend = (("measured wells", {"mode": "markers", "marker": {"color": MUTED, "size": 7}}),
               ("model mean", {"mode": "lines", "line": {"color": PALETTE[0], "width": 3}}),
-              ("± 2 std", {"mode": "lines", "line": {"color": BAND, "width": 10}}))
+              ("95 % band", {"mode": "lines", "line": {"color": BAND, "width": 10}}))
     for name, style in legend:  # one legend entry each, whatever the panels hold
         fig.add_trace(go.Scatter(x=[None], y=[None], name=name, hoverinfo="skip", **style),
                       row=1, col=1)
@@ -337,8 +370,8 @@ def partial_dependence_figure(pdp: pd.DataFrame, observed: pd.DataFrame, target:
                 marker={"color": MUTED, "size": 5, "opacity": 0.5}, **quiet), row=r, col=c)
             fig.add_trace(go.Scatter(
                 x=cur["level"], y=cur["mean"], mode="markers", showlegend=False,
-                error_y={"type": "data", "array": 2 * cur["std"], "thickness": 2,
-                         "color": PALETTE[0]},
+                error_y=interval_bars(cur, "mean", "lower", "upper", thickness=2,
+                                      color=PALETTE[0]),
                 marker={"color": PALETTE[0], "size": 10},
                 hovertemplate=f"%{{x}}<br>{label(target)} %{{y:.4g}}<extra></extra>"),
                 row=r, col=c)

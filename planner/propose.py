@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -46,7 +47,23 @@ from planner.acquisition import (
 from planner.design import space_filling_design, spread_out_rows
 from planner.errors import PlanningError, PlanningWarning
 from planner.feasibility import FeasibilityModel, fit_feasibility, with_feasibility
-from planner.optimize import OptimizerSettings, default_settings, optimize_mixed, torch_threads
+from planner.funnel import (
+    MemoryPeak,
+    PoolSource,
+    Screen,
+    ScreeningSettings,
+    as_source,
+    positions_of,
+    screen_pool,
+)
+from planner.optimize import (
+    OptimizerSettings,
+    default_settings,
+    optimize_furnace_runs,
+    optimize_mixed,
+    run_sizes,
+    torch_threads,
+)
 from planner.pool import pool_bounds, select_from_pool
 from planner.space import EncodedSpace
 from planner.transforms import TargetTransform
@@ -57,7 +74,9 @@ logger = logging.getLogger(__name__)
 
 #: Surrogates whose BoTorch model has useful input gradients (the forest is piecewise constant,
 #: so it is optimized by scoring a candidate pool only).
-DIFFERENTIABLE = ("gp", "ensemble")
+DIFFERENTIABLE = ("gp", "ensemble", "two_stage:gp", "two_stage:ensemble")
+#: Fewest measured values of a descriptor the two-stage model uses it with.
+TWO_STAGE_MIN_ROWS = 12
 _ACQ_NAMES = {
     "qLogNoisyExpectedImprovement": "qLogNEI",
     "qLogNoisyExpectedHypervolumeImprovement": "qLogNEHVI",
@@ -72,9 +91,11 @@ class PlateProposal:
     """``q`` rows, one per sample well in loading order; columns ``spec.input_names`` (library
     mode: ``candidate_id`` first)."""
     predictions: list[dict[str, Any]]
-    """Per row: ``{"targets": {name: {"mean", "std"}}, "p_feasible": {constraint: p,
-    "synthesis": p}, "acquisition": value}`` (empty dicts and ``None`` for space-filling rows).
-    ``acquisition`` is the well's value given the wells before it (BoTorch log scale)."""
+    """Per row: ``{"targets": {name: {"mean", "std", "low", "high"}}, "p_feasible":
+    {constraint: p, "synthesis": p}, "acquisition": value}`` (empty dicts and ``None`` for
+    space-filling rows). ``low``/``high``: the central 90 % prediction interval, within the
+    target's physical bounds (never ``mean -/+ 1.645 std``). ``acquisition`` is the well's value
+    given the wells before it (BoTorch log scale)."""
     generator: str
     """How the plate was made: ``botorch:qLogNEHVI/gp``, ``space-filling``,
     ``space-filling (fallback)`` ..."""
@@ -124,6 +145,21 @@ class Goal:
     """Outcome constraint (``>=`` for max, ``<=`` for min), target units."""
     optimize: bool = True
     """Whether it is an objective (``False``: a constraint only)."""
+    bounds: tuple[float | None, float | None] | None = None
+    """Physical ``(low, high)`` (``None`` for an open end) that predictions and the acquisition
+    respect; ``None``: the column registry's (``campaigns.columns``)."""
+
+    @property
+    def model_bounds(self) -> tuple[float | None, float | None] | None:
+        """``bounds``, or the column registry's for this target; ``None`` when unbounded."""
+        from campaigns.columns import column
+
+        pair = self.bounds if self.bounds is not None else column(self.name).bounds
+        return None if pair is None or pair == (None, None) else pair
+
+
+def _bounds_of(goals: tuple[Goal, ...]) -> dict[str, tuple[float | None, float | None] | None]:
+    return {g.name: g.model_bounds for g in goals}
 
 
 @dataclass(frozen=True)
@@ -155,8 +191,10 @@ class PoolProblem:
     """Choose rows of a candidate table given measured rows: what a library campaign's
     ``suggest`` and a ``backtest`` step both ask :func:`propose_from_pool`."""
 
-    pool: pd.DataFrame
-    """``N x d`` candidate inputs (numeric columns as floats, NaN allowed; categoricals as str)."""
+    pool: Any
+    """``N x d`` candidate inputs (numeric columns as floats, NaN allowed; categoricals as str):
+    a DataFrame, or a columnar library table read in chunks (see :func:`planner.funnel.
+    as_source`)."""
     X: pd.DataFrame
     """``n x d`` measured inputs, same columns."""
     Y: pd.DataFrame
@@ -166,11 +204,15 @@ class PoolProblem:
     categorical: tuple[str, ...] = ()
     """Categorical input columns."""
     exclude: np.ndarray | None = None
-    """``N`` booleans: rows never to pick (measured, on order)."""
+    """``N`` booleans (or row positions): rows never to pick (measured, on order)."""
     pending: np.ndarray | None = None
-    """``N`` booleans: rows on order, not measured yet (the acquisition's pending points)."""
+    """``N`` booleans (or row positions): rows on order, not measured yet (the acquisition's
+    pending points)."""
     prior: Prior | None = None
     """Warm-start rows for the ``gp`` surrogate."""
+    groups: np.ndarray | None = None
+    """``n`` labels of the measured rows' plates (batch ids): ``auto`` holds out whole plates
+    when it cross-validates the candidate models."""
 
 
 @dataclass(frozen=True)
@@ -294,8 +336,8 @@ def _sort_captured(caught: list[warnings.WarningMessage], notes: _Notes,
 def goals_of(spec: CampaignSpec, targets: list[str]) -> tuple[Goal, ...]:
     """The campaign's targets named in ``targets``, as :class:`Goal`s in that order."""
     by_name = {t.name: t for t in spec.targets}
-    return tuple(Goal(n, by_name[n].direction, by_name[n].threshold, by_name[n].optimize)
-                 for n in targets)
+    return tuple(Goal(n, by_name[n].direction, by_name[n].threshold, by_name[n].optimize,
+                      by_name[n].model_bounds or (None, None)) for n in targets)
 
 
 def _objectives(goals: tuple[Goal, ...], transform: TargetTransform
@@ -312,6 +354,47 @@ def _surrogate_chain(name: str) -> list[str]:
     return [name] if name == "rf" else [name, "rf"]
 
 
+def _plate_labels(snapshot: CampaignSnapshot, X: pd.DataFrame) -> np.ndarray | None:
+    """The batch (plate) of each training row, for ``auto``'s grouped cross-validation."""
+    obs = snapshot.observations
+    if "batch_id" not in obs.columns or not X.index.isin(obs.index).all():
+        return None
+    return obs.loc[X.index, "batch_id"].to_numpy(dtype=object)
+
+
+def _auto_options(input_bounds: Mapping[str, tuple[float, float]],
+                  optimizer: OptimizerSettings) -> dict[str, Any]:
+    """``AutoSurrogate`` arguments for a proposal: small folds and rows, a selection cache on
+    disk (keyed by the data, so a plate re-proposed on the same data does not refit the
+    candidates), cheap candidates when the optimizer is in fast mode (tests, demos)."""
+    from planner._cache import cache_dir
+
+    gp: dict[str, Any] = {"input_bounds": dict(input_bounds)}
+    if optimizer.fit_max_iter is not None:
+        gp["max_iter"] = optimizer.fit_max_iter
+    try:
+        folder: str | None = str(cache_dir("model-selection"))
+    except OSError:  # no writable cache folder: the in-memory cache still works
+        folder = None
+    return {"folds": 3, "max_rows": 300, "fast": optimizer.fit_max_iter is not None,
+            "model_options": {"gp": gp}, "cache_dir": folder}
+
+
+def _differentiable(model: Surrogate, name: str) -> bool:
+    """Whether the model's input gradients are useful (``auto``: every chosen model's are)."""
+    return name in DIFFERENTIABLE or bool(getattr(model, "differentiable_", False))
+
+
+def _selection_info(model: Surrogate) -> dict[str, Any] | None:
+    """What ``auto`` chose per target, the candidates' scores and the reason (JSON-safe)."""
+    selection = getattr(model, "selection_", None)
+    if selection is None:
+        return None
+    out = jsonable(selection.to_dict())
+    out["chosen"] = dict(selection.models)
+    return out
+
+
 def _levels(values: Any) -> list[Any]:
     return sorted({str(v) for v in values if not pd.isna(v)})
 
@@ -320,23 +403,35 @@ def _fit(name: str, X: pd.DataFrame, Y: pd.DataFrame, *, categories: dict[str, l
          input_bounds: Mapping[str, tuple[float, float]], seed: int,
          optimizer: OptimizerSettings, notes: _Notes, prior: Prior | None = None,
          transform: TargetTransform | None = None,
-         log_columns: str | list[str] | None = "auto") -> Surrogate | None:
+         log_columns: str | list[str] | None = "auto", groups: Any = None) -> Surrogate | None:
     """Fit surrogate ``name`` on ``Y`` (already on the model's scale), or ``None`` if it fails.
 
-    The ``gp`` with a prior is a :class:`WarmStartGP` (falling back to the plain GP).
+    The ``gp`` with a prior is a :class:`WarmStartGP` (falling back to the plain GP); so is
+    ``auto`` with a prior (the shared rows are for the GP). ``auto`` chooses a model per target
+    by cross-validation holding out whole ``groups`` (plates), see :mod:`surrogates.selection`.
     ``log_columns``: inputs modelled as log10 (``"auto"``: the surrogate's own rule)."""
+    if name == "auto" and prior is not None:
+        notes.add("model auto with a warm start: the warm-start GP is used (the shared rows "
+                  "are for the GP).")
+        name = "gp"
     if name == "gp" and prior is not None:
         model = _fit_warm(X, Y, seed, optimizer, notes, categories, prior,
                           transform or TargetTransform(), log_columns)
         if model is not None:
             return model
     try:
-        extra = {"input_bounds": dict(input_bounds)} if name == "gp" else {}
+        extra: dict[str, Any] = {"input_bounds": dict(input_bounds)} if name == "gp" else {}
+        if name == "auto":
+            extra = _auto_options(input_bounds, optimizer)
         model = make_surrogate(name, categorical=tuple(categories), categories=categories,
                                log_columns=log_columns, seed=seed, **extra)
         if optimizer.fit_max_iter is not None and "max_iter" in model.get_params():
             model.set_params(max_iter=optimizer.fit_max_iter)
-        return model.fit(X, Y)
+        # Every surrogate's fit takes bounds (added by Surrogate.__init_subclass__).
+        bounds = (transform or TargetTransform()).model_bounds
+        if name == "auto":
+            return model.fit(X, Y, groups=groups, bounds=bounds)  # type: ignore[call-arg]
+        return model.fit(X, Y, bounds=bounds)  # type: ignore[call-arg]
     except Exception as exc:  # noqa: BLE001 - surrogates raise their own and third-party errors
         notes.add(f"{name} surrogate could not be fitted ({_short(exc)}).", fallback=True)
         return None
@@ -363,7 +458,9 @@ def _fit_warm(X: pd.DataFrame, Y: pd.DataFrame, seed: int, optimizer: OptimizerS
         if optimizer.fit_max_iter is not None:
             model.set_params(max_iter=optimizer.fit_max_iter)
         model.fit(X, Y, prior_X=prior.X, prior_Y=transform.forward(prior.Y.reindex(
-            columns=Y.columns)), prior_task=prior.task)
+            columns=Y.columns)), prior_task=prior.task,
+            # Every surrogate's fit takes bounds (added by Surrogate.__init_subclass__).
+            bounds=transform.model_bounds)  # type: ignore[call-arg]
     except Exception as exc:  # noqa: BLE001 - fall back to the campaign-only GP
         notes.add(f"warm-start GP could not be fitted ({_short(exc)}); the GP learns from this "
                   "campaign only.", fallback=True)
@@ -396,17 +493,25 @@ def _model_info(model: Surrogate, name: str, acq: str, n_train: int, goals: tupl
         "pending": pending,
         "fit_warnings": list(getattr(model, "fit_warnings_", [])),
         "warm_start": getattr(model, "warm_start_info_", None),
+        "model_selection": _selection_info(model),
+        "target_bounds": {t: [lo, hi] for t, lo, hi in transform.bounds},
+        "target_links": [link.describe() for link in getattr(model, "output_links_", None) or []],
     }
 
 
 def _predictions(model: Surrogate, goals: tuple[Goal, ...], transform: TargetTransform,
                  recipes: pd.DataFrame, p_made: list[float] | None,
                  values: list[float]) -> list[dict[str, Any]]:
-    """Per row: predicted mean ± std in target units, P(feasible), acquisition value."""
-    mean, std = model.predict(recipes[list(model.feature_names_in_)])
+    """Per row: predicted mean, std and 90 % interval in target units (within the targets'
+    physical bounds), P(feasible), acquisition value."""
+    features = recipes[list(model.feature_names_in_)]
+    mean, std = model.predict(features)
     mean, std = np.array(mean, dtype=float), np.array(std, dtype=float)
+    low, high = (np.array(v, dtype=float) for v in model.predict_interval(features, level=0.9))
     for k, g in enumerate(goals):
         mean[:, k], std[:, k] = transform.backward(g.name, mean[:, k], std[:, k])
+        low[:, k] = transform.backward_values(g.name, low[:, k])
+        high[:, k] = transform.backward_values(g.name, high[:, k])
     out = []
     for i in range(len(recipes)):
         pf: dict[str, float | None] = {}
@@ -418,7 +523,8 @@ def _predictions(model: Surrogate, goals: tuple[Goal, ...], transform: TargetTra
             pf[g.name] = _float(0.5 * math.erfc(-z / math.sqrt(2.0)))
         pf["synthesis"] = _float(1.0 if p_made is None else p_made[i])
         out.append({
-            "targets": {g.name: {"mean": _float(mean[i, k]), "std": _float(std[i, k])}
+            "targets": {g.name: {"mean": _float(mean[i, k]), "std": _float(std[i, k]),
+                                 "low": _float(low[i, k]), "high": _float(high[i, k])}
                         for k, g in enumerate(goals)},
             "p_feasible": pf,
             "acquisition": _float(values[i]),
@@ -449,23 +555,96 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
     X, Y, targets = data
     goals = goals_of(spec, targets)
     transform = TargetTransform.fit(Y, directions=[g.direction for g in goals],
-                                    mode=settings.log_targets)
+                                    mode=settings.log_targets, bounds=_bounds_of(goals))
     Yt = transform.forward(Y)
     cats = {k: list(v) for k, v in spec.categorical_inputs.items()}
     logs = _log_inputs(spec, [X] if prior is None else [X, prior.X], notes)
-    for name in _surrogate_chain(surrogate):
-        model = _fit(name, X, Yt, categories=cats, input_bounds=spec.numeric_bounds, seed=seed,
-                     optimizer=optimizer, notes=notes, prior=prior if name == "gp" else None,
-                     transform=transform, log_columns=logs)
+    staged, staged_info = _two_stage_data(snapshot, X, notes)
+    for kind in _surrogate_chain(surrogate):
+        model, name = None, kind
+        if staged is not None and kind in ("gp", "ensemble"):
+            model, name = _fit_two_stage(kind, staged, Yt, cats, spec, seed, optimizer, notes,
+                                         logs, staged_info), f"two_stage:{kind}"
+        if model is None:
+            model, name = _fit(kind, X, Yt, categories=cats, input_bounds=spec.numeric_bounds,
+                               seed=seed, optimizer=optimizer, notes=notes,
+                               prior=prior if kind in ("gp", "auto") else None,
+                               transform=transform, log_columns=logs,
+                               groups=_plate_labels(snapshot, X)), kind
         if model is None:
             continue
         try:
-            return _optimize_recipes(snapshot, model, name, X, Yt, goals, transform, q, seed,
-                                     shared_values, settings, optimizer, notes)
+            proposal = _optimize_recipes(snapshot, model, name, X, Yt, goals, transform, q, seed,
+                                         shared_values, settings, optimizer, notes)
+            proposal.model_info["two_stage"] = getattr(model, "two_stage_info_", staged_info)
+            return proposal
         except Exception as exc:  # noqa: BLE001 - any failure must end in a usable plate
             notes.add(f"{name}: acquisition optimization failed ({_short(exc)}).", fallback=True)
     notes.add("every model-based proposal failed; the plate is space-filling.", fallback=True)
     return space_filling_plate(spec, q, seed, shared_values, fallback=True)
+
+
+def _two_stage_data(snapshot: CampaignSnapshot, X: pd.DataFrame, notes: _Notes
+                    ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Recipe and descriptor columns for the two-stage model (``None`` when it is not used), and
+    what the proposal's ``model_info["two_stage"]`` says about the choice.
+
+    ``planning.two_stage``: ``off`` never; ``on`` whenever a declared descriptor has measured
+    values; ``auto`` (default) when a descriptor is measured on at least
+    :data:`TWO_STAGE_MIN_ROWS` wells (below that, stage 1 has too little to learn from; see
+    ``benchmarks/results/two_stage.md``). Wells with descriptors but no target (a failed cell)
+    teach stage 1 too.
+    """
+    spec = snapshot.spec
+    mode = getattr(spec.planning, "two_stage", "off")
+    names = [d.name for d in spec.descriptors]
+    info: dict[str, Any] = {"setting": mode, "used": False}
+    if mode == "off" or not names:
+        info["reason"] = "off in the spec" if mode == "off" else "the campaign has no descriptors"
+        return None, info
+    obs = snapshot.observations
+    rows = obs[obs["status"].isin(["ok", "failed_cell"])]
+    D = rows.reindex(columns=names).apply(pd.to_numeric, errors="coerce")
+    floor = 1 if mode == "on" else TWO_STAGE_MIN_ROWS
+    usable = [c for c in names if int(D[c].notna().sum()) >= max(floor, 3)]
+    if not usable:
+        info["reason"] = (f"no descriptor is measured on {max(floor, 3)} or more wells yet")
+        if mode == "on":
+            notes.add(f"two-stage model is on, but {info['reason']}; the plate uses the "
+                      "one-stage model.")
+        return None, info
+    extra = rows.index.difference(X.index)
+    extra = extra[D.loc[extra, usable].notna().any(axis=1).to_numpy()]
+    frame = pd.concat([X, rows.loc[extra, list(X.columns)]])
+    frame[usable] = D.reindex(frame.index)[usable].to_numpy()
+    info.update({"descriptors": usable, "rows": int(len(frame)),
+                 "rows_without_targets": int(len(extra))})
+    return frame, info
+
+
+def _fit_two_stage(kind: str, data: pd.DataFrame, Yt: pd.DataFrame, cats: dict[str, list[Any]],
+                   spec: CampaignSpec, seed: int, optimizer: OptimizerSettings, notes: _Notes,
+                   logs: list[str] | None, info: dict[str, Any]) -> Surrogate | None:
+    """:class:`surrogates.two_stage.TwoStageSurrogate` (stage 2 ``kind``), or ``None`` (noted)."""
+    from surrogates.two_stage import TwoStageSurrogate
+
+    stage1: dict[str, Any] = {}
+    if optimizer.fit_max_iter is not None:
+        stage1["max_iter"] = optimizer.fit_max_iter
+    stage2 = dict(stage1) if kind == "gp" else {}
+    try:
+        model = TwoStageSurrogate(
+            descriptors=tuple(info["descriptors"]), stage2=kind, categorical=tuple(cats),
+            categories=cats, log_columns=logs, input_bounds=spec.numeric_bounds,
+            stage1_options=stage1, stage2_options=stage2, seed=seed)
+        model.fit(data, Yt.reindex(data.index))
+    except Exception as exc:  # noqa: BLE001 - the one-stage model takes over
+        notes.add(f"two-stage model could not be fitted ({_short(exc)}); the plate uses the "
+                  f"one-stage {kind} model.", fallback=True)
+        return None
+    model.two_stage_info_ = {**info, "used": True, "stage1": "gp",  # type: ignore[attr-defined]
+                             "stage2": kind, "log_descriptors": list(model.log_descriptors_)}
+    return model
 
 
 def _log_inputs(spec: CampaignSpec, frames: list[pd.DataFrame], notes: _Notes) -> list[str] | None:
@@ -538,12 +717,18 @@ def _optimize_recipes(snapshot: CampaignSnapshot, model: Surrogate, name: str, X
         X_pending=pending, mc_samples=settings.mc_samples, seed=seed,
         acquisition=settings.acquisition,
     )
-    if name not in DIFFERENTIABLE:
+    if not _differentiable(model, name):
         optimizer = replace(optimizer, optimized_wells=0)
     measured = model.encode(X)
     avoid = measured if pending is None else torch.cat([measured, pending])
-    Xq, values = optimize_mixed(acqf, space, q, seed=seed, shared_dims=shared_dims, avoid=avoid,
-                                settings=optimizer)
+    furnace = _furnace_dims(spec, space)
+    if furnace:
+        Xq, values, runs = optimize_furnace_runs(
+            acqf, space, q, program_dims=furnace, runs=spec.plate.furnace_runs or 1, seed=seed,
+            avoid=avoid, shared_dims=shared_dims, settings=optimizer)
+    else:
+        Xq, values = optimize_mixed(acqf, space, q, seed=seed, shared_dims=shared_dims,
+                                    avoid=avoid, settings=optimizer)
     recipes = _checked(space, space.decode(Xq))  # decode also rounds to the lab's resolution
     acq = _ACQ_NAMES.get(type(acqf).__name__, type(acqf).__name__)
     info = _model_info(model, name, acq, len(X), goals, objectives, constraints, settings,
@@ -552,9 +737,12 @@ def _optimize_recipes(snapshot: CampaignSnapshot, model: Surrogate, name: str, X
         "feasibility": _feasibility_info(feas),
         "shared": jsonable({**{space.feature_names[j]: recipes.iloc[0][space.feature_names[j]]
                                 for j in shared_dims}, **shared_values}),
-        "optimizer": {"method": "optimize_acqf_mixed_alternating + lazy greedy pool",
+        "optimizer": {"method": "optimize_acqf_mixed_alternating + lazy greedy pool"
+                                + (" per furnace run" if furnace else ""),
                       **jsonable(asdict(optimizer))},
     })
+    if furnace:
+        info["furnace_runs"] = _furnace_info(spec, recipes)
     p_made = (feas.probability(space.encode(recipes[list(space.feature_names)])).tolist()
               if feas is not None else None)
     preds = _predictions(model, goals, transform, recipes, p_made, values.tolist())
@@ -600,16 +788,42 @@ def _checked(space: EncodedSpace, recipes: pd.DataFrame) -> pd.DataFrame:
     return recipes
 
 
+def _furnace_dims(spec: CampaignSpec, space: EncodedSpace) -> list[int]:
+    """Encoded dimensions of the furnace program still free, when the plate has furnace runs."""
+    if spec.plate.furnace_runs is None:
+        return []
+    dims = [space.index(p) for p in spec.plate.furnace_parameters
+            if p not in spec.plate.shared_parameters]  # a shared one is held for the plate
+    return [j for j in dims if j not in space.fixed_features]
+
+
+def _furnace_info(spec: CampaignSpec, recipes: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per furnace run of the plate: its number, program and wells."""
+    names = list(spec.plate.furnace_parameters)
+    runs = spec.furnace_run_numbers(recipes[names].to_dict(orient="records"))
+    out: list[dict[str, Any]] = []
+    for run in sorted({r for r in runs if r is not None}):
+        first = runs.index(run)
+        out.append({"run": run, "wells": runs.count(run),
+                    "program": jsonable({n: recipes.iloc[first][n] for n in names})})
+    return out
+
+
 # ---------------------------------------------------------------------------- pool mode
 def propose_from_pool(problem: PoolProblem, /, *, q: int, seed: int, surrogate: str = "gp",
                       settings: ProposalSettings | None = None,
-                      optimizer: OptimizerSettings | None = None) -> PoolPlan:
+                      optimizer: OptimizerSettings | None = None,
+                      screening: ScreeningSettings | None = None) -> PoolPlan:
     """Choose ``q`` rows of a candidate pool: the core of library campaigns and backtests.
 
     Fits ``surrogate`` (falling back to the random forest) on the measured rows, on the scale
     :class:`~planner.transforms.TargetTransform` chooses, builds the acquisition named by
     ``settings`` with the goals' outcome constraints and the pending rows, and picks rows with
-    :func:`planner.pool.select_from_pool`. Without a usable model it picks spread-out rows.
+    :func:`planner.pool.select_from_pool`. A pool with more selectable rows than
+    ``screening.min_rows`` (default 20,000) is screened first (:mod:`planner.funnel`, on the
+    engine :func:`planner.engine.current_engine` names) and only the shortlist gets the full
+    acquisition; ``model_info["stages"]`` records rows screened, shortlist size, seconds and
+    peak memory per stage. Without a usable model it picks spread-out rows.
 
     Args:
         problem: The pool, the measured rows and the goals.
@@ -620,6 +834,8 @@ def propose_from_pool(problem: PoolProblem, /, *, q: int, seed: int, surrogate: 
             :class:`ProposalSettings()`).
         optimizer: Surrogate fit cap (``fit_max_iter``) and MC cap; default
             :func:`planner.optimize.default_settings`.
+        screening: When and how a big pool is screened (default
+            :class:`~planner.funnel.ScreeningSettings()`).
 
     Returns:
         The :class:`PoolPlan`.
@@ -629,24 +845,25 @@ def propose_from_pool(problem: PoolProblem, /, *, q: int, seed: int, surrogate: 
     """
     optimizer = optimizer or default_settings()
     settings = _capped(settings or ProposalSettings(), optimizer)
-    pool = problem.pool.reset_index(drop=True)
-    n = len(pool)
-    exclude = np.zeros(n, bool) if problem.exclude is None else np.asarray(problem.exclude, bool)
-    if int((~exclude).sum()) < q:
+    source = as_source(problem.pool)
+    n = source.n_rows
+    excluded = positions_of(problem.exclude, n)
+    if n - excluded.size < q:
         raise PlanningError(
-            f"the pool has {int((~exclude).sum())} unused candidates, {q} were asked for.",
+            f"the pool has {n - excluded.size} unused candidates, {q} were asked for.",
             hint="Add candidates or propose fewer wells.",
         )
     notes = _Notes()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        plan = _model_pool(problem, pool, exclude, q, seed, surrogate, settings, optimizer, notes)
+        plan = _model_pool(problem, source, excluded, q, seed, surrogate, settings, optimizer,
+                           notes, screening or ScreeningSettings())
         if plan is None:
             fallback = len(problem.X) > 0
             if fallback:
                 notes.add("no usable model; the plate is a spread-out pick from the pool.",
                           fallback=True)
-            rows = spread_out_rows(pool, list(pool.columns), q, seed=seed, exclude=exclude)
+            rows = _spread_out(source, list(problem.X.columns), excluded, q, seed)
             plan = PoolPlan(rows=rows, predictions=[_empty_prediction() for _ in range(q)],
                             generator="space-filling (fallback)" if fallback else "space-filling",
                             model_info={"design": "pool max-min distance", "surrogate": None,
@@ -654,9 +871,23 @@ def propose_from_pool(problem: PoolProblem, /, *, q: int, seed: int, surrogate: 
     return replace(plan, notes=list(notes.messages), fallbacks=list(notes.fallbacks))
 
 
-def _model_pool(problem: PoolProblem, pool: pd.DataFrame, exclude: np.ndarray, q: int, seed: int,
-                surrogate: str, settings: ProposalSettings, optimizer: OptimizerSettings,
-                notes: _Notes) -> PoolPlan | None:
+def _spread_out(source: PoolSource, inputs: list[str], excluded: np.ndarray, q: int,
+                seed: int) -> np.ndarray:
+    """Spread-out rows of the pool; of a seeded sample of 100,000 rows for a bigger pool."""
+    n = source.n_rows
+    base = np.arange(n)
+    if n > 100_000:
+        base = np.sort(np.random.default_rng([seed, 5]).choice(n, 100_000, replace=False))
+    frame = source.frame if source.is_frame and len(base) == n else source.take(base, inputs)
+    picks = spread_out_rows(frame, inputs if not source.is_frame else list(frame.columns), q,
+                            seed=seed, exclude=np.isin(base, excluded))
+    return base[picks]
+
+
+def _model_pool(problem: PoolProblem, source: PoolSource, excluded: np.ndarray, q: int,
+                seed: int, surrogate: str, settings: ProposalSettings,
+                optimizer: OptimizerSettings, notes: _Notes,
+                screening: ScreeningSettings) -> PoolPlan | None:
     Y = problem.Y.apply(pd.to_numeric, errors="coerce")
     measured = [g for g in problem.goals if g.name in Y and Y[g.name].notna().any()]
     if not any(g.optimize for g in measured):
@@ -665,48 +896,80 @@ def _model_pool(problem: PoolProblem, pool: pd.DataFrame, exclude: np.ndarray, q
     Y = Y[[g.name for g in goals]]
     rows = Y.notna().any(axis=1).to_numpy()
     X, Y = problem.X[rows].reset_index(drop=True), Y[rows].reset_index(drop=True)
+    groups = None if problem.groups is None else np.asarray(problem.groups, dtype=object)[rows]
     transform = TargetTransform.fit(Y, directions=[g.direction for g in goals],
-                                    mode=settings.log_targets)
+                                    mode=settings.log_targets, bounds=_bounds_of(goals))
     Yt = transform.forward(Y)
-    inputs = list(pool.columns)
-    cats = {c: _levels([*pool[c], *X[c]]) for c in problem.categorical}
-    bounds = pool_bounds(pd.concat([pool[inputs], X[inputs]]), categorical=list(cats))
+    inputs = list(source.frame.columns) if source.is_frame else list(problem.X.columns)
+    cats = {c: _levels([*source.levels(c), *X[c]]) for c in problem.categorical}
+    bounds = source.bounds(inputs, list(cats))
+    for col, (lo, hi) in pool_bounds(X[inputs], categorical=list(cats)).items():
+        old = bounds.get(col, (lo, hi))
+        bounds[col] = (min(old[0], lo), max(old[1], hi))
     for name in _surrogate_chain(surrogate):
         model = _fit(name, X[inputs], Yt, categories=cats, input_bounds=bounds, seed=seed,
                      optimizer=optimizer, notes=notes,
-                     prior=problem.prior if name == "gp" else None, transform=transform)
+                     prior=problem.prior if name in ("gp", "auto") else None,
+                     transform=transform, groups=groups)
         if model is None:
             continue
         try:
-            return _score_pool(problem, pool, exclude, model, name, X[inputs], Yt, goals,
-                               transform, q, seed, settings)
+            return _score_pool(problem, source, excluded, model, name, X[inputs], Yt, goals,
+                               transform, q, seed, settings, screening)
         except Exception as exc:  # noqa: BLE001 - any failure must end in a usable plate
             notes.add(f"{name}: scoring the pool failed ({_short(exc)}).", fallback=True)
     return None
 
 
-def _score_pool(problem: PoolProblem, pool: pd.DataFrame, exclude: np.ndarray,
+def _score_pool(problem: PoolProblem, source: PoolSource, excluded: np.ndarray,
                 model: Surrogate, name: str, X: pd.DataFrame, Yt: pd.DataFrame,
                 goals: tuple[Goal, ...], transform: TargetTransform, q: int, seed: int,
-                settings: ProposalSettings) -> PoolPlan:
+                settings: ProposalSettings, screening: ScreeningSettings) -> PoolPlan:
     objectives, constraints = _objectives(goals, transform)
-    encoded = model.encode(pool[list(model.feature_names_in_)])
-    pending = (np.zeros(len(pool), bool) if problem.pending is None
-               else np.asarray(problem.pending, bool))
-    acqf = build_acquisition(
-        model.to_botorch(), X_baseline=model.encode(X), objectives=objectives,
-        constraints=constraints, Y_baseline=torch.tensor(Yt.to_numpy(dtype=float, copy=True)),
-        X_pending=encoded[torch.as_tensor(pending)] if pending.any() else None,
-        mc_samples=settings.mc_samples, seed=seed, acquisition=settings.acquisition,
-    )
-    idx, values = select_from_pool(acqf, encoded, q, exclude=torch.as_tensor(exclude))
-    rows = idx.numpy()
+    features = list(model.feature_names_in_)
+    n = source.n_rows
+    pending = positions_of(problem.pending, n)
+    stages: dict[str, Any] = {"screened": False}
+    if screening.applies(n - excluded.size, q):
+        screen = Screen.build(
+            model, Yt.to_numpy(dtype=float), [(o.index, o.sign) for o in objectives],
+            [(c.index, 1.0 if c.direction == "max" else -1.0, c.threshold) for c in constraints],
+            paths=screening.paths, seed=seed, X=X)
+        stage1 = screen_pool(source, screen, shortlist=screening.size(q), exclude=excluded,
+                             batch_rows=screening.batch_rows)
+        rows_map = stage1.positions
+        candidates = source.take(rows_map, features)
+        keep_out = np.zeros(len(rows_map), bool)
+        stages = {"screened": True, "stage1": stage1.info()}
+    else:
+        rows_map = np.arange(n)
+        candidates = source.frame[features] if source.is_frame else source.take(rows_map, features)
+        keep_out = np.zeros(n, bool)
+        keep_out[excluded] = True
+    t0, c0 = time.perf_counter(), time.process_time()
+    with MemoryPeak() as memory:
+        encoded = model.encode(candidates)
+        acqf = build_acquisition(
+            model.to_botorch(), X_baseline=model.encode(X), objectives=objectives,
+            constraints=constraints,
+            Y_baseline=torch.tensor(Yt.to_numpy(dtype=float, copy=True)),
+            X_pending=model.encode(source.take(pending, features)) if pending.size else None,
+            mc_samples=settings.mc_samples, seed=seed, acquisition=settings.acquisition,
+        )
+        idx, values = select_from_pool(acqf, encoded, q, exclude=torch.as_tensor(keep_out))
+    picked = idx.numpy()
+    rows = rows_map[picked]
+    stages["stage2"] = {"candidates": int((~keep_out).sum()),
+                        "seconds": round(time.perf_counter() - t0, 3),
+                        "cpu_seconds": round(time.process_time() - c0, 3),
+                        "peak_rss_mb": round(memory.peak_mb, 1)}
     acq = _ACQ_NAMES.get(type(acqf).__name__, type(acqf).__name__)
     info = _model_info(model, name, acq, len(X), goals, objectives, constraints, settings,
-                       transform, int(pending.sum()))
+                       transform, int(pending.size))
     info["optimizer"] = {"method": "select_from_pool (sequential greedy)",
-                         "pool_rows": int((~exclude).sum())}
-    preds = _predictions(model, goals, transform, pool.iloc[rows], None, values.tolist())
+                         "pool_rows": int(n - excluded.size)}
+    info["stages"] = stages
+    preds = _predictions(model, goals, transform, candidates.iloc[picked], None, values.tolist())
     return PoolPlan(rows=rows, predictions=preds, generator=f"botorch:{acq}/{name}",
                     model_info=info)
 
@@ -717,16 +980,29 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
                      prior: Prior | None = None) -> PlateProposal:
     spec = snapshot.spec
     library = snapshot.library
-    if library is None or library.empty:
+    table = snapshot.library_table  # a big library: a Parquet table, never read whole
+    if table is None and (library is None or library.empty):
         raise PlanningError("this library campaign has no candidates loaded.",
                             hint="Load the candidate table into the campaign first.")
-    library = library.reset_index(drop=True)
     inputs = spec.input_names
-    ids = library["candidate_id"].astype(str)
-    excluded = ids.isin(_used_ids(snapshot)).to_numpy()
-    if int((~excluded).sum()) < q:
+    pool: Any
+    if table is not None:
+        pool = table
+        used = table.positions_of(sorted(_used_ids(snapshot)))
+        excluded: np.ndarray = np.unique(used[used >= 0])
+        on_order = table.positions_of(sorted(_ids(snapshot.pending)))
+        pending: np.ndarray = np.unique(on_order[on_order >= 0])
+        unused = table.n_rows - len(excluded)
+    else:
+        library = library.reset_index(drop=True)
+        pool = library[inputs]
+        ids = library["candidate_id"].astype(str)
+        excluded = ids.isin(_used_ids(snapshot)).to_numpy()
+        pending = ids.isin(_ids(snapshot.pending)).to_numpy()
+        unused = int((~excluded).sum())
+    if unused < q:
         raise PlanningError(
-            f"the library has {int((~excluded).sum())} unused candidates, {q} were asked for.",
+            f"the library has {unused} unused candidates, {q} were asked for.",
             hint="Add candidates to the library or propose fewer wells.",
         )
     data = _training_frame(snapshot, notes)
@@ -738,15 +1014,20 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         X, Y, targets = data
         goals = goals_of(spec, targets)
     problem = PoolProblem(
-        pool=library[inputs], X=X[inputs], Y=Y, goals=goals,
+        pool=pool, X=X[inputs], Y=Y, goals=goals,
         categorical=tuple(spec.library.categorical) if spec.library else (),
-        exclude=excluded, pending=ids.isin(_ids(snapshot.pending)).to_numpy(), prior=prior)
+        exclude=excluded, pending=pending, prior=prior,
+        groups=None if data is None else _plate_labels(snapshot, X))
     plan = propose_from_pool(problem, q=q, seed=seed, surrogate=surrogate, settings=settings,
-                             optimizer=optimizer)
+                             optimizer=optimizer,
+                             screening=ScreeningSettings.from_planning(spec.planning))
     for message in plan.notes:
         notes.add(message.replace("from the pool", "from the library"),
                   fallback=message in plan.fallbacks, logged=True)
-    recipes = library.iloc[plan.rows][["candidate_id", *inputs]].reset_index(drop=True)
+    if table is not None:
+        recipes = table.take(plan.rows, ["candidate_id", *inputs]).reset_index(drop=True)
+    else:
+        recipes = library.iloc[plan.rows][["candidate_id", *inputs]].reset_index(drop=True)
     return PlateProposal(recipes=recipes, predictions=plan.predictions,
                          generator=plan.generator, model_info=plan.model_info)
 
@@ -766,34 +1047,73 @@ def space_filling_plate(spec: CampaignSpec, q: int, seed: int,
                         shared_values: Mapping[str, Any] | None = None, *,
                         fallback: bool = False) -> PlateProposal:
     """Scrambled-Sobol plate, rounded to the lab's resolution; a plate-wide (shared) parameter
-    takes the given value or the first row's, so the plate needs one furnace program."""
+    takes the given value or the first row's, so the plate needs one furnace program. With
+    ``plate.furnace_runs``, the wells share that many furnace programs, spread over their range
+    (:func:`planner.optimize.farthest_program`), run 1's wells first."""
     shared = dict(shared_values or {})
     space = EncodedSpace.from_spec(spec, spec.input_names, spec.categorical_inputs)
-    out = pd.DataFrame(columns=spec.input_names)
-    for attempt in range(20):
-        # First exactly the design a first plate gets; bigger draws only if rows were dropped.
-        draw = space_filling_design(spec, q * (attempt + 1), seed=seed + attempt)
-        for name in spec.plate.shared_parameters:
-            shared.setdefault(name, draw.iloc[0][name])
-        for name, value in shared.items():
-            draw[name] = value
-        draw = space.decode(space.encode(draw))  # onto the lab's resolution
-        out = draw[space.valid_rows(draw)].drop_duplicates().reset_index(drop=True)
-        if len(out) >= q:
-            break
-    if len(out) < q:
-        raise PlanningError(
-            f"only {len(out)} of {q} recipes satisfy the constraints with shared values {shared}.",
-            hint="Choose other shared values or relax the linear constraints.",
-        )
-    recipes = out.iloc[:q].reset_index(drop=True)
+    first = space_filling_design(spec, q, seed=seed)  # the first draw below
+    for name in spec.plate.shared_parameters:
+        shared.setdefault(name, first.iloc[0][name])
+    programs = _spread_programs(spec, space.with_fixed(shared), q, seed)
+    sizes = run_sizes(q, len(programs)) if programs else [q]
+    parts = []
+    for j, n in enumerate(sizes):
+        fixed = {**shared, **(programs[j] if programs else {})}
+        out = pd.DataFrame(columns=spec.input_names)
+        for attempt in range(20):
+            # First exactly the design a first plate gets; bigger draws only if rows were dropped.
+            draw = space_filling_design(spec, n * (attempt + 1), seed=seed + attempt + 101 * j)
+            for name, value in fixed.items():
+                draw[name] = value
+            draw = space.decode(space.encode(draw))  # onto the lab's resolution
+            out = draw[space.valid_rows(draw)].drop_duplicates().reset_index(drop=True)
+            if len(out) >= n:
+                break
+        if len(out) < n:
+            raise PlanningError(
+                f"only {len(out)} of {n} recipes satisfy the constraints with the values "
+                f"{fixed}.",
+                hint="Choose other shared values or relax the linear constraints.",
+            )
+        parts.append(out.iloc[:n])
+    recipes = pd.concat(parts, ignore_index=True)
+    info: dict[str, Any] = {"design": "scrambled Sobol", "surrogate": None, "acquisition": None,
+                            "shared": jsonable(shared)}
+    if programs:
+        info["furnace_runs"] = _furnace_info(spec, recipes)
     return PlateProposal(
         recipes=recipes,
         predictions=[_empty_prediction() for _ in range(q)],
         generator="space-filling (fallback)" if fallback else "space-filling",
-        model_info={"design": "scrambled Sobol", "surrogate": None, "acquisition": None,
-                    "shared": jsonable(shared)},
+        model_info=info,
     )
+
+
+def _spread_programs(spec: CampaignSpec, space: EncodedSpace, q: int,
+                     seed: int) -> list[dict[str, Any]]:
+    """``plate.furnace_runs`` furnace programs for a plate without data (empty without furnace
+    runs): a centred Latin hypercube over the free program parameters, so each parameter takes
+    the centres of k equal strata of its range (log range for log-scale ones; 925, 1175, 1425
+    and 1675 °C for four runs over 800-1800 °C). The first parameter rises from run to run, the
+    others are permuted (seeded); values are rounded to the lab's resolution."""
+    dims = _furnace_dims(spec, space)
+    if not dims:
+        return []
+    k = len(run_sizes(q, spec.plate.furnace_runs or 1))
+    rng = np.random.default_rng(seed)
+    strata = (np.arange(k) + 0.5) / k
+    rows = space.bounds[0].repeat(k, 1)
+    for c, j in enumerate(dims):
+        u = torch.as_tensor(strata if c == 0 else rng.permutation(strata), dtype=torch.double)
+        lo, hi = float(space.bounds[0, j]), float(space.bounds[1, j])
+        if j in space.log_dims:
+            rows[:, j] = 10.0 ** (math.log10(lo) + u * (math.log10(hi) - math.log10(lo)))
+        else:
+            rows[:, j] = lo + u * (hi - lo)
+    decoded = space.decode(space.snap(rows))
+    names = [space.feature_names[j] for j in dims]
+    return [{n: decoded.iloc[i][n] for n in names} for i in range(k)]
 
 
 def _empty_prediction() -> dict[str, Any]:

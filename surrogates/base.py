@@ -12,15 +12,27 @@ Encoding and imputation for the planner:
     keeps NaN, and ``model.impute_encoded(Xt)`` fills it later. The model from
     ``model.to_botorch()`` takes the encoded tensor (complete or not) and returns ``t`` outputs in
     target units; log scales and normalization happen inside it.
+
+Bounded targets (:mod:`surrogates.bounds`): ``fit(X, Y, bounds={"ce_pct": (0, 100)})`` models
+each bounded target on a link scale (logit for two bounds, softplus or log for one); ``predict``
+returns the mean and standard deviation of the bounded distribution, ``predict_interval`` its
+quantiles, and ``to_botorch`` a model whose posterior samples lie within the bounds. This is done
+here, once, for every surrogate: :meth:`Surrogate.__init_subclass__` wraps a subclass's own
+``fit``, ``predict``, ``predict_interval`` and ``to_botorch`` (only the outermost call on a model
+maps values), so a subclass is written on the link scale and never sees the bounds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
+import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +43,15 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from torch import Tensor
 
+from surrogates.bounds import (
+    BoundedModel,
+    Identity,
+    Link,
+    check_bounds,
+    fit_link,
+    inverse_outputs,
+    mapped_moments,
+)
 from surrogates.errors import (
     InputDataError,
     InputDataWarning,
@@ -60,7 +81,11 @@ class Surrogate(BaseEstimator, ABC):
         log_columns_: numeric inputs modelled on a log10 scale.
         n_excluded_: per target, the number of training rows without that target.
         fit_warnings_: every fallback and third-party warning met while fitting, as text.
-        model_: the BoTorch model (also returned by :meth:`to_botorch`).
+        model_: the BoTorch model, on the link scale of bounded targets (:meth:`to_botorch`
+            maps it to target units).
+        output_bounds_: ``{target: (low, high)}`` of the bounded targets (``None``: open end).
+        output_links_: one :class:`~surrogates.bounds.Link` per target, or ``None`` when no
+            target is bounded.
     """
 
     name: ClassVar[str] = "surrogate"
@@ -68,6 +93,16 @@ class Surrogate(BaseEstimator, ABC):
     categories: Mapping[str, Sequence[Any]] | None
     log_columns: str | Sequence[str] | None
     seed: int
+    output_bounds_: dict[str, tuple[float | None, float | None]]
+    output_links_: list[Link] | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's own ``fit``, ``predict``, ``predict_interval`` and
+        ``to_botorch`` so that bounded targets are handled for it (see the module docstring)."""
+        super().__init_subclass__(**kwargs)
+        for name, wrap in _BOUNDED_METHODS.items():
+            if name in cls.__dict__:
+                setattr(cls, name, wrap(cls.__dict__[name]))
 
     # ------------------------------------------------------------------ public API
     def fit(self, X: Any, Y: Any, *, groups: Any = None) -> Surrogate:
@@ -83,6 +118,11 @@ class Surrogate(BaseEstimator, ABC):
                 Rows of one group share hidden conditions; with labels, the uncertainty is
                 calibrated on whole held-out groups, so intervals stay honest for a new paper
                 or plate rather than for a new row of a known one.
+            bounds: optional ``{target: (low, high)}`` physical bounds, ``None`` for an open
+                end (``{"coulombic_efficiency_pct": (0, 100), "capacity": (0, None)}``).
+                Measured values may sit at a bound but not outside it. Every surrogate's
+                ``fit`` takes it: :meth:`__init_subclass__` adds it (so subclasses that override
+                ``fit`` keep their own signature); see :mod:`surrogates.bounds`.
 
         Returns:
             ``self``.
@@ -152,6 +192,28 @@ class Surrogate(BaseEstimator, ABC):
             mean, var = self._predict_encoded(Xt, observation_noise=observation_noise)
         return mean.numpy().astype(float), var.clamp_min(0).sqrt().numpy().astype(float)
 
+    def predict_interval(self, X: Any, *, level: float = 0.9, observation_noise: bool = True
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Central ``level`` prediction interval of every target, within its bounds.
+
+        Args:
+            X: ``n x d`` frame with the training input columns; NaN cells allowed.
+            level: probability between the ends (0.9: the 5 % and 95 % quantiles).
+            observation_noise: an interval for a new measurement (default) or for the mean.
+
+        Returns:
+            ``(low, high)``, both ``n x t`` arrays in target units. A bounded target's ends are
+            quantiles of the bounded distribution (never outside the bounds, and not
+            symmetric about the mean); an unbounded one's are ``mean -/+ z std``.
+        """
+        if not 0.0 < float(level) < 1.0:
+            raise InputDataError(f"level={level!r} is not a probability strictly between 0 "
+                                 "and 1.", hint="Use e.g. level=0.9 for a 90 % interval.")
+        with _outermost(self, "predict"):  # the link scale: the model's own Gaussian
+            mean, std = self.predict(X, observation_noise=observation_noise)
+        z = NormalDist().inv_cdf(0.5 + float(level) / 2.0)
+        return np.asarray(mean - z * std, dtype=float), np.asarray(mean + z * std, dtype=float)
+
     def encode(self, X: Any, *, impute: bool = True) -> Tensor:
         """Encode ``n x d`` inputs as the ``n x d`` ``torch.double`` tensor BoTorch sees.
 
@@ -170,8 +232,9 @@ class Surrogate(BaseEstimator, ABC):
     def to_botorch(self) -> Model:
         """The fitted BoTorch model on the encoded space: ``... x q x d`` -> ``t`` outputs.
 
-        Outputs are in target units. The returned object is the model used by ``predict``;
-        do not train it further.
+        Outputs are in target units; a bounded target's posterior samples lie within its
+        bounds (a :class:`~surrogates.bounds.BoundedModel` around ``model_``). The model is
+        the one ``predict`` uses; do not train it further.
         """
         self._check_fitted()
         return self.model_
@@ -253,6 +316,131 @@ class Surrogate(BaseEstimator, ABC):
                 seen.add(text)
                 self.fit_warnings_.append(text)
                 logger.info("%s: %s", type(self).__name__, text)
+
+
+# ---------------------------------------------------------------------------- bounded targets
+_ACTIVE = threading.local()
+
+
+@contextlib.contextmanager
+def _outermost(model: Surrogate, what: str) -> Iterator[bool]:
+    """Whether this is the outermost ``what`` call on ``model`` in this thread (and mark it).
+
+    A subclass's ``predict`` may call ``super().predict`` or ``predict_interval`` may call
+    ``predict``: only the outermost call maps link-scale values to target units.
+    """
+    active: set[tuple[int, str]] = _ACTIVE.__dict__.setdefault("calls", set())
+    key = (id(model), what)
+    if key in active:
+        yield False
+        return
+    active.add(key)
+    try:
+        yield True
+    finally:
+        active.discard(key)
+
+
+def _links(model: Surrogate) -> list[Link] | None:
+    return getattr(model, "output_links_", None)
+
+
+def _bounded_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """``fit`` with a ``bounds`` argument: the targets (and a ``prior_Y``) go in link-scaled."""
+
+    @functools.wraps(fit)
+    def wrapper(self: Surrogate, X: Any, Y: Any, *args: Any,
+                bounds: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        with _outermost(self, "fit") as outer:
+            if not outer:
+                return fit(self, X, Y, *args, **kwargs)
+            self.output_bounds_ = {}
+            self.output_links_ = None
+            links: dict[str, Link] = {}
+            if bounds:
+                Yf = as_frame(Y, what="Y")
+                self.output_bounds_ = check_bounds(bounds, Yf)
+                Y, links = Yf.copy(), {}
+                for name, (lo, hi) in self.output_bounds_.items():
+                    col = Yf.columns[[str(c) for c in Yf.columns].index(name)]
+                    values = pd.to_numeric(Yf[col], errors="coerce")
+                    if values.isna().sum() > Yf[col].isna().sum():
+                        continue  # text in the column: the fit itself names the cell
+                    links[name] = fit_link(values.to_numpy(float), lo, hi)
+                    Y[col] = links[name].forward(values.to_numpy(float))
+                prior = kwargs.get("prior_Y")
+                if prior is not None and links:
+                    prior = as_frame(prior, what="prior_Y").copy()
+                    for col in prior.columns:
+                        if str(col) in links:
+                            v = pd.to_numeric(prior[col], errors="coerce").to_numpy(float)
+                            prior[col] = links[str(col)].forward(v)
+                    kwargs["prior_Y"] = prior
+            result = fit(self, X, Y, *args, **kwargs)
+            if links:
+                self.output_links_ = [links.get(t, Identity()) for t in self.target_names_]
+            return result
+
+    params = list(inspect.signature(fit).parameters.values())
+    if "bounds" not in {p.name for p in params}:
+        at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+        params.insert(at, inspect.Parameter("bounds", inspect.Parameter.KEYWORD_ONLY,
+                                            default=None))
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _bounded_predict(predict: Callable[..., Any]) -> Callable[..., Any]:
+    """``predict`` whose link-scale Gaussian becomes the bounded distribution's mean and std."""
+
+    @functools.wraps(predict)
+    def wrapper(self: Surrogate, X: Any, *args: Any, **kwargs: Any) -> Any:
+        with _outermost(self, "predict") as outer:
+            mean, std = predict(self, X, *args, **kwargs)
+        links = _links(self)
+        if not outer or not links:
+            return mean, std
+        m, v = mapped_moments(torch.as_tensor(np.asarray(mean, dtype=float)),
+                              torch.as_tensor(np.asarray(std, dtype=float)) ** 2, links)
+        return m.numpy(), v.sqrt().numpy()
+
+    return wrapper
+
+
+def _bounded_interval(interval: Callable[..., Any]) -> Callable[..., Any]:
+    """``predict_interval`` whose link-scale ends are mapped to target units (quantiles map
+    exactly through a monotone link)."""
+
+    @functools.wraps(interval)
+    def wrapper(self: Surrogate, X: Any, *args: Any, **kwargs: Any) -> Any:
+        with _outermost(self, "predict_interval") as outer:
+            low, high = interval(self, X, *args, **kwargs)
+        links = _links(self)
+        if not outer or not links:
+            return low, high
+        return (inverse_outputs(torch.as_tensor(np.asarray(low, dtype=float)), links).numpy(),
+                inverse_outputs(torch.as_tensor(np.asarray(high, dtype=float)), links).numpy())
+
+    return wrapper
+
+
+def _bounded_botorch(to_botorch: Callable[..., Any]) -> Callable[..., Any]:
+    """``to_botorch`` whose model maps posterior samples into the bounds."""
+
+    @functools.wraps(to_botorch)
+    def wrapper(self: Surrogate) -> Model:
+        with _outermost(self, "to_botorch") as outer:
+            model = to_botorch(self)
+        links = _links(self)
+        return BoundedModel(model, links) if outer and links else model
+
+    return wrapper
+
+
+_BOUNDED_METHODS = {"fit": _bounded_fit, "predict": _bounded_predict,
+                    "predict_interval": _bounded_interval, "to_botorch": _bounded_botorch}
+for _name, _wrap in _BOUNDED_METHODS.items():
+    setattr(Surrogate, _name, _wrap(Surrogate.__dict__[_name]))
 
 
 @contextlib.contextmanager

@@ -54,6 +54,27 @@ def _importance(data: CampaignData, inputs: str, model: str, target: str) -> Non
                f"{check.folds} folds): larger means the target depends more on it.")
 
 
+def _planner_model(data: CampaignData) -> None:
+    """Which model the planner used for each target on its newest plate, and why."""
+    choice = insight.planner_model_choice(data.batches)
+    if choice is None:
+        return
+    st.subheader("The planner's model")
+    how = ("chosen per target by cross-validation, each plate held out in turn"
+           if choice.split == "groups" else "chosen per target by cross-validation"
+           if choice.setting == "auto" else f"set to {choice.setting}")
+    st.caption(f"Plate {choice.batch_id} ({choice.iso_week}): {how}.")
+    for row in choice.choices.itertuples():
+        st.markdown(f"- **{figures.label(row.target)}**: {row.label} — {row.reason}")
+    if not choice.scores.empty:
+        with st.expander("Every candidate's held-out scores"):
+            table = choice.scores.assign(
+                target=choice.scores["target"].map(figures.label),
+                model=choice.scores["model"].map(lambda m: insight.MODELS.get(m, m)))
+            st.dataframe(table.rename(columns={"r2": "R²", "coverage90": "90 % interval coverage"}),
+                         hide_index=True)
+
+
 def body() -> None:
     data = load(require_campaign())
     spec = data.snapshot.spec
@@ -81,13 +102,15 @@ def body() -> None:
     st.caption(f"Partial dependence from a {insight.MODELS[model].lower()} fitted on "
                f"{result['n']} measured wells: each curve moves one input across its range while "
                "the other inputs keep the values of the measured wells, and averages the "
-               "predictions. The band is ± 2 standard deviations of the model; grey points are "
-               "the measured wells.")
+               "predictions. The band is the model's 95 % interval, within the target's "
+               "physical bounds (CE and ICE stay within 0–100 %); grey points are the measured "
+               "wells.")
     if result["warnings"]:
         with st.expander(f"The model fit needed {len(result['warnings'])} workaround(s)"):
             for w in result["warnings"]:
                 st.write(f"- {w}")
     _importance(data, inputs, model, target)
+    _planner_model(data)
 
 
 render(body)

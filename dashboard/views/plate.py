@@ -70,9 +70,8 @@ def _table(frame: pd.DataFrame, data: CampaignData) -> pd.DataFrame:
     for t in spec.targets:
         m = f"predicted_{t.name}"
         if m in frame:
-            pairs = zip(frame[m], frame[f"{m}_std"], strict=True)
             out[f"Predicted {figures.label(t.name)}"] = [
-                "" if pd.isna(a) else f"{a:.4g} ± {b:.2g}" for a, b in pairs]
+                figures.prediction_text(row, t.name) for _, row in frame.iterrows()]
     for name in spec.output_names:
         if name in frame and frame[name].notna().any():
             out[f"Measured {figures.label(name)}"] = frame[name]

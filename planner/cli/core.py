@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,6 +19,9 @@ campaign_app = typer.Typer(no_args_is_help=True, help="Create, list and inspect 
 plate_app = typer.Typer(no_args_is_help=True, help="Plate sheets the lab fills in.")
 
 CampaignOpt = Annotated[str, typer.Option("--campaign", "-c", help="Campaign name.")]
+#: ``planner suggest --model`` values (``auto``: the best model per target, see
+#: :mod:`surrogates.selection`).
+MODEL_CHOICES = ("auto", "gp", "ensemble", "rf", "boosted")
 
 
 def _planner(db: str | None):  # noqa: ANN202 - returns planner.api.Planner
@@ -46,6 +49,8 @@ def _fmt(value: object) -> str:
 def print_batch(batch, *, title: str | None = None, max_rows: int | None = None) -> None:  # noqa: ANN001
     """Print a plate as a table: well, role, recipe and predictions."""
     frame = batch.frame().drop(columns=["replicate_of", "candidate_id"], errors="ignore")
+    # The "pred" columns show each prediction with its interval; no need for the raw numbers.
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("predicted_")])
     if frame.empty:
         console.print("(empty plate)")
         return
@@ -66,11 +71,24 @@ def print_batch(batch, *, title: str | None = None, max_rows: int | None = None)
         cells = [_fmt(row[c]) for c in frame.columns]
         for col in pred_cols:
             t = w.predictions.get("targets", {}).get(col)
-            cells.append(f"{t['mean']:.4g} ± {t['std']:.2g}" if t else "")
+            cells.append(_prediction_cell(t) if t else "")
         table.add_row(*cells)
     console.print(table)
+    selection = (getattr(batch, "model_info", None) or {}).get("model_selection")
+    if selection:
+        for target, choice in selection.get("choices", {}).items():
+            console.print(f"Model for {target}: [bold]{choice['model']}[/] ({choice['reason']})",
+                          highlight=False)
     for warning in batch.warnings:
         err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+
+
+def _prediction_cell(t: dict[str, Any]) -> str:
+    """``"99.4 [98.9, 99.8]"``: the mean and the stored 90 % interval, which stays within the
+    target's physical bounds (``mean ± std`` for plates proposed before intervals were stored)."""
+    if t.get("low") is not None and t.get("high") is not None:
+        return f"{t['mean']:.4g} [{t['low']:.4g}, {t['high']:.4g}]"
+    return f"{t['mean']:.4g} ± {t['std']:.2g}"
 
 
 # --- campaign ------------------------------------------------------------------------------
@@ -244,7 +262,9 @@ def suggest(
         "--campaign", "-c", help="Campaign name.")] = None,
     week: Annotated[str | None, typer.Option(
         help="ISO week, e.g. 2026-W48 (default: this week).")] = None,
-    model: Annotated[str, typer.Option(help="Surrogate once data exist: gp or ensemble.")] = "gp",
+    model: Annotated[str | None, typer.Option(
+        help="Surrogate once data exist: auto, gp, ensemble, rf or boosted (default: the "
+             "campaign's planning.model, auto unless set).")] = None,
     force: Annotated[bool, typer.Option(
         help="Regenerate this week's plate (only before results).")] = False,
     seed: Annotated[int | None, typer.Option(
@@ -252,12 +272,27 @@ def suggest(
     due: Annotated[bool, typer.Option(
         "--due", help="Propose for every campaign with no plate this week.")] = False,
     fast: Annotated[bool, typer.Option(help="Cheaper optimizer settings.")] = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where a big library's screening runs: local (this process) or dask "
+        "(Dask distributed).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address tcp://HOST:PORT for --engine dask (default: "
+        "a local cluster on 127.0.0.1).")] = None,
     db: DbOption = None,
 ) -> None:
     """Propose the week's plate (space-filling before data, BoTorch afterwards). Idempotent per
     week."""
-    if model not in ("gp", "ensemble"):
-        raise typer.BadParameter(f"--model must be gp or ensemble, got {model!r}")
+    if model is not None and model not in MODEL_CHOICES:
+        raise typer.BadParameter(
+            f"--model must be one of {', '.join(MODEL_CHOICES)}, got {model!r}")
+    from planner.engine import running_on
+
+    with running_on(engine, scheduler):
+        _suggest(campaign, week, model, force, seed, due, fast, db)
+
+
+def _suggest(campaign: str | None, week: str | None, model: str | None, force: bool,
+             seed: int | None, due: bool, fast: bool, db: str | None) -> None:
     planner = _planner(db)
     if due:
         names = planner.due_campaigns(week)

@@ -11,6 +11,8 @@ module answers with a surrogate fitted on the campaign's measured wells (``statu
 * :func:`model_check` cross-validates the surrogate (whole plates held out) through
   :func:`surrogates.evaluation.cross_validate`: parity data, 90 % interval coverage and
   permutation importance on held-out plates.
+* :func:`planner_model_choice` says which model the planner used for each target on its newest
+  plate and why (``model: auto`` chooses per target by cross-validation over the plates).
 
 Nothing here proposes experiments; that is :mod:`planner.weekly`'s job.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +32,8 @@ from campaigns.snapshot import CampaignSnapshot
 from planner.errors import NoDataError
 
 InputSet = Literal["recipe", "descriptors"]
-MODELS = {"rf": "Random forest", "gp": "Gaussian process", "ensemble": "Neural-network ensemble"}
+MODELS = {"rf": "Random forest", "gp": "Gaussian process", "ensemble": "Neural-network ensemble",
+          "boosted": "Gradient boosting"}
 """Surrogates the insight page offers, by short name."""
 MIN_ROWS = 8
 """Fewest measured wells an insight model is fitted on."""
@@ -53,6 +57,8 @@ class InsightData:
     categorical: dict[str, list[str]]
     groups: np.ndarray
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    target_bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    """Physical bounds of the targets (``Target.model_bounds``), which the model respects."""
 
 
 def insight_data(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe") -> InsightData:
@@ -106,7 +112,9 @@ def insight_data(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe") -> 
         lo, hi = design.get(name, (float(X[name].min()), float(X[name].max())))
         if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
             bounds[name] = (lo, hi)
-    return InsightData(X, Y, categorical, rows["batch_id"].to_numpy(), bounds)
+    limits = {t.name: t.model_bounds for t in spec.targets if t.name in Y.columns}
+    return InsightData(X, Y, categorical, rows["batch_id"].to_numpy(), bounds,
+                       {k: v for k, v in limits.items() if v is not None})
 
 
 @dataclass
@@ -158,12 +166,13 @@ def fit_insight_model(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe"
             raise NoDataError(f"no model can be fitted for {unknown}: fewer than 3 measured wells.",
                               hint=f"Choose one of {list(data.Y.columns)}.")
         data = InsightData(data.X, data.Y[list(targets)], data.categorical, data.groups,
-                           data.bounds)
+                           data.bounds, {k: v for k, v in data.target_bounds.items()
+                                         if k in targets})
     surrogate = _surrogate(model, data, seed)
     with warnings.catch_warnings(record=True):
         # Fallbacks are recorded on the model (fit_warnings_) and shown on the page.
         warnings.simplefilter("always")
-        surrogate.fit(data.X, data.Y)
+        surrogate.fit(data.X, data.Y, bounds=data.target_bounds)
     return InsightModel(surrogate, data, model, list(getattr(surrogate, "fit_warnings_", [])))
 
 
@@ -180,9 +189,9 @@ def partial_dependence(fitted: InsightModel, *, features: list[str] | None = Non
 
     For each grid value ``v`` of input ``j``, every background row (up to ``max_rows`` measured
     wells, seeded sample) gets ``x_j = v`` and the surrogate predicts it; the curve is the mean
-    of those predictions. The band's half-width is ``2 x`` the mean predictive standard deviation
-    of the model's mean (no measurement noise), an upper bound on the standard deviation of the
-    averaged curve.
+    of those predictions. The band averages the rows' central 95 % intervals of the model's mean
+    (no measurement noise; ``mean -/+ 1.96 std`` for an unbounded target), which is wider than
+    the averaged curve's own interval; it stays within the target's physical bounds.
 
     Args:
         fitted: From :func:`fit_insight_model`.
@@ -194,7 +203,7 @@ def partial_dependence(fitted: InsightModel, *, features: list[str] | None = Non
     Returns:
         Long frame: ``feature``, ``value`` (float grid value, NaN for levels), ``level`` (str for
         categorical inputs, else ``None``), ``target``, ``mean``, ``std``, ``lower``, ``upper``
-        (``mean ± 2 std``), in target units.
+        (the band), in target units.
     """
     data = fitted.data
     features = list(data.X.columns) if features is None else features
@@ -221,16 +230,18 @@ def partial_dependence(fitted: InsightModel, *, features: list[str] | None = Non
         return pd.DataFrame(columns=cols)
     stacked = pd.concat(blocks, ignore_index=True)
     mean, std = fitted.model.predict(stacked, observation_noise=False)
+    low, high = fitted.model.predict_interval(stacked, level=0.95, observation_noise=False)
     n = len(background)
     targets = list(fitted.model.target_names_)
     rows = []
     for k, (feature, value, level) in enumerate(keys):
         m = mean[k * n:(k + 1) * n].mean(axis=0)
         s = std[k * n:(k + 1) * n].mean(axis=0)
+        lo, hi = low[k * n:(k + 1) * n].mean(axis=0), high[k * n:(k + 1) * n].mean(axis=0)
         for j, target in enumerate(targets):
             rows.append({"feature": feature, "value": value, "level": level, "target": target,
                          "mean": float(m[j]), "std": float(s[j]),
-                         "lower": float(m[j] - 2 * s[j]), "upper": float(m[j] + 2 * s[j])})
+                         "lower": float(lo[j]), "upper": float(hi[j])})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -304,3 +315,67 @@ def model_check(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe", mode
                                ignore_index=True))
     return ModelCheck(model, inputs, report.folds, grouped, pd.DataFrame(metrics), parity,
                       importance, tuple(report.notes))
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model the planner used for each target on a plate, and why.
+
+    Attributes:
+        batch_id: The plate whose proposal made the choice.
+        iso_week: Its week.
+        setting: ``"auto"`` (chosen per target) or the model the spec or the caller named.
+        choices: One row per target: ``target``, ``model``, ``label`` (readable name),
+            ``reason``.
+        scores: One row per target and candidate: ``target``, ``model``, ``r2``,
+            ``coverage90``, ``chosen`` (bool); empty when no cross-validation was run.
+        split: ``"groups"`` (whole plates held out), ``"rows"``, ``"none"`` or ``""``.
+        folds: Folds of the cross-validation (0: none).
+    """
+
+    batch_id: int
+    iso_week: str
+    setting: str
+    choices: pd.DataFrame
+    scores: pd.DataFrame
+    split: str = ""
+    folds: int = 0
+
+
+def planner_model_choice(batches: Sequence[Any]) -> ModelChoice | None:
+    """What the planner's model was on the newest model-based plate (``None``: no such plate).
+
+    Args:
+        batches: Plates oldest first, each with ``id``, ``iso_week`` and ``model_info`` (the
+            proposal's record, e.g. :class:`campaigns.store.BatchInfo`).
+    """
+    for batch in reversed(list(batches)):
+        info = getattr(batch, "model_info", None) or {}
+        name = info.get("surrogate")
+        if not name:
+            continue
+        selection = info.get("model_selection") or {}
+        rows, scores = [], []
+        if selection.get("choices"):
+            for target, choice in selection["choices"].items():
+                rows.append({"target": target, "model": choice["model"],
+                             "label": MODELS.get(choice["model"], choice["model"]),
+                             "reason": choice["reason"]})
+                for model, score in (choice.get("scores") or {}).items():
+                    scores.append({"target": target, "model": model,
+                                   "r2": score.get("r2"), "coverage90": score.get("coverage90"),
+                                   "chosen": model == choice["model"]})
+        else:
+            model = str(name).split(":")[-1]
+            for target in info.get("targets", []):
+                rows.append({"target": target, "model": model,
+                             "label": MODELS.get(model, model),
+                             "reason": f"named for this plate ({name}); not chosen by "
+                                       "cross-validation"})
+        return ModelChoice(
+            batch_id=int(batch.id), iso_week=str(getattr(batch, "iso_week", "")),
+            setting=str(name),
+            choices=pd.DataFrame(rows, columns=["target", "model", "label", "reason"]),
+            scores=pd.DataFrame(scores, columns=["target", "model", "r2", "coverage90", "chosen"]),
+            split=str(selection.get("split", "")), folds=int(selection.get("folds", 0) or 0))
+    return None

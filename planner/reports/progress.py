@@ -217,6 +217,17 @@ def _prediction(pred: dict[str, Any], target: str) -> tuple[float, float]:
     return (math.nan if mean is None else float(mean), math.nan if std is None else float(std))
 
 
+def _interval(pred: dict[str, Any], target: str) -> tuple[float, float]:
+    """(low, high) of ``target``'s stored 90 % interval (within its physical bounds), NaN when
+    the plate was proposed before intervals were stored."""
+    block = pred.get("targets", pred)
+    entry = block.get(target) if isinstance(block, dict) else None
+    if not isinstance(entry, dict):
+        return math.nan, math.nan
+    low, high = entry.get("low"), entry.get("high")
+    return (math.nan if low is None else float(low), math.nan if high is None else float(high))
+
+
 def plate_frame(batch: BatchInfo, spec: CampaignSpec,
                 observations: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per well of a plate, with its position, recipe, predictions and results.
@@ -229,8 +240,10 @@ def plate_frame(batch: BatchInfo, spec: CampaignSpec,
 
     Returns:
         ``well``, ``row`` (letter), ``column`` (1-based), ``role``, ``replicate_of``,
-        ``material`` (controls), the inputs, ``predicted_<target>`` and ``predicted_<target>_std``
-        for every target with a stored prediction, ``p_feasible_<constraint>`` (probability that
+        ``material`` (controls), the inputs, ``predicted_<target>``, ``predicted_<target>_std``
+        and the 90 % interval ``predicted_<target>_low``/``_high`` (within the target's
+        physical bounds; NaN for plates proposed before intervals were stored) for every target
+        with a stored prediction, ``p_feasible_<constraint>`` (probability that
         the constraint holds; ``p_feasible_synthesis``: that the synthesis works) where stored,
         then measured outputs and ``status`` (NaN where not measured). Rows are in loading
         order (A1, A2, …).
@@ -249,13 +262,15 @@ def plate_frame(batch: BatchInfo, spec: CampaignSpec,
         for t in targets:
             mean, std = _prediction(w.predictions, t)
             row[f"predicted_{t}"], row[f"predicted_{t}_std"] = mean, std
+            row[f"predicted_{t}_low"], row[f"predicted_{t}_high"] = _interval(w.predictions, t)
         for key, p in (w.predictions.get("p_feasible") or {}).items():
             row[f"p_feasible_{key}"] = math.nan if p is None else float(p)
         rows.append(row)
     frame = pd.DataFrame(rows)
     for t in targets:  # drop prediction columns no well has
         if frame.empty or frame[f"predicted_{t}"].isna().all():
-            frame = frame.drop(columns=[f"predicted_{t}", f"predicted_{t}_std"], errors="ignore")
+            frame = frame.drop(columns=[f"predicted_{t}{s}" for s in ("", "_std", "_low", "_high")],
+                               errors="ignore")
     if observations is not None and not observations.empty and not frame.empty:
         mine = observations[observations["batch_id"] == batch.id]
         outputs = [c for c in spec.output_names if c in mine]
@@ -286,11 +301,14 @@ def prediction_check(snapshot: CampaignSnapshot,
 
     Returns:
         ``(batch, frame)``; ``frame`` has one row per (design well, objective): ``well``,
-        ``target``, ``predicted``, ``predicted_std``, ``measured``, ``z`` (standardized error)
-        and ``inside_90`` (measured value inside the central 90 % interval). ``(None, empty)``
+        ``target``, ``predicted``, ``predicted_std``, ``predicted_low``, ``predicted_high`` (the
+        stored 90 % interval; NaN for older plates), ``measured``, ``z`` (standardized error)
+        and ``inside_90`` (measured value inside the stored 90 % interval, or within
+        ``1.645 std`` of the mean for older plates). ``(None, empty)``
         when no measured plate carries predictions.
     """
-    cols = ["well", "target", "predicted", "predicted_std", "measured", "z", "inside_90"]
+    cols = ["well", "target", "predicted", "predicted_std", "predicted_low", "predicted_high",
+            "measured", "z", "inside_90"]
     obs = snapshot.observations
     if obs.empty:
         return None, pd.DataFrame(columns=cols)
@@ -308,9 +326,12 @@ def prediction_check(snapshot: CampaignSnapshot,
                 if math.isnan(mean) or pd.isna(measured):
                     continue
                 z = (float(measured) - mean) / std if std and std > 0 else math.nan
+                low, high = _interval(preds.get(r["well"], {}), t.name)
+                inside = (low <= float(measured) <= high if not math.isnan(low + high)
+                          else not math.isnan(z) and abs(z) <= z90)
                 rows.append({"well": r["well"], "target": t.name, "predicted": mean,
-                             "predicted_std": std, "measured": float(measured), "z": z,
-                             "inside_90": bool(abs(z) <= z90) if not math.isnan(z) else False})
+                             "predicted_std": std, "predicted_low": low, "predicted_high": high,
+                             "measured": float(measured), "z": z, "inside_90": bool(inside)})
         if rows:
             return b, pd.DataFrame(rows, columns=cols)
     return None, pd.DataFrame(columns=cols)
