@@ -219,9 +219,15 @@ def fit_xrd(spectrum: Spectrum, settings: CharacterizeSettings) -> Characterizat
                         f"({b10[0]:.0f}–{b10[1]:.0f} °2θ): La was not derived.")
 
     noise = max(robust_noise(y), 1e-12 * max(1.0, float(np.abs(y).max())))
+    sharp, spans = _sharp_reflections(x, y, noise)
+    if spans:
+        warnings.append("sharp reflection(s) at " + ", ".join(f"{0.5 * (a + b):.2f}"
+                                                                for a, b in spans)
+                        + " °2θ (a crystalline impurity?) were left out of the fit.")
+    x_fit, y_fit = x[~sharp], y[~sharp]
     kinds = ("linear", "exponential") if settings.xrd_background == "auto" else (
         settings.xrd_background,)
-    fits = [(kind, _fit_bands(x, y, kind, b002, b10 if has_10 else None, noise,
+    fits = [(kind, _fit_bands(x_fit, y_fit, kind, b002, b10 if has_10 else None, noise,
                               strict=len(kinds) > 1 and kind == "exponential"))
             for kind in kinds]
     good = [(k, r) for k, r in fits if not isinstance(r, str)]
@@ -285,13 +291,15 @@ def fit_xrd(spectrum: Spectrum, settings: CharacterizeSettings) -> Characterizat
     _edge_warnings(p, x, b002, warnings, has_10, b10)
 
     comps = result.eval_components(x=x)
+    best = np.asarray(result.eval(x=x), float)
     background = np.asarray(comps["bg_"], float)
     components = {"(002)": np.asarray(comps["p002_"], float)}
     if has_10:
         components["(10)"] = np.asarray(comps["p10_"], float)
     used = settings.as_dict() | {"wavelength_nm": wl, "wavelength_source": wl_source,
                                  "background_used": background_used,
-                                 "window_deg": [float(x.min()), float(x.max())]}
+                                 "window_deg": [float(x.min()), float(x.max())],
+                                 "left_out_deg": [[float(a), float(b)] for a, b in spans]}
     method = (f"lmfit: {background_used} background + pseudo-Voigt (002)"
               + (" and (10)" if has_10 else "") + f" bands; Bragg d002 = λ/(2 sin θ); Scherrer "
               f"L = Kλ/(β cos θ), K(Lc) = {settings.k_lc:g}, K(La) = {settings.k_la:g}; "
@@ -301,10 +309,52 @@ def fit_xrd(spectrum: Spectrum, settings: CharacterizeSettings) -> Characterizat
     return Characterization(
         name=name, kind="xrd", sha256=spectrum.sha256, format=spectrum.format, values=values,
         stds=stds, settings=used, method=method, parameters=fit_parameters(result),
-        statistics=fit_statistics(result, y),
-        curves={"x": x, "data": y, "background": background, "fit": result.best_fit,
-                "residual": y - result.best_fit, "components": components},
+        statistics=fit_statistics(result, y_fit),
+        curves={"x": x, "data": y, "background": background, "fit": best,
+                "residual": y - best, "components": components},
         x_label="2θ [°]", warnings=tuple(warnings))
+
+
+def _sharp_reflections(x: np.ndarray, y: np.ndarray,
+                       noise: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Points of sharp reflections (6 noise levels above a 1.2°-wide running median, less than
+    0.45 °2θ wide at half of that excess, and a quarter of the height above the pattern within
+    3° at least, which the rounded top of a band never is) to leave out, and their 2θ spans:
+    a crystalline impurity (quartz, graphite, salts) on a carbon's broad bands would otherwise
+    pull the band fit to itself."""
+    from scipy.ndimage import median_filter
+
+    mask = np.zeros(x.size, dtype=bool)
+    step = float(np.median(np.diff(x)))
+    width = max(5, int(round(1.2 / step)) | 1)
+    if x.size < 3 * width:
+        return mask, []
+    excess = y - median_filter(y, size=width, mode="nearest")
+    high = np.flatnonzero(excess > 6 * noise)
+    spans: list[tuple[float, float]] = []
+    for group in np.split(high, np.flatnonzero(np.diff(high) > 1) + 1):
+        if group.size == 0:
+            continue
+        if group.size < 2 and excess[group[0]] < 10 * noise:
+            continue  # one noisy point
+        top = int(group[np.argmax(excess[group])])
+        left, right = top, top
+        while left > 0 and excess[left - 1] > excess[top] / 2:
+            left -= 1
+        while right < x.size - 1 and excess[right + 1] > excess[top] / 2:
+            right += 1
+        wide = float(x[right] - x[left])  # full width at half of the excess
+        near = np.abs(x - x[top]) <= 3.0
+        local = float(y[top] - y[near].min())  # the height above the pattern around it
+        if wide > 0.45 or excess[top] < 0.25 * local:
+            continue  # the rounded top of a band (a graphitic carbon's (002)), not a line
+        center = float(x[top])
+        half = max(0.6, 4 * max(wide, step))
+        mask |= np.abs(x - center) <= half
+        spans.append((center - half, center + half))
+    if mask.mean() > 0.3:  # not a few impurity lines: leave the pattern as it is
+        return np.zeros(x.size, dtype=bool), []
+    return mask, spans
 
 
 def _edge_warnings(p: Parameters, x: np.ndarray, b002: tuple[float, float],

@@ -116,3 +116,34 @@ def test_sheet_plus_zip_through_planner_ingest(demo: tuple[str, Path]) -> None: 
         lc = store.measurements("demo").query("quantity == 'lc_nm'").set_index("well")
     assert lc.loc[wells[0], "value"] == pytest.approx(1.2, rel=0.05)
     assert provenance_of(lc.loc[wells[0], "note"])["settings"]["k_lc"] == 0.94
+
+
+def test_dashboard_lists_instrument_values_and_draws_each_fit(demo: tuple[str, Path]) -> None:  # noqa: F811
+    """The Instrument fits page after an upload, and the figure the pages draw for a fit."""
+    from streamlit.testing.v1 import AppTest
+
+    from campaigns.instruments import characterize
+    from dashboard.views.instruments import fit_figure
+
+    url, tmp = demo
+    with Store.open(url) as store:
+        well = store.batch("demo").wells[0].well
+    (tmp / f"{well}.xy").write_bytes(xrd_pattern(d002_nm=0.37, lc_nm=1.3, la_nm=4.2))
+    _run("data", "instruments", str(tmp / f"{well}.xy"), "--campaign", "demo")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py"),
+                           default_timeout=90)
+    at.query_params["campaign"] = "demo"
+    at.run()
+    at.switch_page("views/instruments.py").run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Instrument fits"
+    table = at.dataframe[0].value
+    assert sorted(table["Quantity"]) == ["d002_nm", "la_nm", "lc_nm"]
+    assert set(table["File"]) == {f"{well}.xy"} and (table["± std"] > 0).all()
+
+    c = characterize(xrd_pattern(d002_nm=0.37, lc_nm=1.3, la_nm=4.2), name="A1.xy")
+    fig = fit_figure(c)
+    names = [t.name for t in fig.data]
+    assert names == ["data", "background", "(002)", "(10)", "fit", "residual"]
+    residual = fig.data[-1]
+    assert residual.yaxis == "y2" and len(residual.y) == len(c.curves["x"])

@@ -139,3 +139,24 @@ def test_a_low_angle_rise_is_fitted_where_the_data_need_it(rise: float) -> None:
         line = characterize(data, name="a.xy",
                             settings=CharacterizeSettings(xrd_background="linear"))
         assert line.values["lc_nm"] > 1.3 * 1.2  # a line under the rise: Lc far off
+
+
+def test_a_sharp_impurity_reflection_is_left_out_and_named() -> None:
+    """Quartz or graphite at 26.6 °2θ on the (002) band would pull the band fit to itself."""
+    x, y = xrd_curve(d002_nm=0.38, lc_nm=1.2, la_nm=4.0, noise=0.02)
+    line = 3000 * np.exp(-0.5 * ((x - 26.6) / 0.08) ** 2)
+    c = characterize(two_columns(x, y + line), name="A1.xy")
+    _check(c, 0.38, 1.2, 4.0)
+    (lo, hi), = c.settings["left_out_deg"]
+    assert lo < 26.6 < hi and hi - lo < 2.5
+    assert any(w.startswith("sharp reflection(s) at 26.6") for w in c.warnings)
+    # the plot still shows the line: in the data and the residual, not in the fit
+    i = int(np.argmin(np.abs(np.asarray(c.curves["x"]) - 26.6)))
+    assert c.curves["residual"][i] > 1000
+
+
+def test_a_graphitic_carbon_keeps_its_band_tops() -> None:
+    c = characterize(xrd_pattern(d002_nm=0.345, lc_nm=4.0, la_nm=12.0, noise=0.01),
+                     name="g.xy")
+    assert c.settings["left_out_deg"] == [] and not c.warnings
+    _check(c, 0.345, 4.0, 12.0)
