@@ -20,7 +20,7 @@ KindOpt = Annotated[str | None, typer.Option(
     "--kind", help="xrd or raman (default: guessed from the file format, else from the axis "
     "range: 2θ 5–90° or Raman shift 500–3500 cm⁻¹).", show_default=False)]
 WavelengthOpt = Annotated[float | None, typer.Option(
-    "--wavelength-nm", help="X-ray wavelength [nm] (default: the file's, else Cu Kα1 0.15406).",
+    "--wavelength-nm", help="X-ray wavelength in nm (default: the file's, else Cu Kα1 0.15406).",
     show_default=False)]
 KlcOpt = Annotated[float, typer.Option("--k-lc", help="Scherrer constant for Lc (0.89–0.94).")]
 KlaOpt = Annotated[float, typer.Option("--k-la", help="Scherrer constant for La.")]
