@@ -650,9 +650,13 @@ def _import_csv(stream: BinaryIO, plan: _Plan, state: _State, problems: _Problem
             hint=_CUT_OFF_HINT if cut else "Check the separator and quotes of that row.",
         ) from None
     ends_with_break = counter.last in (b"\n", b"\r")
+    if not ends_with_break and not invalid:
+        # A last row with all its cells may still have lost the end of its last value.
+        logger.warning("%s does not end with a line break: if it was cut off while copying, "
+                       "its last row (%d) may be incomplete.", label, state.rows + 1)
     expected = len(names)
     for row in invalid:
-        number = row.number if row.number is not None else None
+        number = row.number
         last = (not ends_with_break and row is invalid[-1]
                 and row.actual_columns < row.expected_columns)
         if last:
