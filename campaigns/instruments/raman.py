@@ -1,10 +1,12 @@
 """Raman spectrum → ID/IG of a (hard) carbon.
 
 The first-order region (800–2000 cm⁻¹ by default) is fitted with lmfit: a straight background
-and the D (~1350 cm⁻¹) and G (~1590 cm⁻¹) bands, Lorentzian by default (pseudo-Voigt or Voigt
-as settings); with ``raman_bands="DG+D3D4"`` also the D3 band of amorphous carbon (~1500 cm⁻¹,
-Gaussian) and the D4 band (~1200 cm⁻¹, Lorentzian), as in the four-band fits of Sadezky et al.
-(Carbon 43, 2005) used for hard carbons. Reported:
+and the D (~1350 cm⁻¹) and G (~1590 cm⁻¹) bands, pseudo-Voigt by default (the Lorentzian
+fraction fitted: Lorentzian and Gaussian bands both fit without bias, where a Lorentzian fitted
+to Gaussian-like bands misreads ID/IG by 4–10 %), or Lorentzian or Voigt as settings; with
+``raman_bands="DG+D3D4"`` also the D3 band of amorphous carbon (~1500 cm⁻¹, Gaussian) and the
+D4 band (~1200 cm⁻¹, Lorentzian), as in the four-band fits of Sadezky et al. (Carbon 43, 2005)
+used for hard carbons. Reported:
 
 * ``id_ig_intensity``: ratio of the fitted D and G peak heights;
 * ``id_ig_area``: ratio of their integrated areas;

@@ -60,8 +60,9 @@ class CharacterizeSettings:
     exponential, whichever the data support), ``linear``, ``quadratic`` or ``exponential``."""
     raman_bands: str = "DG"
     """``DG`` or ``DG+D3D4``."""
-    raman_shape: str = "lorentzian"
-    """Line shape of D and G: ``lorentzian``, ``pseudo-voigt`` or ``voigt``."""
+    raman_shape: str = "pseudo-voigt"
+    """Line shape of D and G: ``pseudo-voigt`` (its Lorentzian fraction fitted, so Lorentzian
+    and Gaussian bands both fit without bias), ``lorentzian`` or ``voigt``."""
     raman_ratio: str = "intensity"
     """``intensity`` (ratio of fitted heights) or ``area``: what ``id_ig`` reports."""
     raman_range_cm: tuple[float, float] = (800.0, 2000.0)

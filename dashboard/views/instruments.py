@@ -84,7 +84,7 @@ def values_frame(fits: list[tuple[str, Characterization]]) -> pd.DataFrame:
 
 
 def settings_form(prefix: str) -> CharacterizeSettings | None:
-    """The fit settings as widgets (defaults: Cu Kα from the file, K 0.89/1.84, D+G Lorentzian,
+    """The fit settings as widgets (defaults: Cu Kα from the file, K 0.89/1.84, D+G pseudo-Voigt,
     ID/IG from heights); ``None`` with the error shown when a value is out of range."""
     with st.expander("Fit settings"):
         cols = st.columns(4)
@@ -100,7 +100,7 @@ def settings_form(prefix: str) -> CharacterizeSettings | None:
         cols = st.columns(3)
         bands = cols[0].selectbox("Raman bands", ["DG", "DG+D3D4"], key=f"{prefix}_bands",
                                   help="DG+D3D4 adds the D3 and D4 bands of disordered carbons.")
-        shape = cols[1].selectbox("D and G shape", ["lorentzian", "pseudo-voigt", "voigt"],
+        shape = cols[1].selectbox("D and G shape", ["pseudo-voigt", "lorentzian", "voigt"],
                                   key=f"{prefix}_shape")
         ratio = cols[2].selectbox("ID/IG from", ["intensity", "area"], key=f"{prefix}_ratio",
                                   format_func=lambda r: "peak heights" if r == "intensity"

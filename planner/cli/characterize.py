@@ -33,7 +33,8 @@ BackgroundOpt = Annotated[str, typer.Option(
 BandsOpt = Annotated[str, typer.Option(
     "--raman-bands", help="DG, or DG+D3D4 for disordered carbons (four-band fit).")]
 ShapeOpt = Annotated[str, typer.Option(
-    "--raman-shape", help="Line shape of D and G: lorentzian, pseudo-voigt or voigt.")]
+    "--raman-shape", help="Line shape of D and G: pseudo-voigt (Lorentzian fraction fitted), "
+    "lorentzian or voigt.")]
 RatioOpt = Annotated[str, typer.Option(
     "--raman-ratio", help="What ID/IG means: intensity (ratio of fitted heights) or area.")]
 
@@ -102,7 +103,7 @@ def characterize(
     instrument_fwhm_deg: InstrumentFwhmOpt = 0.0,
     xrd_background: BackgroundOpt = "auto",
     raman_bands: BandsOpt = "DG",
-    raman_shape: ShapeOpt = "lorentzian",
+    raman_shape: ShapeOpt = "pseudo-voigt",
     raman_ratio: RatioOpt = "intensity",
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="Also write the values, their standard deviations, the settings and the "

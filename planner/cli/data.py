@@ -137,7 +137,7 @@ def instruments(
     instrument_fwhm_deg: InstrumentFwhmOpt = 0.0,
     xrd_background: BackgroundOpt = "auto",
     raman_bands: BandsOpt = "DG",
-    raman_shape: ShapeOpt = "lorentzian",
+    raman_shape: ShapeOpt = "pseudo-voigt",
     raman_ratio: RatioOpt = "intensity",
     confirm_unusual: Annotated[bool, typer.Option(
         "--confirm-unusual", help="Store values that look like a wrong unit as written.")] = False,
