@@ -329,6 +329,18 @@ class BoundedModel(Model):
         self.model = model
         self.links = tuple(links)
 
+    def __getattr__(self, name: str) -> Any:
+        """Attributes of the wrapped model (``models``, ``likelihood`` ...) show through, so code
+        that inspects a surrogate's BoTorch model (its length scales, input transforms) still
+        finds them; they describe the link scale."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("model")
+            if inner is None or name.startswith("__"):
+                raise
+            return getattr(inner, name)
+
     @property
     def num_outputs(self) -> int:
         return int(self.model.num_outputs)
