@@ -37,6 +37,7 @@ PAGES = [  # (script, title, icon, URL path); the first page is the landing page
     ("instruments", "Instrument fits", "ssid_chart", "instruments"),
     ("progress", "Progress", "trending_up", "progress"),
     ("insight", "Insight", "insights", "insight"),
+    ("cell", "Cell projection", "battery_full", "cell"),
     ("data", "Data", "table_view", "data"),
     ("corrections", "Corrections", "edit_note", "corrections"),
     ("campaigns", "Campaigns", "science", "campaigns"),

@@ -57,6 +57,7 @@ from planner.weekly import due_campaigns, parse_week, suggest_plate
 
 if TYPE_CHECKING:
     from planner.backtest import BacktestResult, TargetSpec
+    from planner.cell.projection import CellDesign, CellProjection
 
 __all__ = ["Campaign", "Planner", "Plate", "UploadOutcome", "backtest", "default_actor"]
 
@@ -121,6 +122,13 @@ class Plate:
     def warnings(self) -> list[Any]:
         """Warnings stored with the proposal (a fallback, a warm start that failed …)."""
         return self.batch.warnings
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        """The proposal's record of its model: surrogate, acquisition, settings; with
+        ``model: auto``, ``model_info["model_selection"]`` holds the model chosen per target
+        (``["chosen"]``), every candidate's held-out scores and the reason."""
+        return dict(self.batch.model_info or {})
 
     @property
     def wells(self) -> tuple[WellInfo, ...]:
@@ -190,7 +198,7 @@ class Campaign:
 
     # --- plates ----------------------------------------------------------------------------
     def suggest(self, week: str | None = None, *, force: bool = False, seed: int | None = None,
-                surrogate: str = "gp", fast: bool = False) -> Plate:
+                surrogate: str | None = None, fast: bool = False) -> Plate:
         """Propose the plate for an ISO week and store it, or return the week's stored plate.
 
         Before any result the recipes come from a space-filling design; afterwards from the
@@ -202,7 +210,10 @@ class Campaign:
             force: Replace the week's plate (only while it has no results); the old one is kept
                 as discarded.
             seed: Random seed; default a stable hash of campaign and week.
-            surrogate: ``"gp"`` or ``"ensemble"``, once the campaign has data.
+            surrogate: ``"auto"``, ``"gp"``, ``"ensemble"``, ``"rf"`` or ``"boosted"``, once
+                the campaign has data; default the spec's ``planning.model`` (``"auto"``: the
+                best model per target by cross-validation over the plates, named with its
+                reason in ``plate.model_info["model_selection"]``).
             fast: Cheaper optimizer settings (tests, demos; also ``PLANNER_FAST=1``).
 
         Example:
@@ -510,6 +521,33 @@ class Campaign:
         """Everything the planner sees at the current data revision: the spec, measured wells
         (``observations``), wells awaiting results (``pending``), the library."""
         return self._store.snapshot(self._name)
+
+    def cell_materials(self) -> pd.DataFrame:
+        """Materials a cell projection can start from: the best measured wells and proposed wells
+        with predictions (see :func:`planner.cell.report.projectable_materials`)."""
+        from planner.cell.report import projectable_materials
+
+        return projectable_materials(self.snapshot(), self._store.batches(self._name))
+
+    def project_cell(self, values: dict[str, float], *, design: CellDesign | None = None,
+                     fast: bool = False) -> CellProjection:
+        """PyBaMM projection of one material into a full cell (a model, not a measurement).
+
+        Args:
+            values: The material's numbers: ``ice_pct`` and ``reversible_capacity_mah_per_g``
+                (hard carbon) or ``ionic_conductivity_ms_per_cm`` (electrolyte), e.g. a row of
+                :meth:`cell_materials`.
+            design: The cell's assumptions (N/P ratio, loading, electrolyte, temperature);
+                default :data:`planner.cell.projection.DEFAULT_DESIGN`.
+            fast: PyBaMM's coarse mesh (within ~5 %).
+
+        Returns:
+            The :class:`~planner.cell.projection.CellProjection` (cached on disk).
+        """
+        from planner.cell.report import project_material, projection_kind
+
+        return project_material(projection_kind(self.snapshot()), values, design=design,
+                                fast=fast)
 
 
 # --- the database --------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Every kind of parameter is honoured: continuous bounds (log scale where asked), integers,
 categoricals (levels balanced across the plate), mixtures that sum to 1 (uniform on the simplex
-within component bounds) and linear constraints (rejection with a fresh Sobol draw).
+within component bounds), linear constraints and the declared physical limits of
+:mod:`campaigns.physchem` (rejection with a fresh Sobol draw).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
+from campaigns.physchem import RecipeLimits
 from campaigns.spec import (
     CampaignSpec,
     CategoricalParameter,
@@ -52,6 +54,9 @@ def _satisfies(df: pd.DataFrame, spec: CampaignSpec) -> np.ndarray:
             ok &= (df[comp] >= lo - 1e-12).to_numpy() & (df[comp] <= hi + 1e-12).to_numpy()
     for lc in spec.linear_constraints:
         ok &= linear_constraint_holds(df, lc)
+    limits = RecipeLimits.from_spec(spec)
+    if limits is not None:
+        ok &= limits.holds(df.reset_index(drop=True))
     return ok
 
 

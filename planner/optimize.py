@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +47,7 @@ from botorch.acquisition import AcquisitionFunction
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from torch import Tensor
 
+from planner import progress
 from planner.design import space_filling_design
 from planner.errors import PlanningError, PlanningWarning
 from planner.pool import exclusion_mask, lazy_greedy, set_pending_points
@@ -55,6 +57,12 @@ logger = logging.getLogger(__name__)
 
 FAST_ENV = "PLANNER_FAST"
 """Environment variable: ``1`` makes :func:`default_settings` return :data:`FAST`."""
+
+
+PROGRAM_CANDIDATES = 24
+"""Furnace programs scored as whole runs per run (the best by their best well)."""
+RUN_SAMPLES = 16
+"""Settings of the other inputs each candidate program is scored with."""
 
 
 class OptimizationError(PlanningError):
@@ -112,6 +120,11 @@ class OptimizerSettings:
     fit_max_iter: int | None = None
     """Cap on the surrogate's hyperparameter iterations (``max_iter``, where it has one);
     ``None`` keeps the surrogate's default."""
+    program_tolerance: float = 0.6931471805599453
+    """Furnace programs (:func:`optimize_furnace_runs`): a candidate program whose best well's
+    log acquisition is within this of the best candidate's (ln 2: at least half its expected
+    improvement) is as good; among those the one farthest from the programs already chosen
+    wins, so a model with no opinion gets spread-out programs rather than k copies of one."""
     threads: int | None = None
     """Torch intra-op threads while planning; ``None`` leaves torch's setting as it is: all cores
     in a ``planner suggest`` process, one in a backtest worker (which pins itself, so parallel
@@ -224,7 +237,9 @@ def optimize_mixed(
         base_pending = acqf.X_pending
         incumbents = _incumbents(acqf, s.max_anchors)
         taken = space.snap(avoid.reshape(-1, space.dim)) if avoid is not None else None
-        for _ in range(min(q, s.optimized_wells)):
+        n_first = min(q, s.optimized_wells)
+        for k in range(n_first):
+            progress.report("first", k, n_first)
             try:
                 x, v = _optimize_one(acqf, space, s)
             except OptimizationError as exc:
@@ -234,6 +249,9 @@ def optimize_mixed(
                 break
             if _is_taken(x, taken, picks):
                 break  # the optimum is already measured, pending or on this plate: use the pool
+            if not bool(space.contains(x)[0]):
+                logger.info("the optimized well breaks a physical limit; the pool fills the plate")
+                break
             picks.append(x)
             values.append(v)
             if len(picks) == 1 and shared_dims:
@@ -256,6 +274,208 @@ def optimize_mixed(
             picks.extend(pool[r] for r in rows)
             values.extend(more_values)
     return torch.stack(picks), torch.tensor(values, dtype=torch.double)
+
+
+def run_sizes(q: int, runs: int) -> list[int]:
+    """Wells per furnace run: ``q`` split as evenly as possible, larger runs first.
+
+    >>> run_sizes(92, 4), run_sizes(10, 4)
+    ([23, 23, 23, 23], [3, 3, 2, 2])
+    """
+    runs = max(1, min(int(runs), int(q)))
+    return [q // runs + (1 if j < q % runs else 0) for j in range(runs)]
+
+
+def optimize_furnace_runs(
+    acqf: AcquisitionFunction,
+    space: EncodedSpace,
+    q: int,
+    *,
+    program_dims: Sequence[int],
+    runs: int,
+    seed: int,
+    avoid: Tensor | None = None,
+    shared_dims: Sequence[int] = (),
+    settings: OptimizerSettings | None = None,
+) -> tuple[Tensor, Tensor, list[int]]:
+    """Choose ``q`` wells that share at most ``runs`` furnace programs (values of
+    ``program_dims``), by greedy selection run after run.
+
+    For run ``j``: candidate programs (a space-filling pool with spray around the incumbents and
+    the wells so far, plus the gradient optimizer's best well) are scored by the acquisition
+    given every well chosen before (they are pending points, so a program near an earlier run's
+    is worth less); among the programs within ``settings.program_tolerance`` of the best, the one
+    farthest from the earlier programs (and from the edges of the range) is taken. The run's wells
+    are then chosen by :func:`optimize_mixed` with the program held fixed (gradient-searched wells
+    in the first run only; each run's pool is ``pool_size / runs``). A model with no opinion
+    thus gets programs spread over the range; a confident one gets its best program first and
+    the next-best, given that one, after.
+
+    Args:
+        acqf: As for :func:`optimize_mixed`; its pending points grow by every chosen well.
+        space: The encoded space.
+        q: Wells.
+        program_dims: Encoded dimensions that make up a furnace program.
+        runs: Furnace runs (at most ``q``); wells per run from :func:`run_sizes`.
+        seed: Seeds everything.
+        avoid: Encoded points never to propose (measured, pending).
+        shared_dims: Dimensions held for the whole plate at the first well's value.
+        settings: Search effort; the gradient wells and the pool are shared between the runs.
+
+    Returns:
+        ``(X, values, run)``: ``q x d`` wells grouped by run (run 1's wells first), their
+        acquisition values, and each well's run number (1 … ``runs``).
+    """
+    s = settings or default_settings()
+    dims = [int(j) for j in program_dims if j not in space.fixed_features]
+    if not dims or runs <= 1:  # one run: the program is chosen once, as a plate-wide value
+        X, v = optimize_mixed(acqf, space, q, seed=seed, shared_dims=[*shared_dims, *dims],
+                              avoid=avoid, settings=s)
+        return X, v, [1] * q
+    sizes = run_sizes(q, runs)
+    # Gradient-searched wells in the first run only: later runs, with many pending wells, are
+    # filled from their pool (a gradient search costs seconds per well there).
+    first_run = replace(s, pool_size=max(64, s.pool_size // len(sizes)))
+    later_runs = replace(first_run, optimized_wells=0)
+    picks: list[Tensor] = []
+    values: list[Tensor] = []
+    labels: list[int] = []
+    programs: list[Tensor] = []
+    with torch_threads(s.threads), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for j, n in enumerate(sizes):
+            taken = avoid.reshape(-1, space.dim).to(torch.double) if avoid is not None else None
+            so_far = torch.cat(picks) if picks else None
+            if so_far is not None:
+                taken = so_far if taken is None else torch.cat([taken, so_far])
+            program = _choose_program(acqf, space, dims, programs, so_far, s, seed + 7919 * j)
+            programs.append(program)
+            run_space = _with_fixed_dims(space, {d: float(v) for d, v in zip(dims, program,
+                                                                              strict=True)})
+            X, v = optimize_mixed(acqf, run_space, n, seed=seed + 7919 * j, avoid=taken,
+                                  shared_dims=shared_dims if j == 0 else (),
+                                  settings=first_run if j == 0 else later_runs)
+            if j == 0 and shared_dims:
+                space = _with_fixed_dims(space, {d: float(X[0, d]) for d in shared_dims})
+            picks.append(X)
+            values.append(v)
+            labels += [j + 1] * n
+    return torch.cat(picks), torch.cat(values), labels
+
+
+def program_coordinates(space: EncodedSpace, dims: Sequence[int], X: Tensor) -> Tensor:
+    """``n x len(dims)`` program values scaled to [0, 1] by their bounds (log10 for log-scale
+    inputs): the coordinates in which programs are spread out."""
+    lo, hi = space.bounds[0, list(dims)], space.bounds[1, list(dims)]
+    Z = X[..., list(dims)].to(torch.double).clone()
+    for k, j in enumerate(dims):
+        if j in space.log_dims:
+            Z[..., k] = torch.log10(Z[..., k].clamp_min(lo[k]))
+            lo[k], hi[k] = math.log10(lo[k]), math.log10(hi[k])
+    return ((Z - lo) / (hi - lo).clamp_min(1e-12)).clamp(0.0, 1.0)
+
+
+def farthest_program(U: Tensor, chosen: Tensor | None, eligible: Tensor | None = None) -> int:
+    """Row of ``U`` (``n x m`` programs in [0, 1]) farthest from the ``chosen`` ones, edges
+    counting as mirrors (distance to an edge counts twice): k picks from a flat range land near
+    the centres of k equal strata, not in the corners. Ties go to the lowest row.
+
+    >>> U = torch.linspace(0, 1, 101).reshape(-1, 1)
+    >>> a = farthest_program(U, None); b = farthest_program(U, U[[a]])
+    >>> round(float(U[a, 0]), 2), round(abs(float(U[b, 0]) - 0.5), 2)   # 1/6 or 5/6 next
+    (0.5, 0.33)
+    """
+    edge = 2.0 * torch.minimum(U, 1.0 - U).min(dim=-1).values
+    score = edge
+    if chosen is not None and len(chosen):
+        score = torch.minimum(edge, torch.cdist(U, chosen.to(U)).min(dim=-1).values)
+    if eligible is not None:
+        score = torch.where(eligible, score, -math.inf)
+    return int(torch.argmax(score))
+
+
+def _choose_program(acqf: AcquisitionFunction, space: EncodedSpace, dims: list[int],
+                    programs: list[Tensor], so_far: Tensor | None, s: OptimizerSettings,
+                    seed: int) -> Tensor:
+    """The next run's program: the farthest from earlier runs among the nearly-best."""
+    rng = np.random.default_rng(seed)
+    anchors = [a for a in (_incumbents(acqf, s.max_anchors), so_far) if a is not None]
+    pool = candidate_pool(space, min(s.pool_size, 256), seed=seed, rng=rng,
+                          anchors=torch.cat(anchors) if anchors else None,
+                          per_anchor=s.spray_per_anchor, scale=s.spray_scale)
+    if s.optimized_wells > 0 and not programs:
+        # The first run's program from the gradient optimizer too (the best well of the plate);
+        # later runs score the pool only: with many pending wells a gradient search is costly.
+        try:
+            x, _ = _optimize_one(acqf, space, s)
+            if bool(space.contains(x)[0]):
+                pool = torch.cat([x.reshape(1, -1), pool])
+        except OptimizationError as exc:
+            logger.info("furnace program search without the gradient optimizer: %s", exc)
+    pool = _enough(pool, 1)
+    scores = _score_rows(acqf, pool, s.score_chunk)
+    done = torch.stack(programs) if programs else None
+    fresh = torch.ones(len(pool), dtype=torch.bool)
+    if done is not None:
+        same = (pool[:, dims].unsqueeze(1) == done.unsqueeze(0)).all(dim=-1).any(dim=-1)
+        fresh = ~same if bool((~same).any()) else fresh
+    # The most promising programs (by their best well) are then scored as a run would use
+    # them: with many settings of the other inputs, so that a program whose good wells are
+    # few (at the edge of the feasible region, say) ranks below one that holds a whole run.
+    order = torch.argsort(torch.where(fresh, scores, -math.inf), descending=True, stable=True)
+    top = order[:PROGRAM_CANDIDATES]
+    pool, scores = pool[top], _run_scores(acqf, space, dims, pool[top], pool, scores[top], s, rng)
+    fresh = fresh[top]
+    U = program_coordinates(space, dims, pool)
+    Uc = program_coordinates(space, dims, _program_rows(space, dims, done)) if done is not None \
+        else None
+    finite = torch.isfinite(scores) & fresh
+    if bool(finite.any()):
+        best = float(scores[finite].max())
+        eligible = finite & (scores >= best - s.program_tolerance)
+    else:
+        eligible = fresh
+    row = farthest_program(U, Uc, eligible)
+    return pool[row, dims].clone()
+
+
+def _run_scores(acqf: AcquisitionFunction, space: EncodedSpace, dims: list[int],
+                candidates: Tensor, pool: Tensor, own: Tensor, s: OptimizerSettings,
+                rng: np.random.Generator) -> Tensor:
+    """Score of each candidate's program as a run: the mean log acquisition of the better half
+    of ``RUN_SAMPLES`` wells with that program (the other inputs taken from pool rows) and the
+    candidate's own well."""
+    m = min(RUN_SAMPLES, len(pool))
+    others = pool[torch.as_tensor(rng.choice(len(pool), m, replace=False))]
+    rows = others.unsqueeze(0).repeat(len(candidates), 1, 1)
+    rows[..., dims] = candidates[:, dims].unsqueeze(1)
+    rows = space.snap(rows.reshape(-1, space.dim))
+    ok = space.contains(rows)
+    values = torch.full((len(rows),), -math.inf, dtype=torch.double)
+    if bool(ok.any()):
+        values[ok] = _score_rows(acqf, rows[ok], s.score_chunk)
+    values = torch.cat([own.reshape(-1, 1), values.reshape(len(candidates), m)], dim=1)
+    finite = values[torch.isfinite(values)]
+    floor = float(finite.min()) - 10.0 if finite.numel() else -1e6
+    best_half = torch.sort(values.clamp_min(floor), dim=1, descending=True).values
+    return best_half[:, : max(1, (m + 1) // 2)].mean(dim=1)
+
+
+def _program_rows(space: EncodedSpace, dims: list[int], programs: Tensor) -> Tensor:
+    """Full encoded rows holding ``programs`` on ``dims`` (other dimensions at their lower
+    bound), for :func:`program_coordinates`."""
+    rows = space.bounds[0].repeat(len(programs), 1)
+    rows[:, dims] = programs.to(rows)
+    return rows
+
+
+@torch.no_grad()
+def _score_rows(acqf: AcquisitionFunction, X: Tensor, chunk: int) -> Tensor:
+    """Acquisition value of each row (one-point batches, given the pending points)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = torch.cat([acqf(x.unsqueeze(-2)).reshape(-1).double() for x in X.split(chunk)])
+    return torch.nan_to_num(values, nan=-math.inf)
 
 
 def _is_taken(x: Tensor, taken: Tensor | None, picks: list[Tensor]) -> bool:

@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from campaigns.physchem import RecipeLimits
 from campaigns.spec import (
     CampaignSpec,
     CategoricalParameter,
@@ -114,6 +115,10 @@ class EncodedSpace:
     here, as everywhere the surrogate sees them (it takes its own log10); the optimizer searches
     their log10 (:func:`planner.optimize.optimize_mixed`) and designs and candidate pools spread
     them log-uniformly."""
+    limits: RecipeLimits | None = None
+    """Declared physical limits (a liquid solvent blend, salt below its solubility; see
+    :mod:`campaigns.physchem`) that :meth:`contains` and :meth:`violations` check too; ``None``
+    when none applies to this campaign."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -223,6 +228,7 @@ class EncodedSpace:
             fixed_features=fixed,
             resolution=steps,
             log_dims=tuple(sorted(logs)),
+            limits=RecipeLimits.from_spec(spec),
         )
 
     @classmethod
@@ -388,7 +394,7 @@ class EncodedSpace:
                                              np.array(group.upper))
         if self.resolution or any(g.resolution for g in self.mixtures):
             Xr = self._round_to_resolution(Xn)
-            ok = self.contains(torch.as_tensor(Xr)).numpy()
+            ok = self.contains(torch.as_tensor(Xr), physical=False).numpy()
             Xn[ok] = Xr[ok]  # a row whose rounding would break a constraint stays unrounded
         return Xn
 
@@ -420,11 +426,12 @@ class EncodedSpace:
             Xr[:, cols] = vals
         return Xr
 
-    def contains(self, X: Tensor, *, tol: float = CHECK_TOL) -> Tensor:
+    def contains(self, X: Tensor, *, tol: float = CHECK_TOL, physical: bool = True) -> Tensor:
         """Boolean ``n`` mask: which encoded rows are valid recipes of this space.
 
         Checks bounds, whole codes for categoricals and integers, fixed features, equality
-        constraints (mixture sums) and the spec's linear inequalities, each within ``tol``.
+        constraints (mixture sums) and the spec's linear inequalities, each within ``tol``, and
+        (unless ``physical=False``) the declared physical :attr:`limits`.
         """
         X = X.reshape(-1, self.dim).to(torch.double)
         ok = ((X >= self.bounds[0] - tol) & (X <= self.bounds[1] + tol)).all(dim=-1)
@@ -437,7 +444,23 @@ class EncodedSpace:
         for idx, coef, rhs in self.inequality_constraints:
             margin = CONSTRAINT_MARGIN * (1.0 + abs(rhs))
             ok &= (X[:, idx] * coef).sum(-1) >= rhs - margin - tol
+        if physical and self.limits is not None and bool(ok.any()):
+            rows = torch.nonzero(ok).reshape(-1)
+            held = self.limits.holds(self._frame(X[rows]))
+            ok[rows[torch.as_tensor(~held)]] = False
         return ok
+
+    def _frame(self, X: Tensor) -> pd.DataFrame:
+        """Valid encoded rows as recipes in lab units (level names), without any rounding."""
+        Xn = X.detach().cpu().numpy()
+        data: dict[str, Any] = {}
+        for j, name in enumerate(self.feature_names):
+            if j in self.categories:
+                levels = np.asarray(self.categories[j], dtype=object)
+                data[name] = levels[np.clip(np.rint(Xn[:, j]), 0, len(levels) - 1).astype(int)]
+            else:
+                data[name] = Xn[:, j]
+        return pd.DataFrame(data)
 
     def violations(self, recipes: pd.DataFrame) -> list[str]:
         """Every way the recipe rows break the spec, as messages (empty when all rows are valid)."""
@@ -474,6 +497,8 @@ class EncodedSpace:
             for i in np.flatnonzero(~linear_constraint_holds(recipes, lc, tol=CHECK_TOL)):
                 problems.append((int(i), f"row {i}: linear constraint {k} "
                                          f"({lc.description or lc.operator}) fails"))
+        if self.limits is not None:
+            problems += self.limits.problems(recipes.reset_index(drop=True))
         return problems
 
 

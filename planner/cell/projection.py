@@ -158,14 +158,92 @@ class CellProjection:
 
 
 @dataclass(frozen=True)
+class CellDesign:
+    """The cell a material is projected into: the assumptions a chemist may change.
+
+    ``None`` keeps the parameter set's own value (Chayambuka2022 for the sodium-ion cell,
+    Chen2020 for the lithium-ion cell); :meth:`describe` lists what is actually used.
+    """
+
+    n_to_p_ratio: float = N_TO_P
+    """Negative-to-positive capacity ratio (sodium-ion cell: sets the anode thickness)."""
+    positive_thickness_um: float | None = None
+    """Positive electrode coating thickness [µm]: the cathode loading. In the lithium-ion cell
+    the negative electrode is scaled by the same factor (its N/P stays Chen2020's)."""
+    electrolyte_concentration_mol_per_m3: float | None = None
+    """Initial salt concentration of the cell's electrolyte [mol/m³] (1000 = 1 M)."""
+    carbon_density_kg_per_m3: float = RHO_HARD_CARBON
+    """Hard-carbon particle density [kg/m³] (sodium-ion cell)."""
+    temperature_c: float = 25.0
+    """Cell and ambient temperature [°C]."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.8 <= self.n_to_p_ratio <= 2.0:
+            problems.append(f"n_to_p_ratio = {self.n_to_p_ratio:g} is outside 0.8-2")
+        if self.positive_thickness_um is not None and not 5.0 <= self.positive_thickness_um <= 300:
+            problems.append(f"positive_thickness_um = {self.positive_thickness_um:g} is outside "
+                            "5-300 µm")
+        c = self.electrolyte_concentration_mol_per_m3
+        if c is not None and not 100.0 <= c <= 4000.0:
+            problems.append(f"electrolyte_concentration_mol_per_m3 = {c:g} is outside 100-4000")
+        if not 800.0 <= self.carbon_density_kg_per_m3 <= 2300.0:
+            problems.append(f"carbon_density_kg_per_m3 = {self.carbon_density_kg_per_m3:g} is "
+                            "outside 800-2300")
+        if not -20.0 <= self.temperature_c <= 60.0:
+            problems.append(f"temperature_c = {self.temperature_c:g} is outside -20-60 °C")
+        if problems:
+            raise CellProjectionError(
+                "Cell design: " + "; ".join(problems) + ".",
+                hint="Keep the assumptions within the ranges the PyBaMM parameter sets are "
+                     "valid for, or reset them to the defaults.")
+
+    def key(self) -> tuple[tuple[str, float | None], ...]:
+        """The design as a hashable, rounded tuple (cache key)."""
+        return tuple((k, None if v is None else round(float(v), 3))
+                     for k, v in asdict(self).items())
+
+    def describe(self, kind: str) -> dict[str, str]:
+        """Assumption → value with unit, as a projection of ``kind`` uses it."""
+        if kind == "hard_carbon":
+            cell = ("PyBaMM sodium_ion.BasicDFN, Chayambuka2022: hard carbon | NaPF6 in EC:PC | "
+                    "Na3V2(PO4)2F3, 2.54 cm² electrodes")
+        else:
+            cell = "PyBaMM lithium_ion.DFN, Chen2020: LG M50 (graphite-SiOx | NMC811), 5 Ah"
+        out = {"Cell": cell}
+        if kind == "hard_carbon":
+            out["N/P ratio"] = f"{self.n_to_p_ratio:g}"
+            out["Hard-carbon density"] = f"{self.carbon_density_kg_per_m3:g} kg/m³"
+        thickness = self.positive_thickness_um or POSITIVE_THICKNESS_UM[kind]
+        concentration = (self.electrolyte_concentration_mol_per_m3
+                         or ELECTROLYTE_CONCENTRATION_MOL_PER_M3)
+        out["Positive electrode thickness"] = f"{thickness:g} µm"
+        out["Electrolyte salt concentration"] = f"{concentration:g} mol/m³"
+        out["Temperature"] = f"{self.temperature_c:g} °C"
+        return out
+
+
+DEFAULT_DESIGN = CellDesign()
+"""The cell design of the module docstring."""
+
+POSITIVE_THICKNESS_UM = {"hard_carbon": 68.0, "electrolyte": 75.6}
+"""The parameter sets' positive electrode thickness [µm] (Chayambuka2022, Chen2020), what
+``positive_thickness_um=None`` means."""
+ELECTROLYTE_CONCENTRATION_MOL_PER_M3 = 1000.0
+"""Both parameter sets' initial electrolyte concentration [mol/m³]."""
+
+
+@dataclass(frozen=True)
 class _Case:
     kind: str
     inputs: tuple[tuple[str, float], ...]
     fast: bool
+    design: CellDesign = DEFAULT_DESIGN
 
 
 def project_hard_carbon(
-    ice_pct: float, reversible_capacity_mah_per_g: float, *, fast: bool = False
+    ice_pct: float, reversible_capacity_mah_per_g: float, *, fast: bool = False,
+    design: CellDesign | None = None,
 ) -> CellProjection:
     """Project a hard-carbon anode into a sodium-ion full cell (NVPF cathode, Chayambuka2022).
 
@@ -174,6 +252,8 @@ def project_hard_carbon(
             30 % a formed cell has almost no sodium left).
         reversible_capacity_mah_per_g: reversible capacity per gram of carbon [mAh/g], 0-1000.
         fast: coarse mesh and loose tolerances (tests, quick screening).
+        design: the cell's assumptions (N/P, cathode loading, electrolyte, temperature);
+            default :data:`DEFAULT_DESIGN`.
 
     Returns:
         :class:`CellProjection` with capacity and energy at 0.1C, 1C and 2C, specific energy per
@@ -201,18 +281,22 @@ def project_hard_carbon(
                                   "by 100. Capacity is per gram of carbon in mAh/g.")
     case = _Case("hard_carbon", (("ice_pct", round(float(ice_pct), 2)),
                                  ("reversible_capacity_mah_per_g",
-                                  round(float(reversible_capacity_mah_per_g), 2))), bool(fast))
+                                  round(float(reversible_capacity_mah_per_g), 2))), bool(fast),
+                 design or DEFAULT_DESIGN)
     return _cached(case)
 
 
-def project_electrolyte(ionic_conductivity_ms_per_cm: float, *, fast: bool = False
-                        ) -> CellProjection:
+def project_electrolyte(ionic_conductivity_ms_per_cm: float, *, fast: bool = False,
+                        design: CellDesign | None = None) -> CellProjection:
     """Project an electrolyte's conductivity into a lithium-ion cell (Chen2020, LG M50).
 
     Args:
         ionic_conductivity_ms_per_cm: the electrolyte's conductivity at 25 °C and ~1 M [mS/cm],
             0-100.
         fast: coarse mesh and loose tolerances.
+        design: the cell's assumptions (loading, electrolyte concentration, temperature);
+            default :data:`DEFAULT_DESIGN` (``n_to_p_ratio`` and the carbon density do not
+            apply).
 
     Returns:
         :class:`CellProjection`; ``retention_2c_pct`` is the 2C capacity relative to 0.1C.
@@ -225,7 +309,8 @@ def project_electrolyte(ionic_conductivity_ms_per_cm: float, *, fast: bool = Fal
             f"Cannot project: ionic_conductivity_ms_per_cm = {ionic_conductivity_ms_per_cm!r} "
             "is outside (0, 100].", hint="Give the conductivity in mS/cm (1 S/m = 10 mS/cm).")
     case = _Case("electrolyte", (("ionic_conductivity_ms_per_cm",
-                                  round(float(ionic_conductivity_ms_per_cm), 2)),), bool(fast))
+                                  round(float(ionic_conductivity_ms_per_cm), 2)),), bool(fast),
+                 design or DEFAULT_DESIGN)
     return _cached(case)
 
 
@@ -267,8 +352,11 @@ def _pybamm():
 def _cached(case: _Case) -> CellProjection:
     from planner._cache import cache_dir, stable_hash
 
-    key = stable_hash([case.kind, case.inputs, case.fast, MODEL_VERSION, _pybamm_version(),
-                       _SETTINGS["fast" if case.fast else "full"]])
+    parts: list[Any] = [case.kind, case.inputs, case.fast, MODEL_VERSION, _pybamm_version(),
+                        _SETTINGS["fast" if case.fast else "full"]]
+    if case.design != DEFAULT_DESIGN:  # default-design results keep their cache files
+        parts.append(case.design.key())
+    key = stable_hash(parts)
     path = cache_dir("pybamm") / f"{case.kind}_{key}.json"
     if path.is_file():
         try:
@@ -276,7 +364,7 @@ def _cached(case: _Case) -> CellProjection:
         except (ValueError, TypeError, KeyError):
             path.unlink(missing_ok=True)  # corrupt or old format: recompute
     fn = _hard_carbon if case.kind == "hard_carbon" else _electrolyte
-    result = fn(dict(case.inputs), fast=case.fast)
+    result = fn(dict(case.inputs), fast=case.fast, design=case.design)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel test workers may race
     tmp.write_text(result.to_json())
     tmp.replace(path)
@@ -315,21 +403,40 @@ def _ocp_table(pybamm, fn, grid: np.ndarray) -> np.ndarray:
     return np.asarray(fn(pybamm.Vector(grid)).evaluate(), float).ravel()
 
 
-def _hard_carbon(inputs: dict[str, float], *, fast: bool) -> CellProjection:
+def _apply_design(p, design: CellDesign, *, scale_negative: bool) -> None:
+    """Put the design's loading, electrolyte and temperature into parameter values ``p``."""
+    if design.positive_thickness_um is not None:
+        factor = design.positive_thickness_um * 1e-6 / float(p["Positive electrode thickness [m]"])
+        p["Positive electrode thickness [m]"] = design.positive_thickness_um * 1e-6
+        if scale_negative:
+            p["Negative electrode thickness [m]"] = factor * float(
+                p["Negative electrode thickness [m]"])
+            p["Nominal cell capacity [A.h]"] = factor * float(p["Nominal cell capacity [A.h]"])
+    if design.electrolyte_concentration_mol_per_m3 is not None:
+        p["Initial concentration in electrolyte [mol.m-3]"] = (
+            design.electrolyte_concentration_mol_per_m3)
+    kelvin = design.temperature_c + 273.15
+    p["Ambient temperature [K]"] = kelvin
+    p["Initial temperature [K]"] = kelvin
+
+
+def _hard_carbon(inputs: dict[str, float], *, fast: bool,
+                 design: CellDesign = DEFAULT_DESIGN) -> CellProjection:
     pybamm = _pybamm()
     settings = _SETTINGS["fast" if fast else "full"]
     ice = inputs["ice_pct"] / 100.0
     q_mah_per_g = inputs["reversible_capacity_mah_per_g"]
     p = pybamm.ParameterValues("Chayambuka2022")
+    _apply_design(p, design, scale_negative=False)
     c_ref = float(p["Maximum concentration in negative electrode [mol.m-3]"])
-    c_n = q_mah_per_g * 3600.0 * RHO_HARD_CARBON / FARADAY
+    c_n = q_mah_per_g * 3600.0 * design.carbon_density_kg_per_m3 / FARADAY
     eps_n = float(p["Negative electrode active material volume fraction"])
     eps_p = float(p["Positive electrode active material volume fraction"])
     c_p = float(p["Maximum concentration in positive electrode [mol.m-3]"])
     cap_p = eps_p * float(p["Positive electrode thickness [m]"]) * c_p  # mol/m² at x = 1
     n_assembled = cap_p * X_P_ASSEMBLED
     deliverable = cap_p * (X_P_ASSEMBLED - X_P_CHARGED)
-    thickness_n = N_TO_P * deliverable / (eps_n * c_n)
+    thickness_n = design.n_to_p_ratio * deliverable / (eps_n * c_n)
     cap_n = eps_n * thickness_n * c_n
     inventory = n_assembled - (1.0 - ice) * min(deliverable, cap_n / ice)
 
@@ -378,12 +485,16 @@ def _hard_carbon(inputs: dict[str, float], *, fast: bool) -> CellProjection:
                             solver=_make_solver(pybamm, settings))
     capacity, energy, (cap_area, energy_area), notes = _solve_rates(
         sim, nominal, area, extra_inputs={})
-    stack = _stack_mass_kg_per_m2(p, thickness_n)
+    stack = _stack_mass_kg_per_m2(p, thickness_n, design.carbon_density_kg_per_m3)
     return CellProjection(
         kind="hard_carbon", c_rates=C_RATES, capacity_ah=capacity, energy_wh=energy,
         capacity_ah_per_m2=cap_area, energy_wh_per_m2=energy_area, nominal_capacity_ah=nominal,
         specific_energy_wh_per_kg=tuple(e / stack for e in energy_area),
-        design=(("n_to_p_ratio", N_TO_P), ("negative_electrode_thickness_um", thickness_n * 1e6),
+        design=(("n_to_p_ratio", design.n_to_p_ratio),
+                ("negative_electrode_thickness_um", thickness_n * 1e6),
+                ("positive_electrode_thickness_um",
+                 float(p["Positive electrode thickness [m]"]) * 1e6),
+                ("positive_areal_capacity_mah_per_cm2", deliverable * FARADAY / 3.6 / 1e4),
                 ("sodium_lost_on_formation_pct", 100.0 * (n_assembled - inventory) / deliverable),
                 ("stack_mass_kg_per_m2", stack)),
         inputs=tuple(inputs.items()), config="fast" if fast else "full",
@@ -391,11 +502,11 @@ def _hard_carbon(inputs: dict[str, float], *, fast: bool) -> CellProjection:
     )
 
 
-def _stack_mass_kg_per_m2(p, thickness_n: float) -> float:
+def _stack_mass_kg_per_m2(p, thickness_n: float, rho_carbon: float = RHO_HARD_CARBON) -> float:
     """Both coatings (solids + pore electrolyte) and the wetted separator [kg/m²]."""
     rho = _DENSITY
     total = 0.0
-    for side, thickness, rho_active in (("Negative", thickness_n, RHO_HARD_CARBON),
+    for side, thickness, rho_active in (("Negative", thickness_n, rho_carbon),
                                         ("Positive", float(p["Positive electrode thickness [m]"]),
                                          rho["nvpf"])):
         active = float(p[f"{side} electrode active material volume fraction"])
@@ -414,12 +525,13 @@ def _sodium_model():
     return _pybamm().sodium_ion.BasicDFN()
 
 
-@functools.lru_cache(maxsize=2)
-def _electrolyte_simulation(fast: bool):
-    """Chen2020 DFN with the conductivity scale as an input: built once per process."""
+@functools.lru_cache(maxsize=8)
+def _electrolyte_simulation(fast: bool, design: CellDesign = DEFAULT_DESIGN):
+    """Chen2020 DFN with the conductivity scale as an input: built once per process and design."""
     pybamm = _pybamm()
     settings = _SETTINGS["fast" if fast else "full"]
     p = pybamm.ParameterValues("Chen2020")
+    _apply_design(p, design, scale_negative=True)
     base = p["Electrolyte conductivity [S.m-1]"]
 
     def conductivity(c_e, temperature):
@@ -435,9 +547,10 @@ def _electrolyte_simulation(fast: bool):
     return sim, kappa_ref, float(p["Nominal cell capacity [A.h]"]), area
 
 
-def _electrolyte(inputs: dict[str, float], *, fast: bool) -> CellProjection:
+def _electrolyte(inputs: dict[str, float], *, fast: bool,
+                 design: CellDesign = DEFAULT_DESIGN) -> CellProjection:
     pybamm = _pybamm()
-    sim, kappa_ref, nominal, area = _electrolyte_simulation(fast)
+    sim, kappa_ref, nominal, area = _electrolyte_simulation(fast, design)
     scale = inputs["ionic_conductivity_ms_per_cm"] / 10.0 / kappa_ref  # mS/cm -> S/m
     capacity, energy, (cap_area, energy_area), notes = _solve_rates(
         sim, nominal, area, extra_inputs={"Electrolyte conductivity scale": scale})

@@ -5,9 +5,14 @@ The PyBaMM model is :mod:`planner.cell.projection`'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import pandas as pd
 
 from campaigns.snapshot import CampaignSnapshot
+from campaigns.store import BatchInfo
+from planner.cell.projection import CellDesign, CellProjection
 from planner.errors import PlanningError
 
 HARD_CARBON_INPUTS = ("ice_pct", "reversible_capacity_mah_per_g")
@@ -85,3 +90,90 @@ def project_measured(snapshot: CampaignSnapshot, /, *, wells: list[str] | None =
         rows.append({"batch_id": rec["batch_id"], "well": rec["well"],
                      **{k: rec[k] for k in needed}, **proj.as_dict()})
     return pd.DataFrame(rows)
+
+
+def inputs_for(kind: str) -> tuple[str, ...]:
+    """The material numbers a projection of ``kind`` needs."""
+    return HARD_CARBON_INPUTS if kind == "hard_carbon" else ELECTROLYTE_INPUTS
+
+
+def projectable_materials(snapshot: CampaignSnapshot, batches: Sequence[BatchInfo] = (), /, *,
+                          top: int = 20) -> pd.DataFrame:
+    """Materials a projection can start from: measured wells and proposed (not yet measured)
+    wells with predictions.
+
+    Args:
+        snapshot: The campaign's data.
+        batches: The campaign's plates (for the predictions stored with proposed wells).
+        top: At most this many of each source, best primary objective first.
+
+    Returns:
+        One row per material: ``source`` (``measured`` or ``proposed``), ``batch_id``, ``well``,
+        ``label`` (for a picker) and the numbers of :func:`inputs_for` (predicted means for
+        proposed wells). Empty when the campaign has none.
+    """
+    kind = projection_kind(snapshot)
+    needed = list(inputs_for(kind))
+    primary = snapshot.spec.objectives[0]
+    rows: list[dict[str, Any]] = []
+    obs = snapshot.observations
+    if not obs.empty and set(needed) <= set(obs.columns):
+        ok = obs[(obs["status"] == "ok") & obs[needed].notna().all(axis=1)]
+        if primary.name in ok:
+            ok = ok.sort_values(primary.name, ascending=primary.direction == "min")
+        for rec in ok.head(top).to_dict(orient="records"):
+            rows.append({"source": "measured", "batch_id": int(rec["batch_id"]),
+                         "well": rec["well"], **{k: float(rec[k]) for k in needed}})
+    measured = set() if obs.empty else set(zip(obs["batch_id"], obs["well"], strict=True))
+    proposed: list[dict[str, Any]] = []
+    for batch in batches:
+        for w in batch.wells:
+            if w.role != "sample" or (batch.id, w.well) in measured:
+                continue
+            targets = w.predictions.get("targets") or {}
+            means = {k: (targets.get(k) or {}).get("mean") for k in needed}
+            numbers = {k: float(v) for k, v in means.items() if isinstance(v, (int, float))}
+            if len(numbers) == len(needed):
+                proposed.append({"source": "proposed", "batch_id": batch.id, "well": w.well,
+                                 **numbers})
+    if proposed and primary.name in needed:
+        proposed.sort(key=lambda r: r[primary.name], reverse=primary.direction == "max")
+    rows += proposed[:top]
+    frame = pd.DataFrame(rows, columns=["source", "batch_id", "well", *needed])
+    frame.insert(3, "label", [
+        f"{r.source} · plate {r.batch_id} · {r.well} · "
+        + ", ".join(f"{k} {getattr(r, k):.4g}" for k in needed)
+        for r in frame.itertuples()])
+    return frame
+
+
+def project_material(kind: str, values: Mapping[str, float], /, *,
+                     design: CellDesign | None = None, fast: bool = True) -> CellProjection:
+    """Project one material (``values``: the numbers of :func:`inputs_for`) into the cell of
+    ``design``; cached in memory and on disk (:mod:`planner.cell.projection`)."""
+    from planner.cell.projection import project_electrolyte, project_hard_carbon
+
+    missing = [k for k in inputs_for(kind) if k not in values]
+    if missing:
+        raise PlanningError(f"a {kind} projection needs {missing}.",
+                            hint=f"Give {', '.join(inputs_for(kind))}.")
+    if kind == "hard_carbon":
+        return project_hard_carbon(values["ice_pct"], values["reversible_capacity_mah_per_g"],
+                                   fast=fast, design=design)
+    return project_electrolyte(values["ionic_conductivity_ms_per_cm"], fast=fast, design=design)
+
+
+def rate_table(projection: CellProjection) -> pd.DataFrame:
+    """One row per C-rate: capacity, energy (per cell and per area), specific energy."""
+    out = pd.DataFrame({
+        "c_rate_per_h": list(projection.c_rates),
+        "capacity_mah": [1e3 * c for c in projection.capacity_ah],
+        "energy_mwh": [1e3 * e for e in projection.energy_wh],
+        "capacity_mah_per_cm2": [0.1 * c for c in projection.capacity_ah_per_m2],
+        "energy_wh_per_m2": list(projection.energy_wh_per_m2),
+    })
+    if projection.specific_energy_wh_per_kg:
+        out["specific_energy_wh_per_kg"] = list(projection.specific_energy_wh_per_kg)
+    first = projection.capacity_ah[0]
+    out["capacity_retained_pct"] = [100.0 * c / first for c in projection.capacity_ah]
+    return out

@@ -45,7 +45,9 @@ with concentration, ether content, FEC and anion-derived SEI (FSI), while conduc
 
 Measurement model (``noise=True``): conductivity 3 % log-normal noise and a plate factor
 (σ 2 %, cell-constant calibration); LCE noise σ 0.04 plus a plate offset σ 0.03; 3 % of wells
-``failed_cell`` (both results NaN).
+``failed_cell`` (both results NaN). A recipe that breaks a physical limit of
+:mod:`campaigns.physchem` (a solvent blend frozen at the test temperature, more salt than
+dissolves) is ``failed_synthesis`` with no results: there is no liquid to measure.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from campaigns import physchem
 from planner.simulation._validation import SimulationInputError, check_frame, normalize_category
 
 SIMULATED = True
@@ -162,7 +165,8 @@ def simulate_electrolyte(
 
     Returns:
         ``n x 5`` frame (same index): :data:`TARGETS` (NaN for failed wells), ``status``
-        (``ok`` or ``failed_cell``), ``operator``, ``instrument``.
+        (``ok``, ``failed_cell``, or ``failed_synthesis`` for a recipe that breaks a physical
+        limit), ``operator``, ``instrument``.
     """
     out = true_electrolyte_response(recipes)
     n = len(out)
@@ -181,10 +185,26 @@ def simulate_electrolyte(
         failed = rng.random(n) < FAILED_CELL_RATE
         status[failed] = "failed_cell"
         out.loc[failed, list(TARGETS)] = np.nan
+        impossible = ~_physical_limits(recipes).holds(recipes.reset_index(drop=True))
+        status[impossible] = "failed_synthesis"
+        out.loc[out.index[impossible], list(TARGETS)] = np.nan
     out["status"] = status
     out["operator"] = operator
     out["instrument"] = INSTRUMENT
     return out
+
+
+def _physical_limits(recipes: pd.DataFrame) -> physchem.RecipeLimits:
+    """The declared limits (default values) for the columns these recipes have."""
+    names = set(recipes.columns)
+    return physchem.RecipeLimits(
+        solvent_columns=tuple(c for c in physchem.SOLVENTS if c in names),
+        temperature_column="temperature_c" if "temperature_c" in names else None,
+        salt_column="salt" if "salt" in names else None,
+        molality_column=("salt_molality_mol_per_kg" if "salt_molality_mol_per_kg" in names
+                         else None),
+        max_molality=tuple(sorted(physchem.SALT_SOLUBILITY_MOL_PER_KG.items())),
+    )
 
 
 def known_salts() -> list[str]:
