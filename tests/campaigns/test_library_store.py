@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from campaigns.errors import CampaignError
 from campaigns.library_store import (
@@ -324,3 +327,29 @@ def test_a_partial_file_of_a_killed_import_is_removed_later(tmp_path: Path, df: 
     os.utime(old, (1e9, 1e9))
     table = import_library(io.BytesIO(csv_bytes(df)), spec=SPEC, dest_dir=tmp_path)
     assert leftovers(tmp_path) == sorted([fresh.name, table.path.name])
+
+
+# --- any cut of a file: a clean refusal or a true prefix, never a crash or a stray file -------
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=1, max_value=2000), chunk=st.integers(min_value=1, max_value=12))
+def test_a_file_cut_anywhere_is_refused_or_a_prefix(tmp_path: Path, cut: int,
+                                                    chunk: int) -> None:
+    full = frame(40)
+    data = csv_bytes(full)
+    dest = tmp_path / uuid.uuid4().hex  # one folder per example
+    try:
+        table = import_library(io.BytesIO(data[: min(cut, len(data) - 1)]), spec=SPEC,
+                               dest_dir=dest, chunk_rows=chunk)
+    except LibraryImportError as exc:
+        assert exc.problems and exc.hint
+        assert leftovers(dest) == []
+        return
+    back = table.to_frame()
+    n = table.n_rows
+    assert 0 < n <= 40 and leftovers(dest) == [table.path.name]
+    expect = full.iloc[:n].reset_index(drop=True)
+    assert back["candidate_id"].iloc[: n - 1].tolist() == expect["material"].iloc[: n - 1].tolist()
+    # Every row but the last is exact; the last may have lost the end of its last value.
+    pd.testing.assert_series_equal(back["y"].iloc[: n - 1].reset_index(drop=True),
+                                   expect["y"].iloc[: n - 1], check_names=False)
