@@ -376,7 +376,7 @@ class Screening(_Frozen):
     selectable candidates, a cheap screen from the fitted model scores every row in chunks and
     only a diverse shortlist gets the full acquisition."""
 
-    min_rows: int = Field(default=20_000, ge=1)
+    min_rows: int = Field(default=10_000, ge=1)
     """Libraries with more unused candidates than this are screened first."""
     shortlist: int | None = Field(default=None, ge=1)
     """Candidates kept for the full acquisition; ``None``: ``max(per_well x wells, floor)``."""

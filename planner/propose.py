@@ -820,7 +820,7 @@ def propose_from_pool(problem: PoolProblem, /, *, q: int, seed: int, surrogate: 
     :class:`~planner.transforms.TargetTransform` chooses, builds the acquisition named by
     ``settings`` with the goals' outcome constraints and the pending rows, and picks rows with
     :func:`planner.pool.select_from_pool`. A pool with more selectable rows than
-    ``screening.min_rows`` (default 20,000) is screened first (:mod:`planner.funnel`, on the
+    ``screening.min_rows`` (default 10,000) is screened first (:mod:`planner.funnel`, on the
     engine :func:`planner.engine.current_engine` names) and only the shortlist gets the full
     acquisition; ``model_info["stages"]`` records rows screened, shortlist size, seconds and
     peak memory per stage. Without a usable model it picks spread-out rows.

@@ -25,7 +25,10 @@ sampling (Liang et al., npj Comput. Mater. 7, 188, 2021):
 
 Execution: seeds of one strategy run in parallel worker processes (``workers``, default 2), each
 started fresh with ``torch.set_num_threads(1)`` (oversubscribed threads made a peer 7-28x
-slower); a fresh pool per strategy makes its peak resident memory its own. A step on which a
+slower); a fresh pool per strategy makes its peak resident memory its own. Inside a
+:func:`planner.engine.use_engine` block with the Dask engine (``planner backtest --engine dask``)
+the seeds are Dask tasks instead (workers pinned to one thread; peak memory is then the
+worker's). A step on which a
 strategy fails falls back to random picks for that step and is counted in ``fallbacks``.
 
 Example::
@@ -60,6 +63,7 @@ from planner.backtest.problem import (
     read_table,
 )
 from planner.backtest.strategies import STRATEGIES, make_strategy, unavailable_reason
+from planner.engine import current_engine
 from planner.errors import PlanningError
 from planner.runtime import skip_botorch_jit_kernel
 
@@ -289,6 +293,7 @@ def run_backtest(
         A :class:`BacktestResult`; ``to_dict()`` gives the JSON report.
     """
     config.validate()
+    engine = current_engine()
     names = list(dict.fromkeys(config.strategies))
     if reference and "random" not in names:
         names.insert(0, "random")
@@ -313,7 +318,13 @@ def run_backtest(
                 continue
             task = bar.add_task(name, total=config.seeds)
             traces[name] = []
-            if config.workers > 1 and config.seeds > 1:
+            if engine.name != "local":
+                # Seeds as Dask tasks (planner.engine): the problem is sent to each worker once.
+                for trace in engine.imap(_run_seed_task, [(name, s) for s in range(config.seeds)],
+                                         shared=(problem, config), ordered=False):
+                    traces[name].append(trace)
+                    bar.advance(task)
+            elif config.workers > 1 and config.seeds > 1:
                 ctx = multiprocessing.get_context("spawn")
                 workers = min(config.workers, config.seeds)
                 with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
@@ -332,7 +343,17 @@ def run_backtest(
                         traces[name].append(run_campaign(problem, name, s, config))
                     bar.advance(task)
             traces[name].sort(key=lambda t: t.seed)
-    return BacktestResult.summarize(problem, config, traces, skipped)
+    result = BacktestResult.summarize(problem, config, traces, skipped)
+    result.report["engine"] = engine.describe()
+    return result
+
+
+def _run_seed_task(shared: tuple[BacktestProblem, BacktestConfig], item: tuple[str, int]
+                   ) -> SeedTrace:
+    """One seed of one strategy as an engine task (a Dask worker, pinned to one thread)."""
+    problem, config = shared
+    strategy, seed = item
+    return run_campaign(problem, strategy, seed, config)
 
 
 def _finite(x: float) -> float | None:

@@ -123,6 +123,22 @@ def backtest(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where the seeds run: local (worker processes, --workers) or dask (each seed "
+            "a Dask task).",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address tcp://HOST:PORT for --engine dask (default: a local "
+            "cluster on 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Compare proposal strategies on a table whose outcomes are all known (pool-based backtest).
 
@@ -184,7 +200,10 @@ def backtest(
         strategy_options=options,
     )
     config.validate()
-    result = run_backtest(problem, config, progress=progress)
+    from planner.engine import running_on
+
+    with running_on(engine, scheduler):
+        result = run_backtest(problem, config, progress=progress)
     report = result.to_dict()
     print_report(report)
     if json_out is not None:
