@@ -481,6 +481,7 @@ def proposal_part(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    global Q
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=("proposal", "gp"), default="proposal")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 100_000, 1_000_000,
@@ -495,7 +496,7 @@ def main() -> None:
                     help="library size at which the funnel is compared with exhaustive greedy")
     ap.add_argument("--min-rows", type=int, default=10_000,
                     help="the funnel screens libraries above this many rows (planning.screening)")
-    ap.add_argument("--q", type=int, default=Q, help="wells per plate (96)")
+    ap.add_argument("--q", type=int, default=96, help="wells per plate")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", default=None, help="where the Parquet libraries are written")
     ap.add_argument("--keep", action="store_true", help="keep the Parquet libraries")
@@ -505,7 +506,6 @@ def main() -> None:
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--library", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global Q
     Q = args.q
     if args.one:
         child(args)
