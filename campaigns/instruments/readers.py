@@ -309,6 +309,10 @@ def _read_xrd_vendor(data: bytes, name: str, sha: str, suffix: str, limits: Limi
                                  f"{str(exc)[:120]}).",
                                  f"Export the scan again from the instrument software, or as "
                                  f"a two-column .xy file. {_TEXT_HINT}") from None
+    if not isinstance(out, dict):
+        raise file_error(name, f"the .{fmt} file cannot be read (the reader found no scan).",
+                         "Export the scan again from the instrument software, or as a two-column "
+                         ".xy file. " + _TEXT_HINT)
     two_theta, intensity = _magnitude(out.get("2Theta")), _magnitude(out.get("intensity"))
     if two_theta is None or intensity is None:
         raise file_error(name, f"the .{fmt} file holds no 2θ scan (a reciprocal-space map or "
@@ -317,7 +321,9 @@ def _read_xrd_vendor(data: bytes, name: str, sha: str, suffix: str, limits: Limi
         raise file_error(name, "the 2θ axis has one position only.",
                          "Export a 2θ (or 2θ-ω) line scan.")
     wavelength = None
-    source = (out.get("metadata") or {}).get("source") or {}
+    metadata = out.get("metadata")
+    source = metadata.get("source") if isinstance(metadata, dict) else None
+    source = source if isinstance(source, dict) else {}
     k_alpha1 = _magnitude(source.get("kAlpha1"), unit="nm")
     if k_alpha1 is not None and k_alpha1.size == 1 and 0.01 < float(k_alpha1[0]) < 1.0:
         wavelength = float(k_alpha1[0])

@@ -80,3 +80,29 @@ def test_settings_round_trip_through_json() -> None:
     assert CharacterizeSettings.from_dict(s.as_dict()) == s
     with pytest.raises(SettingsError, match="unknown fit setting"):
         CharacterizeSettings.from_dict({"lambda": 0.15})
+
+
+def test_odd_numbers_give_a_characterization_or_a_named_error() -> None:
+    """Noise, spikes, constant or negative intensities, odd ranges: never a stack trace."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(start=st.sampled_from([5.0, 10.0, 20.0, 800.0, 1000.0, -50.0]),
+           span=st.sampled_from([30.0, 70.0, 1500.0]),
+           n=st.integers(20, 400), scale=st.sampled_from([0.0, 1e-9, 1.0, 1e6]),
+           seed=st.integers(0, 10), kind=st.sampled_from([None, "xrd", "raman"]))
+    def check(start: float, span: float, n: int, scale: float, seed: int,
+              kind: str | None) -> None:
+        rng = np.random.default_rng(seed)
+        x = np.linspace(start, start + span, n)
+        y = scale * (rng.standard_normal(n) + (rng.random(n) > 0.97) * 50)
+        try:
+            c = characterize(two_columns(x, y), name="odd.xy", kind=kind)
+        except InstrumentFileError as exc:
+            assert "odd.xy" in str(exc) and exc.hint
+        else:
+            assert c.kind in ("xrd", "raman")
+
+    check()

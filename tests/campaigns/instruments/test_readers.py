@@ -139,3 +139,28 @@ def test_zip_members_skip_folders_and_hidden_files_and_refuse_twins() -> None:
         zip_members(buf.getvalue(), name="f.zip")
     with pytest.raises(InstrumentFileError, match="cannot be opened"):
         zip_members(b"PK\x03\x04 not really", name="f.zip")
+
+
+@pytest.mark.parametrize("name", ["A1.xy", "A1.xrdml", "A1.wdf", "A1.brml", "A1.raw"])
+def test_arbitrary_bytes_never_crash_the_readers(name: str) -> None:
+    """Whatever arrives, the answer is a spectrum or an InstrumentFileError naming the file."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    x, y = raman_curve(id_ig=1.0)
+    seeds = [b"", b"WDF1" + bytes(600), wdf(x, y)[:700], b"PK\x03\x04" + bytes(40),
+             b"RAW4.00" + bytes(100), xrdml(x[:30], y[:30])[:400], b"1 2\n3 4\n" * 20]
+
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.one_of(st.binary(max_size=800), st.sampled_from(seeds)),
+           st.binary(max_size=40))
+    def check(head: bytes, tail: bytes) -> None:
+        try:
+            s = read_spectrum(head + tail, name=name)
+        except InstrumentFileError as exc:
+            assert name in str(exc)
+        else:
+            assert s.x.size >= 20 and np.all(np.diff(s.x) >= 0)
+
+    check()
