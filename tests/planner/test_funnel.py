@@ -165,3 +165,42 @@ def test_bad_settings_and_pools_say_what_to_do() -> None:
     assert not ScreeningSettings().applies(10_000, 96)
     assert ScreeningSettings().applies(10_001, 96)
     assert not ScreeningSettings(min_rows=100).applies(2000, 96)  # the shortlist is all of it
+
+
+def test_a_big_library_campaign_plans_from_its_parquet_table(tmp_path, fitted) -> None:  # noqa: ANN001
+    """A library campaign whose candidates live in the columnar store (no DataFrame): measured
+    and pending candidates are never proposed, the plate comes from the funnel's shortlist."""
+    from campaigns.library_store import import_library
+    from campaigns.snapshot import CampaignSnapshot
+    from campaigns.spec import CampaignSpec
+    from planner.propose import propose_plate
+
+    pool = _library(3000).iloc[:2500]
+    spec = CampaignSpec.from_dict({
+        "name": "big-lib", "library": {"inputs": COLUMNS},
+        "targets": [{"name": "ice_pct", "direction": "max", "threshold": 80.0},
+                    {"name": "capacity_mah_per_g", "direction": "max"}],
+        "plate": {"wells": 24},
+        "planning": {"screening": {"min_rows": 1000, "shortlist": 100, "batch_rows": 1000}}})
+    source = tmp_path / "candidates.csv"
+    pool.assign(candidate_id=[f"c{i}" for i in range(len(pool))])[
+        ["candidate_id", *COLUMNS]].to_csv(source, index=False)
+    table = import_library(source, spec=spec, dest_dir=tmp_path / "store")
+    measured = pool.iloc[:30].assign(candidate_id=[f"c{i}" for i in range(30)])
+    Y = _truth(measured)
+    obs = measured.assign(batch_id=1, iso_week="2026-W01", well=[f"A{i}" for i in range(30)],
+                          role="sample", status="ok", **{c: Y[c] for c in Y.columns})
+    pending = pool.iloc[30:33].assign(candidate_id=["c30", "c31", "c32"], batch_id=2,
+                                      well=["B1", "B2", "B3"], role="sample")
+    snap = CampaignSnapshot(spec=spec, revision=30, observations=obs, pending=pending,
+                            library=None, library_table=table)
+    proposal = propose_plate(snap, seed=4, q=3, fast=True)
+    ids = proposal.recipes["candidate_id"].tolist()
+    assert len(set(ids)) == 3 and not set(ids) & {f"c{i}" for i in range(33)}
+    stages = proposal.model_info["stages"]
+    assert stages["screened"] and stages["stage1"]["rows_screened"] == 2500
+    assert stages["stage1"]["rows_excluded"] == 33 and stages["stage1"]["shortlist"] == 100
+    assert proposal.model_info["pending"] == 3
+    rows = table.positions_of(ids)
+    np.testing.assert_allclose(proposal.recipes[COLUMNS].to_numpy(float),
+                               pool.iloc[rows][COLUMNS].to_numpy(float))
