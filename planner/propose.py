@@ -994,10 +994,10 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         pending: np.ndarray = np.unique(on_order[on_order >= 0])
         unused = table.n_rows - len(excluded)
     else:
-        library = library.reset_index(drop=True)
-        pool = library[inputs]
-        ids = library["candidate_id"].astype(str)
+        pool = frame[inputs]
+        ids = frame["candidate_id"].astype(str)
         excluded = ids.isin(_used_ids(snapshot)).to_numpy()
+    frame = pd.DataFrame() if library is None else library.reset_index(drop=True)
         pending = ids.isin(_ids(snapshot.pending)).to_numpy()
         unused = int((~excluded).sum())
     if unused < q:
@@ -1027,7 +1027,7 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
     if table is not None:
         recipes = table.take(plan.rows, ["candidate_id", *inputs]).reset_index(drop=True)
     else:
-        recipes = library.iloc[plan.rows][["candidate_id", *inputs]].reset_index(drop=True)
+        recipes = frame.iloc[plan.rows][["candidate_id", *inputs]].reset_index(drop=True)
     return PlateProposal(recipes=recipes, predictions=plan.predictions,
                          generator=plan.generator, model_info=plan.model_info)
 
