@@ -986,6 +986,7 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
                             hint="Load the candidate table into the campaign first.")
     inputs = spec.input_names
     pool: Any
+    frame = pd.DataFrame() if library is None else library.reset_index(drop=True)
     if table is not None:
         pool = table
         used = table.positions_of(sorted(_used_ids(snapshot)))
@@ -997,7 +998,6 @@ def _propose_library(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
         pool = frame[inputs]
         ids = frame["candidate_id"].astype(str)
         excluded = ids.isin(_used_ids(snapshot)).to_numpy()
-    frame = pd.DataFrame() if library is None else library.reset_index(drop=True)
         pending = ids.isin(_ids(snapshot.pending)).to_numpy()
         unused = int((~excluded).sum())
     if unused < q:
