@@ -67,8 +67,14 @@ def test_the_page_projects_the_best_measured_well_and_shows_its_assumptions(cell
     assert _metric(at, "Specific energy at 0.1C") == pytest.approx(energy)
 
 
-def test_numbers_a_chemist_enters_are_projected(cell_app) -> None:
+def test_proposed_wells_and_numbers_a_chemist_enters_are_projected(cell_app) -> None:
     at = cell_app
+    at.radio(key="cell_source").set_value("proposed").run()
+    _clean(at)
+    pick = at.selectbox(key="cell_pick").value
+    assert pick.startswith("proposed · plate 4 ·")  # the pending plate's predicted means
+    assert float(_assumption(at, "ICE [%]")) == pytest.approx(
+        float(pick.split("ice_pct ")[1].split(",")[0]), rel=1e-3)
     at.radio(key="cell_source").set_value("entered").run()
     at.number_input(key="cell_in_ice_pct").set_value(70.0).run()
     _clean(at)
