@@ -53,7 +53,8 @@ class SuggestResult:
     """False when this week's batch already existed and was returned unchanged."""
 
 
-def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surrogate: str = "gp",
+def suggest_plate(store: Store, campaign: str, *, week: str | None = None,
+                  surrogate: str | None = None,
                   seed: int | None = None, force: bool = False, fast: bool = False,
                   actor: str = "") -> SuggestResult:
     """Propose this week's plate for ``campaign`` and store it (or return the existing one).
@@ -62,7 +63,9 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         store: Open campaign store.
         campaign: Campaign name.
         week: ISO week (``2026-W48``); defaults to the current week.
-        surrogate: ``gp`` or ``ensemble`` (used once the campaign has data).
+        surrogate: ``auto``, ``gp``, ``ensemble``, ``rf`` or ``boosted`` (used once the
+            campaign has data); default the spec's ``planning.model`` (``auto``: the best model
+            per target by cross-validation over the campaign's plates).
         seed: Random seed; defaults to a stable hash of campaign and week.
         force: Regenerate this week's batch (only while it has no results).
         fast: Cheaper optimizer settings (tests, demos).
@@ -80,6 +83,7 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         snapshot = replace(snapshot, pending=snapshot.pending[
             snapshot.pending["batch_id"] != existing.id].reset_index(drop=True))
     spec = snapshot.spec
+    surrogate = str(surrogate or getattr(spec.planning, "model", "auto"))
     n = spec.plate.sample_wells
     trained, _ = snapshot.training_data()
     warnings: list[str] = []
@@ -103,7 +107,7 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None, surro
         from planner.propose import propose_plate
 
         prior = None
-        if spec.warm_start is not None and surrogate == "gp":
+        if spec.warm_start is not None and surrogate in ("gp", "auto"):
             from campaigns.shared_dataset import SharedDataset
 
             try:

@@ -7,7 +7,7 @@ Every surrogate follows the scikit-learn contract and the same interface::
     Xt = model.encode(X_new)                # n x d torch.double, complete (imputed)
     posterior = model.to_botorch().posterior(Xt)
 
-``cross_validate`` scores the three side by side (see :mod:`surrogates.evaluation`).
+``cross_validate`` scores them side by side (see :mod:`surrogates.evaluation`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import logging
 from typing import Any
 
 from surrogates.base import Surrogate
+from surrogates.boosted import BoostedSurrogate
 from surrogates.ensemble import EnsembleSurrogate
 from surrogates.errors import InputDataError, SurrogateError
 from surrogates.evaluation import CVReport, cross_validate
 from surrogates.forest import ForestSurrogate
 from surrogates.gp import GPSurrogate
+from surrogates.selection import AutoSurrogate, Selection, select_models
 
 # Library logging: the application configures handlers (see planner/__init__.py).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -30,11 +32,15 @@ SURROGATES: dict[str, type[Surrogate]] = {
     "gp": GPSurrogate,
     "ensemble": EnsembleSurrogate,
     "rf": ForestSurrogate,
+    "boosted": BoostedSurrogate,
+    # Not a model of its own: the best of the others per target, by grouped cross-validation.
+    "auto": AutoSurrogate,
 }
 
 
 def make_surrogate(name: str, **kwargs: Any) -> Surrogate:
-    """Build an unfitted surrogate by short name: ``gp``, ``ensemble`` or ``rf``.
+    """Build an unfitted surrogate by short name: ``gp``, ``ensemble``, ``rf``, ``boosted`` or
+    ``auto`` (the best of the others per target, see :mod:`surrogates.selection`).
 
     Args:
         name: the surrogate's short name.
@@ -60,12 +66,16 @@ def make_surrogate(name: str, **kwargs: Any) -> Surrogate:
 
 
 __all__ = [
+    "AutoSurrogate",
+    "BoostedSurrogate",
     "CVReport",
     "EnsembleSurrogate",
     "ForestSurrogate",
     "GPSurrogate",
     "SURROGATES",
+    "Selection",
     "Surrogate",
     "cross_validate",
     "make_surrogate",
+    "select_models",
 ]

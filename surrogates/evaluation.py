@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 Z90 = float(norm.ppf(0.95))
 #: Metric names, in report order.
 METRICS = ("r2", "mae", "rmse", "nlpd", "coverage90", "fit_seconds")
-MODEL_NAMES = ("gp", "ensemble", "rf")
+MODEL_NAMES = ("gp", "ensemble", "rf", "boosted")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,9 @@ def cross_validate(
         targets: target column name(s).
         categorical: which inputs are categorical.
         group: column whose values must not be split across folds (paper DOI, plate id).
-        models: any of ``"gp"``, ``"ensemble"``, ``"rf"`` (or ``"all"``).
+        models: any of ``"gp"``, ``"ensemble"``, ``"rf"``, ``"boosted"`` (or ``"all"``), and
+            ``"auto"``: the selection of :mod:`surrogates.selection` run inside each fold on the
+            training rows only (nested cross-validation: an honest score of the choice).
         folds: number of folds (reduced to the number of groups when there are fewer).
         seed: seeds the fold assignment and every model.
         progress: show a progress bar over folds (on stderr).
@@ -319,7 +321,7 @@ def _check_request(
         problems.append(f"column {c!r} is both an input and a target.")
         hints.append("A target cannot be an input.")
     for m in models:
-        if m not in MODEL_NAMES:
+        if m not in (*MODEL_NAMES, "auto"):
             problems.append(f"unknown model {m!r}.")
             hints.append(f"Choose from {', '.join(MODEL_NAMES)} or all.")
     if folds < 2:

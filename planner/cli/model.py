@@ -3,6 +3,9 @@
 Example::
 
     planner model cv data.csv --inputs T,c,salt --target k --categorical salt --group doi
+
+prints every candidate's scores (GP, ensemble, random forest, gradient boosting) and, per
+target, the model that ``model: auto`` picks from them and why (:mod:`surrogates.selection`).
 """
 
 from __future__ import annotations
@@ -126,7 +129,10 @@ def cv(
         typer.Option("--group", help="Keep rows with the same value (paper, plate) in one fold."),
     ] = None,
     model: Annotated[
-        str, typer.Option("--model", help="gp, ensemble, rf or all.")
+        str, typer.Option("--model", help="gp, ensemble, rf, boosted, auto or all (every "
+                          "candidate; comma-separate several). auto: the automatic choice "
+                          "scored by nested cross-validation (slow: it cross-validates the "
+                          "candidates inside each fold).")
     ] = "all",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Number of folds.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed for folds and models.")] = 0,
@@ -134,18 +140,21 @@ def cv(
         Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")
     ] = None,
 ) -> None:
-    """Cross-validate surrogate models: R², MAE, RMSE, NLPD and 90% coverage per target."""
+    """Cross-validate surrogate models: R², MAE, RMSE, NLPD and 90% coverage per target, and
+    the model ``auto`` picks per target with its reason."""
     from surrogates.evaluation import MODEL_NAMES, cross_validate
 
     frame = read_table(data)
     input_names = _split_names(inputs)
     targets = _split_names(target)
     cats = _split_names(categorical)
-    models = list(MODEL_NAMES) if model == "all" else _split_names([model])
-    unknown = [m for m in models if m not in MODEL_NAMES]
+    names = _split_names([model])
+    models = list(dict.fromkeys(
+        m for n in names for m in (MODEL_NAMES if n == "all" else (n,))))
+    unknown = [m for m in models if m not in (*MODEL_NAMES, "auto")]
     if unknown:
         raise _input_error(
-            f"Unknown model {unknown[0]!r}.", f"Use --model {'|'.join(MODEL_NAMES)}|all."
+            f"Unknown model {unknown[0]!r}.", f"Use --model {'|'.join(MODEL_NAMES)}|auto|all."
         )
     check_columns(frame, input_names, targets, cats, group)
     report = cross_validate(
@@ -183,6 +192,10 @@ def cv(
                 fmt(m["fit_seconds"], ".2f"),
             )
     console.print(table)
+    picks = _auto_picks(result["models"], targets)
+    if picks:
+        result["auto"] = picks
+        console.print(_picks_table(picks, result["models"]))
     for t, n in result["n_excluded"].items():
         if n:
             console.print(f"{n} rows without {t} were left out of its fits and scores.")
@@ -197,3 +210,44 @@ def cv(
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         console.print(f"Metrics written to {json_out}.")
+
+
+def _auto_picks(scores: dict[str, dict[str, dict[str, float | None]]],
+                targets: list[str]) -> dict[str, dict[str, str]]:
+    """Per target, what ``model: auto`` picks among the candidates just scored, and why
+    (the rule of :func:`surrogates.selection.choose`; needs two or more candidates)."""
+    from surrogates.errors import SurrogateError
+    from surrogates.selection import choose
+
+    candidates = [m for m in scores if m != "auto"]
+    if len(candidates) < 2:
+        return {}
+    out = {}
+    for t in targets:
+        try:
+            chosen, reason = choose({m: scores[m][t] for m in candidates})
+        except SurrogateError:
+            continue
+        out[t] = {"model": chosen, "reason": reason}
+    return out
+
+
+def _picks_table(picks: dict[str, dict[str, str]],
+                 scores: dict[str, dict[str, dict[str, float | None]]]) -> Table:
+    table = Table(title="model: auto picks")
+    for col in ("target", "chosen", "R²", "cover 90%", "best R²", "rf R²", "why"):
+        table.add_column(col, justify="left" if col in ("target", "chosen", "why") else "right")
+
+    def r2(m: str, t: str) -> float | None:
+        return scores.get(m, {}).get(t, {}).get("r2")
+
+    def fmt(v: float | None, spec: str) -> str:
+        return "–" if v is None else format(v, spec)
+
+    for t, pick in picks.items():
+        values = [v for m in scores if m != "auto" and (v := r2(m, t)) is not None]
+        best = max(values) if values else None
+        table.add_row(t, pick["model"], fmt(r2(pick["model"], t), ".3f"),
+                      fmt(scores[pick["model"]][t]["coverage90"], ".0%"), fmt(best, ".3f"),
+                      fmt(r2("rf", t), ".3f"), pick["reason"])
+    return table
