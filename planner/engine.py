@@ -141,7 +141,7 @@ class DaskEngine:
                 # TCP on loopback also for threads (Dask would pick in-process comms).
                 self._cluster = LocalCluster(
                     n_workers=n_workers, threads_per_worker=1, processes=processes,
-                    host="127.0.0.1", protocol="tcp://", dashboard_address=None,
+                    host="127.0.0.1", protocol="tcp://", dashboard_address="127.0.0.1:0",
                     silence_logs=logging.WARNING)
                 self.client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
