@@ -465,7 +465,8 @@ def proposal_part(args: argparse.Namespace) -> dict[str, Any]:
                 bar.advance(task)
             if rows == args.quality_rows and "funnel" in tools:
                 bar.update(task, description=f"exhaustive @ {rows:,}")
-                full = run_case("exhaustive", path, args.seed, args.cap_s, args.cap_gb)
+                full = run_case("exhaustive", path, args.seed,
+                                args.quality_cap_s or args.cap_s, args.cap_gb)
                 full["rows"] = rows
                 cases.append(full)
                 funnel = next(c for c in cases if c["tool"] == "funnel" and c["rows"] == rows)
@@ -492,6 +493,8 @@ def main() -> None:
                     help="where the funnel's stage 1 runs")
     ap.add_argument("--cap-s", type=float, default=1800.0, help="time cap per case, seconds")
     ap.add_argument("--cap-gb", type=float, default=16.0, help="memory cap per case, GB")
+    ap.add_argument("--quality-cap-s", type=float, default=None,
+                    help="time cap of the exhaustive greedy reference (default --cap-s)")
     ap.add_argument("--quality-rows", type=int, default=100_000,
                     help="library size at which the funnel is compared with exhaustive greedy")
     ap.add_argument("--min-rows", type=int, default=10_000,
