@@ -198,7 +198,8 @@ class Campaign:
 
     # --- plates ----------------------------------------------------------------------------
     def suggest(self, week: str | None = None, *, force: bool = False, seed: int | None = None,
-                surrogate: str | None = None, fast: bool = False) -> Plate:
+                surrogate: str | None = None, fast: bool = False, engine: str = "local",
+                scheduler: str | None = None) -> Plate:
         """Propose the plate for an ISO week and store it, or return the week's stored plate.
 
         Before any result the recipes come from a space-filling design; afterwards from the
@@ -215,6 +216,10 @@ class Campaign:
                 best model per target by cross-validation over the plates, named with its
                 reason in ``plate.model_info["model_selection"]``).
             fast: Cheaper optimizer settings (tests, demos; also ``PLANNER_FAST=1``).
+            engine: Where a big library's screening runs: ``"local"`` or ``"dask"`` (see
+                :mod:`planner.engine`).
+            scheduler: ``tcp://HOST:PORT`` of a Dask scheduler (``engine="dask"``; default a
+                ``LocalCluster`` on 127.0.0.1).
 
         Example:
             ::
@@ -222,8 +227,11 @@ class Campaign:
                 plate = campaign.suggest(week="2026-W11")
                 plate.frame()[["well", "predicted_ice_pct", "predicted_ice_pct_std"]]
         """
-        result = suggest_plate(self._store, self._name, week=week, surrogate=surrogate,
-                               seed=seed, force=force, fast=fast, actor=self._planner.actor)
+        from planner.engine import running_on
+
+        with running_on(engine, scheduler):
+            result = suggest_plate(self._store, self._name, week=week, surrogate=surrogate,
+                                   seed=seed, force=force, fast=fast, actor=self._planner.actor)
         if not result.created:
             logger.info("campaign %s: plate %d for %s already existed; returned unchanged",
                         self._name, result.batch.id, result.batch.iso_week)
@@ -699,7 +707,8 @@ def backtest(table: pd.DataFrame | str | Path, *,
              strategies: Sequence[str] = ("random", "gp"), seeds: int = 20,
              batch_size: int = 6, budget: int = 60, init: int = 6, top: float = 0.01,
              acquisition: str = "auto", mc_samples: int = 64, log_targets: str = "auto",
-             workers: int = 2, progress: bool = False) -> BacktestResult:
+             workers: int = 2, progress: bool = False, engine: str = "local",
+             scheduler: str | None = None) -> BacktestResult:
     """Replay campaigns on a table whose outcomes are all known, strategy against strategy.
 
     The model strategies (``gp``, ``ensemble``) propose through the same core a library
@@ -724,6 +733,9 @@ def backtest(table: pd.DataFrame | str | Path, *,
         log_targets: ``auto``, ``on`` or ``off``: log10 of wide minimized targets.
         workers: Parallel worker processes (1 runs in this process).
         progress: Show progress bars (on stderr).
+        engine: ``"local"`` (``workers`` processes) or ``"dask"``: each seed a Dask task.
+        scheduler: ``tcp://HOST:PORT`` of a Dask scheduler (``engine="dask"``; default a
+            ``LocalCluster`` on 127.0.0.1).
 
     Returns:
         The :class:`~planner.backtest.BacktestResult`; ``result.to_dict()["strategies"]``
@@ -767,4 +779,7 @@ def backtest(table: pd.DataFrame | str | Path, *,
         batch_size=batch_size, budget=budget, init=init, seeds=seeds, top=top,
         strategies=tuple(strategies), workers=workers,
         strategy_options={name: {"settings": settings} for name in ("gp", "ensemble", "rf")})
-    return run_backtest(problem, config, progress=progress)
+    from planner.engine import running_on
+
+    with running_on(engine, scheduler):
+        return run_backtest(problem, config, progress=progress)
