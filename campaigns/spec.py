@@ -204,7 +204,8 @@ class CandidateLibrary(_Frozen):
     """Design space given as a table of already-made, characterized candidates."""
 
     path: str | None = None
-    """CSV file with one row per candidate (relative to the spec file); loaded at creation."""
+    """CSV or Parquet file with one row per candidate (relative to the spec file); loaded at
+    creation (a big one into the columnar store, :mod:`campaigns.library_store`)."""
     id_column: str = "candidate_id"
     """Column with the candidate's ID."""
     inputs: tuple[str, ...]
@@ -363,8 +364,9 @@ class WarmStart(_Frozen):
     mode: Literal["multitask", "prior_mean"] = "multitask"
     """``multitask``: each source is a task of a multi-task GP (learns how far to trust it);
     ``prior_mean``: a GP on the shared rows is the mean function of the campaign's GP."""
-    max_prior_rows: int = Field(default=300, ge=10, le=5000)
-    """Most shared rows per target in one fit (a seeded random subset above that)."""
+    max_prior_rows: int | None = Field(default=None, ge=10)
+    """Most shared rows per target in one fit (a seeded random subset above that); ``None``
+    (default): every row, through a variational GP above 2,000 rows (``surrogates.scalable``)."""
 
 
 #: Acquisition functions a campaign can name (see :mod:`planner.acquisition`).
