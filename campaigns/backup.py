@@ -14,6 +14,16 @@ PostgreSQL
     transaction, so a failed restore changes nothing. The client tools are found on ``PATH`` or
     in ``/usr/lib/postgresql/*/bin``.
 
+Big candidate libraries
+    A big library's candidates live in a Parquet file next to the database
+    (:mod:`campaigns.library_store`), referenced and checksummed from it. :func:`backup` copies
+    each campaign's current library file into a sibling folder ``OUT.libraries/`` (with a
+    ``manifest.json`` of paths and SHA-256 sums; every copy is checked against the database's
+    checksum), and :func:`restore` checks them all before it changes anything, then puts them
+    into the target's library folder (:attr:`campaigns.store.Store.library_dir`). Files of
+    earlier imports (kept for provenance) and files stored outside the library folder are not
+    copied; :attr:`BackupInfo.libraries_left_out` names them.
+
 Neither writes over data silently: a backup refuses to overwrite an existing file and a restore
 refuses a target that holds data, unless ``force`` is given. Backups are never migrated: an
 older backup is restored as it is and upgraded by the next :meth:`campaigns.store.Store.open`.
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
 import os
 import re
@@ -37,7 +48,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
@@ -75,14 +86,28 @@ class BackupInfo:
     """Campaigns in it."""
     n_measurements: int
     """Stored measurement rows in it, superseded and retracted ones included."""
+    library_files: tuple[str, ...] = ()
+    """Big-library Parquet files copied with it (paths relative to the library folder)."""
+    library_bytes: int = 0
+    """Their total size."""
+    library_folder: Path | None = None
+    """Where they are: ``OUT.libraries/`` for a backup, the target's library folder for a
+    restore (``None`` when there are none)."""
+    libraries_left_out: tuple[str, ...] = field(default_factory=tuple)
+    """Library files the database references that are not in the backup or were not restored,
+    each with the reason (for people)."""
 
     def describe(self) -> str:
         """One line for people, e.g. ``"1.2 MB, schema revision 0003, 2 campaign(s), 1,204
-        measurement(s)"``."""
+        measurement(s)"`` (and ``", 1 library table(s), 0.8 GB"`` when it has any)."""
         size = self.size_bytes
         shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
-        return (f"{shown}, schema revision {self.revision}, {self.n_campaigns:,} campaign(s), "
+        text = (f"{shown}, schema revision {self.revision}, {self.n_campaigns:,} campaign(s), "
                 f"{self.n_measurements:,} measurement(s)")
+        if self.library_files:
+            text += (f", {len(self.library_files)} library table(s) of "
+                     f"{self.library_bytes / 1e6:,.1f} MB")
+        return text
 
 
 # --- revisions -------------------------------------------------------------------------------
@@ -258,8 +283,22 @@ def _backup_sqlite(db: Path, out: Path, *, force: bool) -> BackupInfo:
     with _writing(tmp, what=f"backing up {db}"):
         _copy_sqlite(db, tmp)
         info = _describe_sqlite(tmp, shown=out, known=False)
-        _swap_in(tmp, out)
+        # The library files the copy references (not the live database: it may have moved on).
+        info, folder = _backup_libraries(f"sqlite:///{tmp}", f"sqlite:///{db}", out, info,
+                                         force=force)
+        _finish_backup(tmp, out, folder)
     return info
+
+
+def _finish_backup(tmp: Path, out: Path, folder: Path | None) -> None:
+    """Put the backup file and its library folder in place (the folder is removed on error)."""
+    try:
+        _swap_in(tmp, out)
+        _place_folder(folder, libraries_folder(out))
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _sqlite_contents(path: Path) -> str | None:
@@ -294,15 +333,235 @@ def _restore_sqlite(source: Path, db: Path, *, force: bool) -> BackupInfo:
         raise BackupError(f"{db} is being written right now ({', '.join(busy)} exists); nothing "
                           "was changed.", hint=_IN_USE_HINT)
     db.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{db}"
+    staged = _stage_libraries(source, library_dir(url))
     tmp = _temporary(db, "restore")
-    with _writing(tmp, what=f"restoring {source} into {db}"):
-        _copy_sqlite(source, tmp)
-        _describe_sqlite(tmp, shown=source)  # the copy is whole before it replaces anything
-        if db.exists():
-            shutil.copymode(db, tmp)  # whoever could open the database still can
-        _swap_in(tmp, db)
+    try:
+        with _writing(tmp, what=f"restoring {source} into {db}"):
+            _copy_sqlite(source, tmp)
+            _describe_sqlite(tmp, shown=source)  # the copy is whole before it replaces anything
+            if db.exists():
+                shutil.copymode(db, tmp)  # whoever could open the database still can
+            _swap_in(tmp, db)
+    except BaseException:
+        _unstage(staged)
+        raise
+    _place_staged(staged)
     logger.info("restored %s into %s", source, db)
-    return info
+    return _restored_libraries(url, source, info)
+
+
+def _place_staged(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    for folder in {final.parent for _, final in staged}:
+        _fsync(folder)
+
+
+# --- big-library files ------------------------------------------------------------------------
+MANIFEST = "manifest.json"
+
+
+def libraries_folder(backup_file: Path) -> Path:
+    """The folder that holds a backup's big-library files: ``OUT.libraries/`` next to ``OUT``."""
+    return backup_file.with_name(backup_file.name + ".libraries")
+
+
+def library_dir(url: str) -> Path:
+    """The big-library folder of the database at ``url`` (:attr:`Store.library_dir`)."""
+    from campaigns.store import Store
+
+    engine = sa.create_engine(url)
+    try:
+        return Store(engine).library_dir
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class _LibraryRef:
+    campaign: str
+    path: str
+    """As stored: relative to the library folder, or absolute."""
+    sha256: str
+    size_bytes: int
+
+
+def _library_refs(url: str) -> list[_LibraryRef]:
+    """The current library file of each campaign in the database at ``url`` (newest import)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if "library_tables" not in sa.inspect(conn).get_table_names():
+                return []
+            rows = conn.execute(sa.text(
+                "SELECT c.name, l.path, l.sha256, l.size_bytes FROM library_tables l "
+                "JOIN campaigns c ON c.id = l.campaign_id "
+                "WHERE l.id IN (SELECT max(id) FROM library_tables GROUP BY campaign_id) "
+                "ORDER BY c.name")).all()
+    except sa.exc.DBAPIError as exc:
+        raise BackupError(f"cannot read the library references: {exc.orig}",
+                          hint="Check the URL and your permissions.") from None
+    finally:
+        engine.dispose()
+    return [_LibraryRef(str(n), str(p), str(h), int(b)) for n, p, h, b in rows]
+
+
+def _sha256(path: Path) -> str:
+    from campaigns.library_table import file_sha256
+
+    return file_sha256(path)
+
+
+def _copy_libraries(refs: list[_LibraryRef], source_dir: Path, folder: Path
+                    ) -> tuple[list[dict[str, object]], list[str]]:
+    """Copy the referenced files under ``source_dir`` into ``folder`` (which exists), each
+    checked against its reference's SHA-256; returns the manifest entries and what was left out.
+
+    Raises:
+        BackupError: A file does not match its checksum (changed or damaged since the import).
+    """
+    entries: list[dict[str, object]] = []
+    left_out: list[str] = []
+    for ref in refs:
+        if Path(ref.path).is_absolute():
+            left_out.append(f"{ref.path} (campaign {ref.campaign}): stored outside the library "
+                            "folder; back it up yourself")
+            continue
+        src = source_dir / ref.path
+        if not src.is_file():
+            left_out.append(f"{src} (campaign {ref.campaign}): the file is missing")
+            continue
+        dest = folder / ref.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        if _sha256(dest) != ref.sha256:
+            raise BackupError(
+                f"{src} (campaign {ref.campaign}) does not match its SHA-256 checksum: it was "
+                "changed or damaged after the import. Nothing was written.",
+                hint="Restore the file from an earlier backup, or import the table again "
+                "(planner library import CAMPAIGN FILE), then back up.")
+        entries.append({"campaign": ref.campaign, "path": ref.path, "sha256": ref.sha256,
+                        "size_bytes": dest.stat().st_size})
+    return entries, left_out
+
+
+def _backup_libraries(refs_url: str, live_url: str, out: Path, info: BackupInfo, *,
+                      force: bool) -> tuple[BackupInfo, Path | None]:
+    """Copy the library files the backup references into a temporary folder next to ``out``;
+    returns the updated info and that folder (``None`` when there is nothing to copy)."""
+    refs = _library_refs(refs_url)
+    if not refs:
+        return info, None
+    final = libraries_folder(out)
+    if final.exists() and not force:
+        raise BackupError(f"{final} exists already; it was not overwritten.",
+                          hint="Choose another file name, or add --force to overwrite it.")
+    tmp = _temporary(final, "backup")
+    tmp.mkdir()
+    try:
+        entries, left_out = _copy_libraries(refs, library_dir(live_url), tmp)
+        (tmp / MANIFEST).write_text(json.dumps({"format": 1, "files": entries}, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not entries:  # nothing copied: no folder, only the warnings
+        shutil.rmtree(tmp, ignore_errors=True)
+        return replace(info, libraries_left_out=tuple(left_out)), None
+    files = tuple(str(e["path"]) for e in entries)
+    size = sum(int(str(e["size_bytes"])) for e in entries)
+    return replace(info, library_files=files, library_bytes=size, library_folder=final,
+                   libraries_left_out=tuple(left_out)), tmp
+
+
+def _place_folder(tmp: Path | None, final: Path) -> None:
+    """Move the finished library folder into place (replacing an old one under --force)."""
+    if tmp is None:
+        return
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync(final.parent)
+
+
+def _read_manifest(source: Path) -> list[dict[str, object]]:
+    folder = libraries_folder(source)
+    path = folder / MANIFEST
+    if not folder.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = list(data["files"])
+        for e in entries:
+            rel = Path(str(e["path"]))
+            if rel.is_absolute() or ".." in rel.parts:
+                raise ValueError(f"path {rel} leaves the folder")
+            str(e["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BackupError(f"{path} cannot be read ({exc}); nothing was changed.",
+                          hint="Keep the .libraries folder exactly as `planner db backup` wrote "
+                          "it, or move it away to restore the database without its libraries."
+                          ) from None
+    return entries
+
+
+def _stage_libraries(source: Path, target_dir: Path) -> list[tuple[Path, Path]]:
+    """Check every library file of the backup and copy it next to its place in ``target_dir``
+    under a temporary name; returns ``(temporary, final)`` pairs. Nothing is replaced yet.
+
+    Raises:
+        BackupError: A file is missing or does not match its checksum (nothing was changed).
+    """
+    folder = libraries_folder(source)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for e in _read_manifest(source):
+            src = folder / str(e["path"])
+            hint = ("Use the .libraries folder `planner db backup` wrote with this backup; "
+                    "nothing was changed.")
+            if not src.is_file():
+                raise BackupError(f"{src} is missing from the backup's library folder.",
+                                  hint=hint)
+            if _sha256(src) != e["sha256"]:
+                raise BackupError(f"{src} does not match its SHA-256 checksum: it was changed "
+                                  "or damaged after the backup.", hint=hint)
+            final = target_dir / str(e["path"])
+            if final.is_file() and _sha256(final) == e["sha256"]:
+                continue  # already there, the same bytes
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temporary(final, "restore")
+            staged.append((tmp, final))
+            shutil.copyfile(src, tmp)
+            _fsync(tmp)
+    except BaseException:
+        _unstage(staged)
+        raise
+    return staged
+
+
+def _unstage(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _restored_libraries(url: str, source: Path, info: BackupInfo) -> BackupInfo:
+    """``info`` with the library files now in place and those the database misses."""
+    target_dir = library_dir(url)
+    entries = {str(e["path"]) for e in _read_manifest(source)}
+    present, left_out = [], []
+    for ref in _library_refs(url):
+        path = Path(ref.path) if Path(ref.path).is_absolute() else target_dir / ref.path
+        if path.is_file():
+            present.append(ref.path)
+        else:
+            why = "not in the backup" if ref.path not in entries else "missing"
+            left_out.append(f"{path} (campaign {ref.campaign}): {why}")
+    size = sum((target_dir / p).stat().st_size for p in present
+               if not Path(p).is_absolute())
+    return replace(info, library_files=tuple(present), library_bytes=size,
+                   library_folder=target_dir if present or left_out else None,
+                   libraries_left_out=tuple(left_out))
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -413,7 +672,9 @@ def _backup_pg(url: sa.URL, out: Path, *, force: bool) -> BackupInfo:
              env=env, what=f"pg_dump of {url.render_as_string()}",
              hint="Check the URL, that the server is running, and your permissions.")
         info, _ = _describe_pg(tmp, shown=out, known=False)
-        _swap_in(tmp, out)
+        live = url.render_as_string(hide_password=False)
+        info, folder = _backup_libraries(live, live, out, info, force=force)
+        _finish_backup(tmp, out, folder)
     return info
 
 
@@ -453,6 +714,20 @@ def _restore_pg(source: Path, url: sa.URL, *, force: bool) -> BackupInfo:
             "changed.", hint="Back it up first (planner db backup FILE), then add --force; or "
             "restore into a new, empty database.")
     conninfo, env = _libpq(url)
+    target = url.render_as_string(hide_password=False)
+    staged = _stage_libraries(source, library_dir(target))
+    try:
+        _restore_pg_data(source, url, conninfo, env, present, archived)
+    except BaseException:
+        _unstage(staged)
+        raise
+    _place_staged(staged)
+    logger.info("restored %s into %s", source, url.render_as_string())
+    return _restored_libraries(target, source, info)
+
+
+def _restore_pg_data(source: Path, url: sa.URL, conninfo: str, env: dict[str, str],
+                     present: set[str], archived: set[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="planner-restore-") as tmp:
         script = Path(tmp) / "restore.sql"
         _run([_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
@@ -467,8 +742,6 @@ def _restore_pg(source: Path, url: sa.URL, *, force: bool) -> BackupInfo:
               "--single-transaction", f"--file={script}", f"--dbname={conninfo}"], env=env,
              what=f"restoring {source} into {url.render_as_string()} (nothing was changed)",
              hint="Check the URL and your permissions; " + _IN_USE_HINT)
-    logger.info("restored %s into %s", source, url.render_as_string())
-    return info
 
 
 # --- public ----------------------------------------------------------------------------------
@@ -558,4 +831,5 @@ def restore(url: str, source: Path, *, force: bool = False,
     return _restore_pg(source, parsed, force=force)
 
 
-__all__ = ["BackupError", "BackupInfo", "backup", "head_revision", "inspect_backup", "restore"]
+__all__ = ["BackupError", "BackupInfo", "backup", "head_revision", "inspect_backup",
+           "libraries_folder", "library_dir", "restore"]

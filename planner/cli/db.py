@@ -40,7 +40,8 @@ def backup(
 
     SQLite databases are copied with SQLite's online backup API; PostgreSQL databases with
     pg_dump (the PostgreSQL client tools must be installed). The file appears only once it is
-    complete. The database is not upgraded first.
+    complete. The database is not upgraded first. Big candidate libraries (Parquet files in
+    the library folder) are copied, checksum-checked, into OUT.libraries/ next to OUT.
     """
     from campaigns.backup import backup as write_backup
 
@@ -48,7 +49,16 @@ def backup(
     info = write_backup(url, out, force=force)
     console.print(f"Backed up {_shown(url)} to [bold]{info.path}[/] ({info.describe()}).",
                   highlight=False)
+    if info.library_files:
+        console.print(f"Big-library tables copied to {info.library_folder}/ (keep that folder "
+                      "next to the backup file).", highlight=False)
+    _left_out(info.libraries_left_out, "NOT in the backup")
     console.print(f"Restore it with: planner db restore {info.path} --db URL")
+
+
+def _left_out(lines: tuple[str, ...], what: str) -> None:
+    for line in lines:
+        console.print(f"[yellow]Warning:[/] library table {what}: {line}.", highlight=False)
 
 
 @app.command("restore")
@@ -64,7 +74,8 @@ def restore(
     The backup is checked first (a planner database of a schema revision this version knows).
     A database that holds data is replaced only with --force: back it up first. SQLite files are
     swapped in atomically, PostgreSQL databases restored in one transaction. Stop the dashboard
-    and other planner commands using the database before restoring.
+    and other planner commands using the database before restoring. Big-library files in
+    SOURCE.libraries/ are checked first and put into the database's library folder.
     """
     from campaigns.backup import head_revision
     from campaigns.backup import restore as run_restore
@@ -73,6 +84,9 @@ def restore(
     info = run_restore(url, source, force=force, identity=restore_identity(url))
     console.print(f"Restored {info.path} into {_shown(url)} ({info.describe()}).",
                   highlight=False)
+    if info.library_files:
+        console.print(f"Big-library tables in {info.library_folder}/.", highlight=False)
+    _left_out(info.libraries_left_out, "not restored")
     head = head_revision()
     if info.revision != head:
         console.print(f"The next planner command upgrades it from schema revision "
