@@ -716,7 +716,7 @@ def backtest(table: pd.DataFrame | str | Path, *,
     campaign's ``planning`` block sets); ``planner backtest`` is the same on the command line.
 
     Args:
-        table: The table (a DataFrame, or a CSV/XLSX path): one row per experiment.
+        table: The table (a DataFrame, or a CSV/XLSX/Parquet path): one row per experiment.
         targets: ``"NAME:max"`` / ``"NAME:min"`` (or :class:`~planner.backtest.TargetSpec`),
             one or several.
         inputs: Input columns; default every column that is not a target, except sample IDs.

@@ -65,10 +65,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a lab table with the plate reader's decoder (:func:`campaigns.readers.read_table`).
 
     CSV in UTF-8 (with or without BOM), UTF-16, cp1252 or Latin-1, separated by ``,``, ``;`` or
-    tabs, or an XLSX workbook (first sheet). Cells stay text; numbers, decimal commas included,
+    tabs, or an XLSX workbook (first sheet): cells stay text; numbers, decimal commas included,
     are converted by :meth:`BacktestProblem.from_frame`, whose messages then name the row a
     chemist sees in the spreadsheet (the index holds those row numbers). A column with data but
-    no header is named ``Unnamed: N`` (N counted from 0, as pandas names a saved index).
+    no header is named ``Unnamed: N`` (N counted from 0, as pandas names a saved index). Or a
+    Parquet table (told apart by its ``PAR1`` mark, read with pyarrow): columns keep their
+    types, and messages count rows as in the CSV it was exported from (header = row 1).
     """
     from campaigns.errors import IngestError
     from campaigns.readers import read_table as decode_table
@@ -76,10 +78,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise BacktestInputError(f"File {str(path)!r} does not exist.", hint="Check the path.")
-    try:
-        df = decode_table(path.read_bytes(), filename=path.name)
-    except IngestError as exc:
-        raise BacktestInputError(str(exc), hint=exc.hint) from None
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+        df = _read_parquet(path, head)
+    else:
+        try:
+            df = decode_table(path.read_bytes(), filename=path.name)
+        except IngestError as exc:
+            raise BacktestInputError(str(exc), hint=exc.hint) from None
     names = [c if c else f"Unnamed: {i}" for i, c in enumerate(map(str, df.columns))]
     repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
@@ -88,7 +95,37 @@ def read_table(path: str | Path) -> pd.DataFrame:
             hint="Give every column its own name in the header row.",
         )
     df.columns = names
-    df.attrs["spreadsheet_rows"] = True
+    # A Parquet table has no spreadsheet rows: messages count its rows as a CSV's (header = 1).
+    df.attrs["spreadsheet_rows"] = df.attrs.get("format") != "parquet"
+    return df
+
+
+def _read_parquet(path: Path, head: bytes) -> pd.DataFrame:
+    """A Parquet table as typed columns (numbers stay numbers; text and labels are strings).
+
+    Row ``i`` (from 0) is reported as row ``i + 2``, as in the CSV the table was exported from.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    hint = ("Export or copy the whole table again (a file cut off while copying loses its "
+            "footer), or save it as CSV.")
+    if head != b"PAR1":
+        raise BacktestInputError(f"{path.name}: the file is not a Parquet table (it does not "
+                                 "start with Parquet's PAR1 mark).", hint=hint)
+    try:
+        table = pq.read_table(path, use_threads=False)
+    except (OSError, pa.ArrowException) as exc:
+        raise BacktestInputError(f"{path.name}: the Parquet table cannot be read ({exc}); it "
+                                 "looks cut off or damaged.", hint=hint) from None
+    if table.num_rows == 0:
+        raise BacktestInputError(f"{path.name}: the table has no rows.",
+                                 hint="Give a table with one row per experiment.")
+    df = table.to_pandas().reset_index(drop=True)
+    for name in df.columns:  # labels stored as Parquet dictionaries come back as categories
+        if isinstance(df[name].dtype, pd.CategoricalDtype):
+            df[name] = df[name].astype(object)
+    df.attrs["format"] = "parquet"
     return df
 
 

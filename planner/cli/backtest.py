@@ -24,7 +24,8 @@ def backtest(
     pool: Annotated[
         Path,
         typer.Argument(
-            help="CSV or XLSX table of candidates with known outcomes.", show_default=False
+            help="CSV, XLSX or Parquet table of candidates with known outcomes.",
+            show_default=False,
         ),
     ],
     target: Annotated[
@@ -72,7 +73,8 @@ def backtest(
         Path | None,
         typer.Option(
             "--prior",
-            help="Another lab's table (CSV/XLSX) with the same input and target columns: adds "
+            help="Another lab's table (CSV/XLSX/Parquet) with the same input and target "
+            "columns: adds "
             "the strategy gp-prior, a GP warm-started by it, to measure what it is worth.",
         ),
     ] = None,
