@@ -43,6 +43,35 @@ def app_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
+#: Streamlit's upload limit in MB when ``$PLANNER_MAX_LIBRARY_UPLOAD_MB`` is unset: big enough
+#: for a library table of a few million rows (plate uploads keep their own, smaller limit,
+#: ``$PLANNER_MAX_UPLOAD_MB``, checked by :mod:`campaigns.limits` after the upload).
+DEFAULT_MAX_LIBRARY_UPLOAD_MB = 2048
+
+
+def max_upload_mb() -> int:
+    """The dashboard server's upload limit in MB: ``$PLANNER_MAX_LIBRARY_UPLOAD_MB`` (default
+    :data:`DEFAULT_MAX_LIBRARY_UPLOAD_MB`), never below the plate-upload limit.
+
+    Raises:
+        PlanningError: The variable is not a positive whole number.
+    """
+    from campaigns.limits import Limits
+    from planner.errors import PlanningError
+
+    var = "PLANNER_MAX_LIBRARY_UPLOAD_MB"
+    text = os.environ.get(var, "").strip()
+    try:
+        mb = int(text) if text else DEFAULT_MAX_LIBRARY_UPLOAD_MB
+    except ValueError:
+        mb = 0
+    if mb <= 0:
+        raise PlanningError(f"{var}={text!r} is not a positive whole number of MB.",
+                            hint=f"Unset {var} or give it a number such as 2048.")
+    plate_mb = -(-Limits.from_env().max_upload_bytes // 1_000_000)
+    return max(mb, int(plate_mb))
+
+
 def streamlit_command(port: int, *, address: str = HOST) -> list[str]:
     """The ``streamlit run`` command line of the dashboard on ``address:port``."""
     return [
@@ -50,7 +79,7 @@ def streamlit_command(port: int, *, address: str = HOST) -> list[str]:
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--global.developmentMode", "false", "--theme.base", "light",
-        "--client.toolbarMode", "minimal", "--server.maxUploadSize", "50",
+        "--client.toolbarMode", "minimal", "--server.maxUploadSize", str(max_upload_mb()),
         "--theme.primaryColor", "#1f6f8b", "--runner.magicEnabled", "false",
     ]
 
