@@ -85,9 +85,10 @@ def insight_data(snapshot: CampaignSnapshot, *, inputs: InputSet = "recipe") -> 
     else:
         names = list(spec.input_names)
         categorical = {k: [str(v) for v in levels] for k, levels in spec.categorical_inputs.items()}
-        if spec.is_library and snapshot.library is not None:
-            categorical = {k: sorted(snapshot.library[k].dropna().astype(str).unique())
-                           for k in categorical}
+        table = snapshot.candidate_table() if spec.is_library else None
+        if table is not None:  # small (DataFrame) or big (Parquet) library alike
+            levels = table.categories()
+            categorical = {k: [str(v) for v in levels.get(k, ())] for k in categorical}
     targets = [t.name for t in spec.targets]
     rows = rows[rows[targets].notna().any(axis=1)] if not rows.empty else rows
     if len(rows) < MIN_ROWS:
