@@ -23,6 +23,7 @@ from surrogates.evaluation import CVReport, cross_validate
 from surrogates.forest import ForestSurrogate
 from surrogates.gp import GPSurrogate
 from surrogates.selection import AutoSurrogate, Selection, select_models
+from surrogates.two_stage import TwoStageSurrogate
 
 # Library logging: the application configures handlers (see planner/__init__.py).
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -75,6 +76,7 @@ __all__ = [
     "SURROGATES",
     "Selection",
     "Surrogate",
+    "TwoStageSurrogate",
     "cross_validate",
     "make_surrogate",
     "select_models",

@@ -1,4 +1,5 @@
-"""Deep-ensemble surrogate: bootstrapped PyTorch MLPs exposed as a BoTorch ``EnsembleModel``."""
+"""Deep-ensemble surrogate: PyTorch MLPs (each leaving a fold out, optional Gaussian heads) as a
+BoTorch ``EnsembleModel``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from botorch.models.ensemble import EnsembleModel
 from botorch.models.transforms.input import ChainedInputTransform, InputStandardize, Log10
+from scipy.optimize import minimize
 from torch import Tensor, nn
 
 from surrogates.base import Surrogate, calibrate_variance, member_stats
@@ -61,16 +63,19 @@ class MemberMLPs(nn.Module):
 class DeepEnsembleModel(EnsembleModel):
     """BoTorch view of the fitted ensemble: ``... x n x d`` encoded inputs -> ``... x s x n x t``.
 
-    Member outputs are returned in target units with their spread around the ensemble mean
-    scaled by the out-of-bag calibration, so the ``EnsemblePosterior`` variance is the calibrated
-    uncertainty of the mean (measurement noise is not part of it, as for a GP's latent function).
-    Differentiable in the inputs, so gradient-based acquisition optimization works.
+    Member outputs are the members' predicted means in target units, their spread around the
+    ensemble mean scaled by the out-of-bag calibration, so the ``EnsemblePosterior`` variance is
+    the calibrated uncertainty of the mean (measurement noise is not part of it, as for a GP's
+    latent function). Differentiable in the inputs, so gradient-based acquisition optimization
+    works. With Gaussian heads each member also predicts a noise variance
+    (:meth:`noise_variance`), which ``predict`` adds for the predictive interval.
     """
 
     # Buffers (registered in __init__), declared for type checkers.
     y_mean: Tensor
     y_std: Tensor
     spread_scale: Tensor
+    noise_scale: Tensor
 
     def __init__(
         self,
@@ -81,6 +86,7 @@ class DeepEnsembleModel(EnsembleModel):
         y_mean: Tensor,
         y_std: Tensor,
         spread_scale: Tensor,
+        gaussian_heads: bool = False,
     ) -> None:
         super().__init__()
         # Not named ``input_transform``: BoTorch would then look for ``train_inputs`` this model
@@ -90,9 +96,11 @@ class DeepEnsembleModel(EnsembleModel):
         self.cont_idx = list(encoder.continuous_indices_)
         self.cat_idx = list(encoder.categorical_indices_)
         self.n_levels = list(encoder.n_levels_)
+        self.gaussian_heads = gaussian_heads
         self.register_buffer("y_mean", y_mean)
         self.register_buffer("y_std", y_std)
         self.register_buffer("spread_scale", spread_scale)
+        self.register_buffer("noise_scale", torch.ones_like(y_mean))
         self._num_outputs = int(y_mean.numel())
 
     def features(self, X: Tensor) -> Tensor:
@@ -101,8 +109,8 @@ class DeepEnsembleModel(EnsembleModel):
         return torch.cat([X[..., self.cont_idx], one_hot(X[..., self.cat_idx], self.n_levels)], -1)
 
     def forward_standardized(self, X: Tensor) -> Tensor:
-        """Raw member outputs ``... x s x n x t`` in standardized target units."""
-        return self.members(self.features(X))
+        """Members' means ``... x s x n x t`` in standardized target units."""
+        return self.members(self.features(X))[..., : self._num_outputs]
 
     def forward(self, X: Tensor) -> Tensor:
         """Encoded ``... x n x d`` inputs -> calibrated ``... x s x n x t`` member values."""
@@ -111,19 +119,50 @@ class DeepEnsembleModel(EnsembleModel):
         values = center + self.spread_scale.sqrt() * (values - center)
         return values * self.y_std + self.y_mean
 
+    def noise_variance(self, X: Tensor) -> Tensor:
+        """Calibrated measurement-noise variance ``... x n x t`` in target units squared: the
+        members' mean Gaussian-head variance (zeros without Gaussian heads)."""
+        out = self.members(self.features(X))
+        t = self._num_outputs
+        if not self.gaussian_heads:
+            return out.new_zeros(*out.shape[:-3], *out.shape[-2:-1], t)
+        var = head_variance(out[..., t:]).mean(dim=-3)
+        return self.noise_scale * var * self.y_std**2
+
+
+#: Smallest noise variance a Gaussian head can predict (standardized units).
+MIN_HEAD_VARIANCE = 1e-4
+
+
+def head_variance(raw: Tensor) -> Tensor:
+    """A Gaussian head's raw output -> variance (standardized units), smooth and positive."""
+    return nn.functional.softplus(raw) + MIN_HEAD_VARIANCE
+
 
 class EnsembleSurrogate(Surrogate):
-    """Deep ensemble of MLPs, each trained on its own bootstrap resample from its own seed.
+    """Deep ensemble of MLPs, each trained from its own seed on its own part of the rows.
 
     One network per member predicts all targets (a row missing one target still trains the
-    others: the loss is masked). With ``groups`` passed to ``fit``, members resample whole groups
-    (papers, plates), so the out-of-bag calibration reflects a new group. Training uses AdamW on
-    minibatches; every member stops early on its own out-of-bag rows. Uncertainty: the members'
-    spread, calibrated on out-of-bag rows by maximum likelihood as
-    ``var = scale * spread^2 + noise`` per target (``scale >= 1``), so that intervals are honest
-    rather than the raw (usually over-confident) spread. ``predict`` includes ``noise``
-    by default; the BoTorch model (:class:`DeepEnsembleModel`, a BoTorch ``EnsembleModel`` whose
-    ``EnsemblePosterior`` every MC acquisition function accepts) carries ``scale * spread^2``.
+    others: the loss is masked). Each member leaves out one of ``n_members // 2`` folds
+    (``resample="folds"``, the default) or learns from a bootstrap resample
+    (``resample="bootstrap"``); with ``groups`` passed to ``fit``, whole groups (papers, plates)
+    are left out, so the out-of-bag rows are unseen groups. Inputs: missing cells imputed, log
+    scale on heavy-tailed positive columns, standardized; categories one-hot.
+
+    Training: AdamW on the member's rows (full batch up to ``batch_size`` rows, minibatches
+    above); every member stops early on its own out-of-bag rows. ``loss="mse"`` (default) trains
+    the means by squared error; ``loss="nll"`` gives each member a Gaussian head, a mean and a
+    noise variance per target (a deep ensemble after Lakshminarayanan et al., 2017), trained by
+    the beta-weighted Gaussian negative log-likelihood (Seitzer et al., 2022), for noise that
+    varies across the space. Why each default is what it is (Gaussian heads cost held-out R² on
+    the hard-carbon tables): ``benchmarks/results/ensemble_tuning.md``.
+
+    Uncertainty: on out-of-bag rows, ``var = scale * spread^2 + noise`` is fitted by maximum
+    likelihood per target (``scale >= 1``), where ``spread`` is the members' disagreement and
+    ``noise`` is the heads' mean variance times a factor (a constant without heads). ``predict``
+    includes the noise by default; the BoTorch model (:class:`DeepEnsembleModel`, a BoTorch
+    ``EnsembleModel`` whose ``EnsemblePosterior`` every MC acquisition function accepts) carries
+    ``scale * spread^2``.
 
     Args:
         categorical: names of categorical inputs (one-hot encoded for the networks).
@@ -132,11 +171,24 @@ class EnsembleSurrogate(Surrogate):
         impute: ``"iterative"`` or ``"median"`` imputation of missing inputs.
         n_members: ensemble size (at least 5 for a usable spread).
         hidden: widths of the hidden layers.
+        loss: ``"nll"`` (Gaussian heads) or ``"mse"`` (means only).
+        beta: exponent of the beta-NLL weight (0: plain NLL; 1: the means train as under
+            squared error).
+        resample: ``"bootstrap"`` (each member a bootstrap resample) or ``"folds"`` (each
+            member leaves one of ``n_members // 2`` folds out); groups are kept whole.
         max_steps: most optimizer steps per member.
         learning_rate: AdamW learning rate.
         weight_decay: AdamW weight decay.
-        batch_size: rows per minibatch (capped at the number of rows).
+        batch_size: rows per minibatch; a member with fewer bootstrap rows trains full-batch.
         seed: seeds bootstrap draws, initial weights and minibatches.
+
+    Example:
+        >>> from surrogates.datasets import make_smooth_table
+        >>> df = make_smooth_table(40, seed=0)
+        >>> model = EnsembleSurrogate(n_members=4, max_steps=100).fit(df[["x1", "x2"]], df["y"])
+        >>> mean, std = model.predict(df[["x1", "x2"]].head(2))
+        >>> mean.shape, bool((std > 0).all())
+        ((2, 1), True)
     """
 
     name: ClassVar[str] = "ensemble"
@@ -151,10 +203,13 @@ class EnsembleSurrogate(Surrogate):
         impute: str = "iterative",
         n_members: int = 8,
         hidden: Sequence[int] = (64, 64),
+        loss: str = "mse",
+        beta: float = 0.5,
+        resample: str = "folds",
         max_steps: int = 1500,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 1e-2,
         weight_decay: float = 1e-3,
-        batch_size: int = 64,
+        batch_size: int = 256,
         seed: int = 0,
     ) -> None:
         self.categorical = categorical
@@ -163,6 +218,9 @@ class EnsembleSurrogate(Surrogate):
         self.impute = impute
         self.n_members = n_members
         self.hidden = hidden
+        self.loss = loss
+        self.beta = beta
+        self.resample = resample
         self.max_steps = max_steps
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -175,6 +233,16 @@ class EnsembleSurrogate(Surrogate):
         if self.n_members < 2:
             raise InputDataError(
                 f"n_members={self.n_members} gives no spread.", hint="Use n_members >= 5."
+            )
+        if self.resample not in ("bootstrap", "folds"):
+            raise InputDataError(
+                f"resample={self.resample!r} is not a resampling of the ensemble.",
+                hint='Use resample="bootstrap" or resample="folds".',
+            )
+        if self.loss not in ("nll", "mse"):
+            raise InputDataError(
+                f"loss={self.loss!r} is not a training loss of the ensemble.",
+                hint='Use loss="nll" (Gaussian heads) or loss="mse".',
             )
         enc: TabularEncoder = self.encoder_
         d = Xt.shape[-1]
@@ -199,9 +267,11 @@ class EnsembleSurrogate(Surrogate):
         Ys = torch.nan_to_num((Y - y_mean) / y_std)
         w = observed.to(Ys)
 
+        heads = self.loss == "nll"
+        t = Y.shape[1]
         seeds = [self.seed * 1000 + m for m in range(self.n_members)]
         n_in = len(enc.continuous_indices_) + sum(enc.n_levels_)
-        members = MemberMLPs(self.n_members, [n_in, *self.hidden, Y.shape[1]], seeds)
+        members = MemberMLPs(self.n_members, [n_in, *self.hidden, 2 * t if heads else t], seeds)
         model = DeepEnsembleModel(
             encoder=enc,
             input_transform=transform,
@@ -209,19 +279,30 @@ class EnsembleSurrogate(Surrogate):
             y_mean=y_mean,
             y_std=y_std,
             spread_scale=torch.ones_like(y_mean),
+            gaussian_heads=heads,
         )
         F = model.features(Xt).detach()
-        oob = self._train(members, F, Ys, w, self._bootstrap(len(F), groups))
+        boot = (self._bootstrap(len(F), groups) if self.resample == "bootstrap"
+                else self._folds(len(F), groups))
+        oob = self._train(members, F, Ys, w, boot, t)
 
         with torch.no_grad():
-            values = members(F)  # s x n x t, standardized
+            out = members(F)  # s x n x (2)t, standardized
+        values = out[..., :t]
+        head_var = head_variance(out[..., t:]) if heads else None
         scale = torch.ones_like(y_mean)
         noise = torch.zeros_like(y_mean)
         for k, target in enumerate(self.target_names_):
-            a, s2 = self._calibrate(values[..., k], Ys[:, k], oob & observed[:, k], target)
-            scale[k], noise[k] = a, s2 * y_std[k] ** 2
+            a, b = self._calibrate(
+                values[..., k], None if head_var is None else head_var[..., k], Ys[:, k],
+                oob & observed[:, k], target,
+            )
+            scale[k] = a
+            noise[k] = b if heads else b * y_std[k] ** 2
         model.spread_scale = scale
-        self.noise_variance_ = noise
+        if heads:
+            model.noise_scale = noise
+        self.noise_variance_ = torch.zeros_like(y_mean) if heads else noise
         return model.eval()
 
     def _bootstrap(self, n: int, groups: np.ndarray | None) -> Tensor:
@@ -241,15 +322,52 @@ class EnsembleSurrogate(Surrogate):
             rows.append(rng.choice(pool, n, replace=True))
         return torch.as_tensor(np.stack(rows))
 
+    def _folds(self, n: int, groups: np.ndarray | None) -> Tensor:
+        """``s x n`` in-bag weights (0 or 1): member ``m`` leaves out fold ``m mod K`` of
+        ``K = max(2, s // 2)`` folds (of whole groups, with groups), so every row is out of bag
+        for about two members and each member learns from ``1 - 1/K`` of the rows."""
+        rng = np.random.default_rng(self.seed)
+        k = max(2, self.n_members // 2)
+        if groups is None or len(np.unique(groups)) < k:
+            fold = rng.permutation(n) % k
+        else:
+            codes = np.unique(groups, return_inverse=True)[1]
+            fold = (rng.permutation(codes.max() + 1) % k)[codes]
+        members = np.arange(self.n_members)[:, None] % k
+        return torch.as_tensor((fold[None, :] != members).astype(float))
+
+    def _loss(self, out: Tensor, y: Tensor, w: Tensor, t: int, *, beta: float) -> Tensor:
+        """Per-member masked loss of outputs ``s x b x (2)t`` against targets ``s x b x t``.
+
+        ``beta``: with Gaussian heads, each row's NLL is weighted by its (detached) predicted
+        variance to this power (0: plain NLL; 0.5: beta-NLL).
+        """
+        mu = out[..., :t]
+        if self.loss == "nll":
+            var = head_variance(out[..., t:])
+            term = 0.5 * (torch.log(var) + (y - mu) ** 2 / var)
+            if beta:
+                term = term * var.detach() ** beta
+        else:
+            term = (mu - y) ** 2
+        return (term * w).sum((-1, -2)) / w.sum((-1, -2)).clamp_min(1)
+
     def _train(
-        self, members: MemberMLPs, F: Tensor, Ys: Tensor, w: Tensor, boot: Tensor
+        self, members: MemberMLPs, F: Tensor, Ys: Tensor, w: Tensor, boot: Tensor, t: int
     ) -> Tensor:
-        """Train every member on its bootstrap rows; return the ``s x n`` out-of-bag mask."""
+        """Train every member on its rows; return the ``s x n`` out-of-bag mask.
+
+        ``boot``: ``s x n`` bootstrap row indices (integers) or in-bag weights (floats).
+        """
         s, n = self.n_members, F.shape[0]
         gen = torch.Generator().manual_seed(self.seed)
-        oob = torch.ones(s, n, dtype=torch.bool)
-        oob.scatter_(1, boot, False)
-        batch = min(self.batch_size, n)
+        if boot.is_floating_point():
+            bag = boot.to(w)
+        else:
+            bag = torch.zeros(s, n, dtype=w.dtype).scatter_add_(
+                1, boot, torch.ones(boot.shape, dtype=w.dtype))
+        oob = bag == 0
+        full = n <= self.batch_size
         opt = torch.optim.AdamW(
             members.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -257,22 +375,29 @@ class EnsembleSurrogate(Surrogate):
         best_loss = torch.full((s,), math.inf, dtype=torch.double)
         stale = torch.zeros(s, dtype=torch.long)
         check_every, patience = 25, 12
-        has_oob = (oob.to(w) @ w).sum(-1) > 0  # members with any out-of-bag target
+        ow = oob.unsqueeze(-1).to(w) * w  # s x n x t out-of-bag weights
+        has_oob = ow.sum((-1, -2)) > 0  # members with any out-of-bag target
+        wb = bag.unsqueeze(-1) * w  # s x n x t in-bag weights (bootstrap counts)
 
         for step in range(1, self.max_steps + 1):
-            idx = boot.gather(1, torch.randint(0, n, (s, batch), generator=gen))
-            pred = members.per_member(F[idx])
-            wb = w[idx]
-            loss = (((pred - Ys[idx]) ** 2) * wb).sum((-1, -2)) / wb.sum((-1, -2)).clamp_min(1)
+            if full:
+                loss = self._loss(members(F), Ys, wb, t, beta=self.beta)
+            else:
+                if boot.is_floating_point():
+                    rows = torch.multinomial(bag, self.batch_size, replacement=True,
+                                             generator=gen)
+                else:
+                    idx = torch.randint(0, n, (s, self.batch_size), generator=gen)
+                    rows = boot.gather(1, idx)
+                loss = self._loss(members.per_member(F[rows]), Ys[rows], w[rows], t,
+                                  beta=self.beta)
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
             if step % check_every and step != self.max_steps:
                 continue
             with torch.no_grad():
-                err = ((members(F) - Ys) ** 2 * w).sum(-1)  # s x n
-                wo = oob.to(w) * w.sum(-1)
-                val = (err * oob).sum(-1) / wo.sum(-1).clamp_min(1)
+                val = self._loss(members(F), Ys.expand(s, -1, -1), ow, t, beta=0.0)
                 val = torch.where(has_oob, val, loss.detach())
                 better = val < best_loss
                 best_loss = torch.where(better, val, best_loss)
@@ -288,9 +413,13 @@ class EnsembleSurrogate(Surrogate):
         return oob
 
     def _calibrate(
-        self, values: Tensor, y: Tensor, oob: Tensor, target: str
+        self, values: Tensor, head_var: Tensor | None, y: Tensor, oob: Tensor, target: str
     ) -> tuple[float, float]:
-        """Out-of-bag ``(scale, noise)`` for one target from ``s x n`` member values."""
+        """Out-of-bag ``(scale, noise)`` for one target from ``s x n`` member values.
+
+        Without heads ``noise`` is a variance (standardized units); with heads it is the factor
+        on the heads' mean variance.
+        """
         counts = oob.sum(0)
         rows = counts >= 2
         if int(rows.sum()) < 5:
@@ -302,11 +431,43 @@ class EnsembleSurrogate(Surrogate):
         m = oob[:, rows].to(v)
         mean = (v * m).sum(0) / m.sum(0)
         var = ((v - mean) ** 2 * m).sum(0) / (m.sum(0) - 1)
-        return calibrate_variance((y[rows] - mean).numpy(), var.numpy())
+        residual = (y[rows] - mean).numpy()
+        if head_var is None:
+            return calibrate_variance(residual, var.numpy())
+        noise = ((head_var[:, rows] * m).sum(0) / m.sum(0)).numpy()
+        return calibrate_with_noise(residual, var.numpy(), noise)
 
     def _predict_encoded(self, Xt: Tensor, *, observation_noise: bool) -> tuple[Tensor, Tensor]:
         post = self.model_.posterior(Xt)
         mean, var = member_stats(post.values)
         if observation_noise:
             var = var + self.noise_variance_
+            if self.model_.gaussian_heads:
+                var = var + self.model_.noise_variance(Xt)
         return mean, var
+
+
+def calibrate_with_noise(
+    residual: np.ndarray, spread_var: np.ndarray, noise_var: np.ndarray
+) -> tuple[float, float]:
+    """Fit ``var = scale * spread_var + factor * noise_var`` to held-out residuals.
+
+    Gaussian maximum likelihood, ``scale >= 1`` (as in :func:`surrogates.base.calibrate_variance`)
+    and ``factor`` in ``[0.05, 20]``.
+
+    Returns:
+        ``(scale, factor)``.
+    """
+    r2 = np.asarray(residual, dtype=float) ** 2
+    v = np.asarray(spread_var, dtype=float)
+    h = np.asarray(noise_var, dtype=float)
+    if len(r2) < 5:
+        return 1.0, 1.0
+
+    def nll(theta: np.ndarray) -> float:
+        var = np.exp(theta[0]) * v + np.exp(theta[1]) * h + 1e-9
+        return float(np.mean(np.log(var) + r2 / var))
+
+    res = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(0.0, 6.0), (-3.0, 3.0)])
+    scale, factor = np.exp(res.x)
+    return float(scale), float(factor)
