@@ -64,6 +64,31 @@ def make_snapshot(n: int, seed: int):  # noqa: ANN201 - a CampaignSnapshot
                             pending=pd.DataFrame(columns=spec.input_names))
 
 
+def plate_quality(snap, recipes) -> list[float]:  # noqa: ANN001 - snapshot, DataFrame
+    """Hypervolume of the feasible (ICE >= 80 %) measured designs before and after the plate,
+    the plate's wells taken at the virtual lab's noise-free truth (ICE, capacity; reference
+    80 %, 0 mAh/g): how much the plate would move the Pareto front."""
+    import numpy as np
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    from planner.simulation.hard_carbon import simulate_plate
+
+    truth = simulate_plate(recipes.reset_index(drop=True), seed=0, noise=False)
+    cols = ["ice_pct", "reversible_capacity_mah_per_g"]
+    ref = torch.tensor([80.0, 0.0], dtype=torch.double)
+    hv = Hypervolume(ref)
+
+    def volume(points: np.ndarray) -> float:
+        points = points[np.isfinite(points).all(axis=1) & (points[:, 0] >= 80.0)]
+        return float(hv.compute(torch.as_tensor(points, dtype=torch.double))) if len(points) \
+            else 0.0
+
+    before = snap.observations[cols].to_numpy(float)
+    after = np.vstack([before, truth[cols].to_numpy(float)])
+    return [round(volume(before), 1), round(volume(after), 1)]
+
+
 def time_cli(db_url: str, campaign: str, repeats: int) -> None:
     """Wall, CPU and peak memory of ``planner suggest --force`` on a copy of a SQLite database."""
     source = Path(db_url.removeprefix("sqlite:///"))
@@ -103,6 +128,8 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="tiny test settings instead")
     parser.add_argument("--db", help="time `planner suggest --force` on a copy of this SQLite DB")
     parser.add_argument("--campaign", default="demo-hard-carbon", help="campaign for --db")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override an OptimizerSettings default (e.g. optimized_wells=1)")
     args = parser.parse_args()
     os.environ.pop("PLANNER_FAST", None)  # measure the real defaults unless --fast
     if args.db:
@@ -111,17 +138,37 @@ def main() -> None:
 
     import warnings
 
+    from planner import progress
     from planner.errors import PlanningWarning
     from planner.propose import propose_plate
 
+    if args.set:
+        import dataclasses
+
+        import planner.optimize as optimize
+
+        changes = {k: type(getattr(optimize.DEFAULT, k))(v)
+                   for k, v in (item.split("=", 1) for item in args.set)}
+        optimize.DEFAULT = dataclasses.replace(optimize.DEFAULT, **changes)
     snap = make_snapshot(args.n, args.seed)
     failed = int((snap.observations["status"] == "failed_synthesis").sum())
     for r in range(args.repeats):
         wall, cpu = time.perf_counter(), time.process_time()
-        with warnings.catch_warnings():
+        stages: dict[str, float] = {}
+        mark = [cpu, "start"]
+
+        def on_step(step: progress.Step, mark: list = mark,  # noqa: B006 - bound per repeat
+                    stages: dict[str, float] = stages) -> None:
+            if step.stage != mark[1]:  # CPU seconds per stage, in the order they came
+                now = time.process_time()
+                stages[str(mark[1])] = stages.get(str(mark[1]), 0.0) + now - float(mark[0])
+                mark[:] = [now, step.stage]
+
+        with warnings.catch_warnings(), progress.listening(on_step):
             warnings.simplefilter("always", PlanningWarning)
             proposal = propose_plate(snap, surrogate=args.surrogate, seed=args.seed + r,
                                      q=args.q, fast=args.fast)
+        on_step(progress.Step("end", 0, None))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         values = [p["acquisition"] for p in proposal.predictions]
         print(json.dumps({
@@ -132,6 +179,8 @@ def main() -> None:
             "distinct": int(len(proposal.recipes.drop_duplicates())),
             "feasibility": proposal.model_info.get("feasibility"),
             "acq_first_last": [values[0], values[-1]], "warnings": proposal.warnings,
+            "settings": args.set, "cpu_s_by_stage": {k: round(v, 2) for k, v in stages.items()},
+            "hypervolume_before_after": plate_quality(snap, proposal.recipes),
         }), flush=True)
 
 

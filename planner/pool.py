@@ -22,6 +22,7 @@ from botorch.acquisition import AcquisitionFunction
 from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
+from planner import progress
 from planner.errors import PlanningError
 
 
@@ -233,6 +234,7 @@ def lazy_greedy(
         values.append(float(logv[best]))
         picks.append(pool[best])
         set_pending_points(acqf, base_pending, picks)
+        progress.report("wells", len(picks), len(chosen) + q)
     return rows_out, values
 
 

@@ -38,6 +38,7 @@ from campaigns.jsonable import jsonable
 from campaigns.shared_dataset.dataset import PriorRows
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec, ContinuousParameter, WarmStart
+from planner import progress
 from planner.acquisition import (
     ConstraintSpec,
     ObjectiveSpec,
@@ -410,6 +411,7 @@ def _fit(name: str, X: pd.DataFrame, Y: pd.DataFrame, *, categories: dict[str, l
     ``auto`` with a prior (the shared rows are for the GP). ``auto`` chooses a model per target
     by cross-validation holding out whole ``groups`` (plates), see :mod:`surrogates.selection`.
     ``log_columns``: inputs modelled as log10 (``"auto"``: the surrogate's own rule)."""
+    progress.report("fit")
     if name == "auto" and prior is not None:
         notes.add("model auto with a warm start: the warm-start GP is used (the shared rows "
                   "are for the GP).")
@@ -752,6 +754,7 @@ def _optimize_recipes(snapshot: CampaignSnapshot, model: Surrogate, name: str, X
 
 def _feasibility(snapshot: CampaignSnapshot, space: EncodedSpace, seed: int,
                  notes: _Notes) -> FeasibilityModel | None:
+    progress.report("feasibility")
     try:
         return fit_feasibility(snapshot, space, seed=seed)
     except Exception as exc:  # noqa: BLE001 - proposals go on without it

@@ -7,18 +7,30 @@ design before any data, a BoTorch proposal afterwards. It is idempotent per camp
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import date
 
+import numpy as np
+import pandas as pd
+
 from campaigns import auth
 from campaigns.errors import CampaignError
 from campaigns.plate import fill_layout
+from campaigns.snapshot import CampaignSnapshot
 from campaigns.store import BatchInfo, Store
+from planner import progress
 from planner.design import library_design
 from planner.errors import PlanningError
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+#: Most rows of a big library the first plate's space-filling design looks at (a seeded random
+#: sample; the max-min design over it is as spread as over all rows for a 96-well plate).
+FIRST_PLATE_SAMPLE_ROWS = 50_000
+
+logger = logging.getLogger(__name__)
 
 
 def current_week(today: date | None = None) -> str:
@@ -77,6 +89,7 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None,
     # Refuse a user without the role before the slow part, not when the plate is saved.
     auth.require(store, campaign, "chemist", what="propose a plate")
     seed = default_seed(campaign, week) if seed is None else seed
+    progress.report("data")
     snapshot = store.snapshot(campaign)
     if existing is not None and "batch_id" in snapshot.pending:
         # The plate being replaced is not on order: its wells are not pending.
@@ -89,11 +102,14 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None,
     warnings: list[str] = []
     predictions: list[dict[str, object]] | None = None
     if len(trained) == 0:
+        sampled: dict[str, object] = {}
         if spec.is_library:
-            assert snapshot.library is not None
             used = set(snapshot.pending.get("candidate_id", []).dropna()) | set(
                 snapshot.observations.get("candidate_id", []).dropna())
-            picks = library_design(snapshot.library, spec.input_names, n, seed=seed, exclude=used)
+            library = snapshot.library
+            if library is None:  # a big library: spread over a seeded sample of its rows
+                library, sampled = library_sample(snapshot, used, seed=seed)
+            picks = library_design(library, spec.input_names, n, seed=seed, exclude=used)
             recipes = picks[["candidate_id", *spec.input_names]].to_dict(orient="records")
             generator = "space-filling (library, max-min distance)"
         else:
@@ -102,7 +118,7 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None,
             # Rounded once to the lab's resolution; plate-wide parameters take one value.
             recipes = space_filling_plate(spec, n, seed).recipes.to_dict(orient="records")
             generator = "space-filling (scrambled Sobol)"
-        model_info: dict[str, object] = {"design": generator}
+        model_info: dict[str, object] = {"design": generator, **sampled}
     else:
         from planner.propose import propose_plate
 
@@ -125,10 +141,43 @@ def suggest_plate(store: Store, campaign: str, *, week: str | None = None,
         model_info = dict(proposal.model_info)
         warnings.extend(proposal.warnings)
     wells = fill_layout(spec.plate, recipes, predictions)
+    progress.report("save")
     batch = store.save_batch(campaign, iso_week=week, wells=wells, generator=generator, seed=seed,
                              data_revision=snapshot.revision, model_info=model_info,
                              warnings=warnings, replace=force, actor=actor)
     return SuggestResult(batch, created=True)
+
+
+def library_sample(snapshot: CampaignSnapshot, used: set[str], *, seed: int,
+                   max_rows: int | None = None) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Rows of a big library for the first plate's space-filling design.
+
+    At most ``max_rows`` (default :data:`FIRST_PLATE_SAMPLE_ROWS`) rows not in ``used``, a
+    uniform random sample reproducible from ``seed``, read with ``take`` (never the whole
+    table); every unused row when there are no more than that.
+
+    Returns:
+        The rows (``candidate_id`` + inputs) and what goes into the batch's ``model_info``:
+        ``library_rows`` (rows in the library) and ``rows_sampled`` (rows the design saw).
+    """
+    table = snapshot.candidate_table()
+    if table is None:
+        raise PlanningError(f"campaign {snapshot.spec.name!r} has no candidate table.",
+                            hint="Import one with `planner library import CAMPAIGN FILE`.")
+    cap = FIRST_PLATE_SAMPLE_ROWS if max_rows is None else max_rows
+    n_rows = table.n_rows
+    taken = table.positions_of(sorted(used)) if used else np.zeros(0, dtype=np.int64)
+    taken = taken[taken >= 0]
+    if n_rows - len(taken) <= cap:
+        positions = np.setdiff1d(np.arange(n_rows), taken)
+    else:
+        draw = np.random.default_rng(seed).choice(n_rows, size=min(n_rows, cap + len(taken)),
+                                                  replace=False)
+        positions = np.sort(draw[~np.isin(draw, taken)][:cap])
+    frame = table.take(positions).reset_index(drop=True)
+    logger.info("first plate of %s: %d of %d library rows sampled", snapshot.spec.name,
+                len(frame), n_rows)
+    return frame, {"library_rows": int(n_rows), "rows_sampled": len(frame), "sample_seed": seed}
 
 
 def due_campaigns(store: Store, week: str | None = None) -> list[str]:

@@ -7,6 +7,7 @@ regenerating one the owner role (the store refuses what the role does not allow)
 from __future__ import annotations
 
 import os
+import time
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,7 @@ from dashboard.common import (
     simulated_banner,
     store,
 )
+from planner import progress
 from planner.reports.progress import has_predictions, plate_frame
 from planner.weekly import current_week, parse_week
 
@@ -41,11 +43,22 @@ def _propose(data: CampaignData, week: str, *, force: bool) -> None:
     auth.require(store(), data.name, REGENERATE_ROLE if force else PROPOSE_ROLE,
                  what="regenerate plates" if force else "propose plates")
     n = data.snapshot.spec.sample_well_count
-    how = ("a space-filling design" if data.snapshot.observations.empty
-           else "BoTorch (may take a minute)")
-    with st.spinner(f"Proposing {n} recipes for {week} with {how}…"):
-        b = api().campaign(data.name).suggest(week, force=force,
-                                              fast=os.environ.get("PLANNER_FAST") == "1")
+    how = "a space-filling design" if data.snapshot.observations.empty else "BoTorch"
+    with st.status(f"Proposing {n} recipes for {week} with {how}…", expanded=True) as box:
+        bar = st.progress(0.0, text="starting")
+        started = time.monotonic()
+
+        def show(step: progress.Step) -> None:
+            # Wells dominate the time: the bar follows them; other stages show as text.
+            fraction = step.fraction if step.stage == "wells" else None
+            text = f"{step.label} ({time.monotonic() - started:.0f} s)"
+            bar.progress(fraction if fraction is not None else 0.0, text=text)
+
+        with progress.listening(show):
+            b = api().campaign(data.name).suggest(week, force=force,
+                                                  fast=os.environ.get("PLANNER_FAST") == "1")
+        box.update(label=f"Plate for {week} ready in {time.monotonic() - started:.0f} s",
+                   state="complete")
     clear_caches()
     if b.created:
         done = "Regenerated" if force else "Proposed"

@@ -6,7 +6,9 @@ calls: they parse flags, call it, and print what came back.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -291,6 +293,28 @@ def suggest(
         _suggest(campaign, week, model, force, seed, due, fast, db)
 
 
+@contextlib.contextmanager
+def _proposal_progress() -> Iterator[None]:
+    """A rich progress bar (stage, well k of q) on stderr while a plate is planned; nothing when
+    stderr is not a terminal (cron, pipes, tests), where the log says what happened."""
+    from planner import progress
+
+    if not err_console.is_terminal:
+        yield
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("planning", total=None)
+
+        def show(step: progress.Step) -> None:
+            bar.update(task, description=step.label, completed=step.done, total=step.total)
+
+        with progress.listening(show):
+            yield
+
+
 def _suggest(campaign: str | None, week: str | None, model: str | None, force: bool,
              seed: int | None, due: bool, fast: bool, db: str | None) -> None:
     planner = _planner(db)
@@ -305,8 +329,9 @@ def _suggest(campaign: str | None, week: str | None, model: str | None, force: b
         return
     if campaign is None:
         raise typer.BadParameter("give --campaign NAME, or --due for every campaign")
-    plate = planner.campaign(campaign).suggest(week, surrogate=model, seed=seed, force=force,
-                                               fast=fast)
+    with _proposal_progress():
+        plate = planner.campaign(campaign).suggest(week, surrogate=model, seed=seed,
+                                                   force=force, fast=fast)
     if not plate.created:
         console.print(f"[yellow]Batch {plate.id} already exists for {plate.week}; "
                       "showing it unchanged (use --force to regenerate).[/]")
