@@ -365,9 +365,11 @@ def _plate_labels(snapshot: CampaignSnapshot, X: pd.DataFrame) -> np.ndarray | N
 
 def _auto_options(input_bounds: Mapping[str, tuple[float, float]],
                   optimizer: OptimizerSettings) -> dict[str, Any]:
-    """``AutoSurrogate`` arguments for a proposal: small folds and rows, a selection cache on
-    disk (keyed by the data, so a plate re-proposed on the same data does not refit the
-    candidates), cheap candidates when the optimizer is in fast mode (tests, demos)."""
+    """``AutoSurrogate`` arguments for a proposal: the candidates are compared in their cheap
+    settings (:data:`surrogates.selection.FAST_OPTIONS`; the chosen one is then fitted in
+    full) on 3 folds of at most 300 rows (2 and 150 when the optimizer is in fast mode: tests,
+    demos), so a weekly choice costs seconds; the selection is cached on disk, keyed by the
+    data, so a plate re-proposed on the same data does not cross-validate again."""
     from planner._cache import cache_dir
 
     gp: dict[str, Any] = {"input_bounds": dict(input_bounds)}
@@ -377,7 +379,8 @@ def _auto_options(input_bounds: Mapping[str, tuple[float, float]],
         folder: str | None = str(cache_dir("model-selection"))
     except OSError:  # no writable cache folder: the in-memory cache still works
         folder = None
-    return {"folds": 3, "max_rows": 300, "fast": optimizer.fit_max_iter is not None,
+    quick = optimizer.fit_max_iter is not None  # the FAST optimizer settings
+    return {"folds": 2 if quick else 3, "max_rows": 150 if quick else 300, "fast": True,
             "model_options": {"gp": gp}, "cache_dir": folder}
 
 

@@ -162,3 +162,33 @@ def test_weekly_plate_uses_the_spec_model_unless_told(store, monkeypatch, planni
     with pytest.raises(_Captured):
         suggest_plate(store, spec.name, week="2026-W11", surrogate=asked)
     assert seen == [expected]
+
+
+def test_insight_names_the_newest_plates_model_choice():
+    from types import SimpleNamespace
+
+    from planner.reports.insight import planner_model_choice
+
+    selection_info = {"split": "groups", "folds": 3, "choices": {
+        "ice_pct": {"model": "boosted", "reason": "best held-out R² 0.810, intervals cover 91 %",
+                    "scores": {"gp": {"r2": 0.78, "coverage90": 0.88},
+                               "boosted": {"r2": 0.81, "coverage90": 0.91}}}}}
+    batches = [
+        SimpleNamespace(id=1, iso_week="2026-W01", model_info={"design": "space-filling"}),
+        SimpleNamespace(id=2, iso_week="2026-W02",
+                        model_info={"surrogate": "auto", "targets": ["ice_pct"],
+                                    "model_selection": selection_info}),
+        SimpleNamespace(id=3, iso_week="2026-W03", model_info={}),
+    ]
+    choice = planner_model_choice(batches)
+    assert choice is not None and choice.batch_id == 2 and choice.split == "groups"
+    row = choice.choices.iloc[0]
+    assert (row["target"], row["model"], row["label"]) == ("ice_pct", "boosted",
+                                                           "Gradient boosting")
+    assert "0.810" in row["reason"]
+    assert choice.scores.set_index("model")["chosen"].to_dict() == {"gp": False, "boosted": True}
+    fixed = planner_model_choice([SimpleNamespace(
+        id=4, iso_week="2026-W04", model_info={"surrogate": "gp", "targets": ["ice_pct"]})])
+    assert fixed is not None and fixed.choices.iloc[0]["model"] == "gp"
+    assert "not chosen by cross-validation" in fixed.choices.iloc[0]["reason"]
+    assert planner_model_choice(batches[:1]) is None

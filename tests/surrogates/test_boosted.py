@@ -106,3 +106,17 @@ def test_too_few_members_is_refused_with_a_hint():
     with pytest.raises(InputDataError, match="n_members=2") as info:
         BoostedSurrogate(n_members=2).fit(df[["x1", "x2"]], df[["y"]])
     assert info.value.hint
+
+
+def test_bounded_target_stays_within_its_bounds():
+    df = make_smooth_table(60, seed=5)
+    df["y"] = (df["y"] - df["y"].min()) / (df["y"].max() - df["y"].min()) * 100  # 0..100 %
+    model = BoostedSurrogate(seed=0, **SMALL).fit(df[["x1", "x2"]], df[["y"]],
+                                                  bounds={"y": (0.0, 100.0)})
+    probe = pd.DataFrame({"x1": np.linspace(-0.5, 1.5, 25), "x2": np.linspace(1.5, -0.5, 25)})
+    mean, _ = model.predict(probe)
+    low, high = model.predict_interval(probe, level=0.9)
+    assert (mean >= 0).all() and (mean <= 100).all()
+    assert (low >= 0).all() and (high <= 100).all() and (low <= high).all()
+    samples = model.to_botorch().posterior(model.encode(probe)).mean
+    assert float(samples.min()) >= 0 and float(samples.max()) <= 100
