@@ -167,7 +167,10 @@ class DaskEngine:
         """See :meth:`Engine.imap`: at most ``in_flight`` tasks per worker thread at a time."""
         from distributed import as_completed
 
-        shared_f = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        # hash=False: a fresh key per call, so releasing an earlier call's copy of equal data
+        # cannot take this call's dependency with it.
+        shared_f = (self.client.scatter(shared, broadcast=True, hash=False)
+                    if shared is not None else None)
         limit = self._in_flight * self.threads()
         source = iter(items)
         pending: list[Any] = []

@@ -69,13 +69,14 @@ def test_backtest_seeds_on_dask_match_the_local_run(engine: DaskEngine) -> None:
     frame["y"] = -((frame["x1"] - 0.3) ** 2) - (frame["x2"] - 0.6) ** 2
     problem = BacktestProblem.from_frame(frame, inputs=["x1", "x2"],
                                          targets=[TargetSpec("y", "max")])
-    config = BacktestConfig(batch_size=4, budget=12, init=4, seeds=2, strategies=("random",),
-                            workers=1)
+    config = BacktestConfig(batch_size=4, budget=12, init=4, seeds=2,
+                            strategies=("random", "gp"), workers=1)
     local = run_backtest(problem, config, progress=False)
-    with use_engine(engine):
+    with use_engine(engine):  # two strategies: two rounds of tasks sharing equal data
         remote = run_backtest(problem, config, progress=False)
-    for a, b in zip(local.traces["random"], remote.traces["random"], strict=True):
-        assert a.picks == b.picks
+    for name in ("random", "gp"):
+        for a, b in zip(local.traces[name], remote.traces[name], strict=True):
+            assert a.picks == b.picks and b.fallbacks == 0
     assert remote.report["engine"]["engine"] == "dask"
 
 
