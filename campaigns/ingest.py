@@ -14,7 +14,9 @@ Rules every upload follows:
   are given (``expected_recipes``), a recipe cell that differs from the plate's recipe for that
   well is refused too: the sheet probably belongs to another plate. Numbers match when they agree
   to the precision written in the cell (``1300`` matches 1300.4, not 1301; ``0.37`` matches
-  0.3712); text matches ignoring case; an empty recipe cell always matches.
+  0.3712); text matches ignoring case; an empty recipe cell always matches. The same holds for
+  the ``Furnace run`` column of a campaign with furnace runs: a number other than the run the
+  plate puts the well in is refused (empty always matches).
 * **Values are never converted silently.** A value that looks like a wrong unit (it lies in a
   :attr:`~campaigns.columns.Column.unit_hints` window of its column, outside the typical range:
   ICE 0.85 when ICE is in %, conductivity in S/cm) is an error whose hint says how to convert,
@@ -62,7 +64,13 @@ from campaigns.hints import closest
 from campaigns.jsonable import plain
 from campaigns.plate import normalize_well
 from campaigns.readers import read_table
-from campaigns.sheet import STATUS_CODES, recipe_columns
+from campaigns.sheet import (
+    FURNACE_RUN_COLUMN,
+    STATUS_CODES,
+    SheetWell,
+    furnace_runs,
+    recipe_columns,
+)
 from campaigns.spec import CampaignSpec
 
 STATUS_SPELLINGS: dict[str, str] = {
@@ -84,6 +92,7 @@ _FIXED_HEADERS: dict[str, tuple[str, ...]] = {
     "Batch": ("batch id", "batch no", "batch number"),
     "Well": ("well id", "well position"),
     "Role": (),
+    FURNACE_RUN_COLUMN: ("furnace", "furnace run no", "furnace run number"),
     "Status": (),
     "Operator": ("operated by", "analyst"),
     "Instrument": ("device",),
@@ -493,13 +502,14 @@ class _RowChecker:
 
     def __init__(self, table: pd.DataFrame, cols: list[_Col], expected_wells: Mapping[str, str],
                  expected_recipes: Mapping[str, Mapping[str, object]] | None,
-                 report: _Report) -> None:
+                 report: _Report, spec: CampaignSpec) -> None:
         self.report = report
         self.fixed = {c.name: c for c in reversed(cols) if c.kind == "fixed"}  # first one wins
         self.outputs = [c for c in cols if c.kind == "output"]
         self.recipe_cols = [c for c in cols if c.kind == "recipe"]
         self.recipes = {normalize_well(w): r for w, r in (expected_recipes or {}).items()}
         self.foreign: dict[str, None] = {}  # wells whose recipe cells differ, in row order
+        self.runs = _expected_runs(spec, expected_wells, expected_recipes)
         self.stray = [c for c in cols if c.kind == "ignored" and c.header == ""]
         self.expected = {normalize_well(w): role for w, role in expected_wells.items()}
         self.separator = table.attrs.get("separator")  # None for XLSX
@@ -538,6 +548,8 @@ class _RowChecker:
                 self.add(row, "Batch", batch, e.message, e.hint)
         if well is not None and well in self.recipes:
             self._check_recipe(row, well, values)
+        if well is not None and well in self.runs:
+            self._check_furnace_run(row, well, values)
         for c in self.outputs:
             if (t := texts[c.pos]) is None:
                 continue
@@ -577,6 +589,26 @@ class _RowChecker:
                 "plate you upload it to. Recipe columns are for reference only; if this cell was "
                 "edited by mistake, restore it or clear it.",
             )
+
+    def _check_furnace_run(self, row: int, well: str, values: tuple[object, ...]) -> None:
+        """A Furnace run cell must be the run the plate puts the well in (or empty)."""
+        text = self.cell(values, FURNACE_RUN_COLUMN)
+        if text is None:
+            return
+        want = self.runs[well]
+        try:
+            same = want is not None and parse_number(text) == want
+        except _CellError:
+            same = False
+        if same:
+            return
+        self.foreign[well] = None
+        shown = f"run {want}" if want is not None else "none"
+        self.add(row, FURNACE_RUN_COLUMN, text,
+                 f"differs from the furnace run of well {well} on this plate ({shown}).",
+                 "The sheet probably belongs to another plate: check its Batch column and the "
+                 "plate you upload it to. The furnace run is for reference only; if this cell "
+                 "was edited by mistake, restore it or clear it.")
 
     def _check_stray(self, row: int, values: tuple[object, ...]) -> None:
         if self.separator is None:  # XLSX: cells cannot shift; reported once in finish()
@@ -727,6 +759,19 @@ def _same_recipe_value(text: str, want: object, *, decimal_comma: bool) -> bool:
     return abs(x - y) <= max(_half_unit(text), 1e-9 * max(abs(y), 1.0))
 
 
+def _expected_runs(spec: CampaignSpec, expected_wells: Mapping[str, str],
+                   expected_recipes: Mapping[str, Mapping[str, object]] | None,
+                   ) -> dict[str, int | None]:
+    """Well → the furnace run its sheet shows (:func:`campaigns.sheet.furnace_runs`, wells in the
+    batch's order); empty when the recipes are not given or the campaign has no furnace runs."""
+    if expected_recipes is None or spec.plate.furnace_runs is None:
+        return {}
+    recipes = {normalize_well(w): r for w, r in expected_recipes.items()}
+    wells = [SheetWell(normalize_well(w), role, dict(recipes.get(normalize_well(w), {})))
+             for w, role in expected_wells.items()]
+    return dict(zip([w.well for w in wells], furnace_runs(spec, wells), strict=True))
+
+
 def _plate_hint(expected: Mapping[str, str]) -> str:
     if not expected:
         return "This batch has no wells; check that you chose the right batch."
@@ -813,7 +858,7 @@ def _check_plate_table(table: pd.DataFrame, *, filename: str, sha256: str, spec:
         _check_declared_batch(table, batch_id, filename)
     report = _Report()
     checker = _RowChecker(table, _map_headers(table, spec, report), expected_wells,
-                          expected_recipes, report)
+                          expected_recipes, report, spec)
     for row, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
         checker.check(int(row), values)
     found_batch = checker.finish(confirm_unusual=confirm_unusual)

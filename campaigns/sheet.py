@@ -3,6 +3,9 @@
 Columns, left to right:
 
 - ``Batch``, ``Well``, ``Role`` (:data:`META_COLUMNS`);
+- ``Furnace run`` (:data:`FURNACE_RUN_COLUMN`), only when the campaign groups its wells into
+  furnace runs (``plate.furnace_runs``): the run (1, 2, …) whose temperature program makes the
+  well's sample, empty for controls (:func:`furnace_runs`). For reference, like the recipe;
 - the recipe, for reference only (registry labels with units, e.g.
   ``"Carbonization temperature [°C]"``; in library mode the candidate ID column and the library
   inputs). Editing them changes nothing: the stored recipe is what was proposed;
@@ -18,8 +21,8 @@ Example:
     >>> from campaigns.templates import load_template
     >>> spec = load_template("hard-carbon", name="demo")
     >>> frame = template_frame(spec, batch_id=1, wells=[SheetWell("B2", "sample", {"dwell_h": 2})])
-    >>> list(frame.columns[:4]), float(frame.loc[0, "Dwell time [h]"])
-    (['Batch', 'Well', 'Role', 'Precursor'], 2.0)
+    >>> list(frame.columns[:5]), float(frame.loc[0, "Dwell time [h]"])
+    (['Batch', 'Well', 'Role', 'Furnace run', 'Precursor'], 2.0)
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from campaigns.spec import CampaignSpec
 
 META_COLUMNS = ("Batch", "Well", "Role")
 """First columns of every plate sheet."""
+FURNACE_RUN_COLUMN = "Furnace run"
+"""Column after ``Role`` in the sheet of a campaign with furnace runs (``plate.furnace_runs``)."""
 TRAILING_COLUMNS = ("Status", "Operator", "Instrument", "Measured at", "Notes")
 """Last columns of every plate sheet."""
 ROLES = ("sample", "control", "replicate")
@@ -59,6 +64,9 @@ _META_HELP = {
     "Batch": "Batch number. Leave as written: a file holds one batch.",
     "Well": "Well ID (A1 … H12). Leave as written; rows may be deleted for a partial upload.",
     "Role": "sample, control (reference material) or replicate (repeats another well's recipe).",
+    FURNACE_RUN_COLUMN: "Furnace run (1, 2, …) that makes the well's sample: wells with the same "
+    "number share one temperature program and go into the furnace together. Empty for controls. "
+    "Leave as written.",
     "Status": "One of: " + ", ".join(STATUS_CODES) + ". Empty = ok.",
     "Operator": "Who measured the well (optional).",
     "Instrument": "Instrument or cycler channel (optional).",
@@ -87,6 +95,29 @@ def recipe_columns(spec: CampaignSpec) -> list[tuple[str, Column]]:
         id_col = spec.library.id_column
         pairs.insert(0, (id_col, Column(name=id_col, label=id_col, unit="-", kind="category")))
     return pairs
+
+
+def furnace_runs(spec: CampaignSpec, wells: Sequence[SheetWell]) -> list[int | None]:
+    """Furnace run of each well of a plate, as its sheet shows it.
+
+    Wells that are not controls are numbered by :meth:`CampaignSpec.furnace_run_numbers` in the
+    order given (1 for the first program met, …); controls (reference materials, not made in the
+    plate's runs) and wells without a full program get ``None``, and so does every well when the
+    campaign declares no furnace runs.
+
+    >>> from campaigns.templates import load_template
+    >>> spec = load_template("hard-carbon")
+    >>> hot = {"carbonization_temperature_c": 1500, "heating_rate_c_per_min": 5, "dwell_h": 2}
+    >>> furnace_runs(spec, [SheetWell("A1", "control", hot),
+    ...                     SheetWell("A2", "sample", {**hot, "dwell_h": 1}),
+    ...                     SheetWell("A3", "sample", hot), SheetWell("A4", "replicate", hot)])
+    [None, 1, 2, 2]
+    """
+    if spec.plate.furnace_runs is None:
+        return [None] * len(wells)
+    made = [w for w in wells if w.role != "control"]
+    numbers = iter(spec.furnace_run_numbers([dict(w.recipe) for w in made]))
+    return [None if w.role == "control" else next(numbers) for w in wells]
 
 
 def _check_wells(spec: CampaignSpec, wells: Sequence[SheetWell], recipe_names: set[str]) -> None:
@@ -128,7 +159,9 @@ def template_frame(
             names; missing inputs leave the cell empty).
 
     Returns:
-        ``len(wells) x (3 + r + m + 5)`` frame: :data:`META_COLUMNS`, ``r`` recipe columns,
+        ``len(wells) x (3 + f + r + m + 5)`` frame: :data:`META_COLUMNS`, ``f = 1`` column
+        :data:`FURNACE_RUN_COLUMN` (:func:`furnace_runs`; integers, empty for controls) when the
+        campaign has ``plate.furnace_runs`` (else ``f = 0``), ``r`` recipe columns,
         ``m`` empty result columns (one per ``spec.output_columns()``, descriptors then
         targets), :data:`TRAILING_COLUMNS`. Headers are registry labels with units. ``attrs``
         records which headers are recipe and result columns, for :func:`write_template`.
@@ -145,6 +178,8 @@ def template_frame(
         "Well": pd.Series([normalize_well(w.well) for w in wells], dtype="str"),
         "Role": pd.Series([w.role for w in wells], dtype="str"),
     }
+    if spec.plate.furnace_runs is not None:
+        data[FURNACE_RUN_COLUMN] = pd.Series(furnace_runs(spec, wells), dtype="Int64")
     for name, col in recipe:
         values = [w.recipe.get(name) for w in wells]
         if col.kind == "category" or any(isinstance(v, str) for v in values):

@@ -70,16 +70,36 @@ def _propose(data: CampaignData, week: str, *, force: bool) -> None:
     st.rerun()
 
 
+def _has_furnace_runs(frame: pd.DataFrame) -> bool:
+    return "furnace_run" in frame and bool(frame["furnace_run"].notna().any())
+
+
 def _color_options(frame: pd.DataFrame, data: CampaignData) -> list[str]:
     spec = data.snapshot.spec
     preds = [c for c in frame.columns if c.startswith(("predicted_", "p_feasible_"))]
     measured = [c for c in spec.output_names if c in frame and frame[c].notna().any()]
-    return [*preds, *measured, *spec.input_names, "role"]
+    runs = ["furnace_run"] if _has_furnace_runs(frame) else []
+    return [*preds, *measured, *runs, *spec.input_names, "role"]
+
+
+def _color_label(name: str) -> str:
+    return "Furnace run" if name == "furnace_run" else figures.label(name)
+
+
+def _map_frame(frame: pd.DataFrame, color: str) -> pd.DataFrame:
+    """Furnace runs are groups, not a scale: the map shows them as "Run 1", "Run 2", … (padded
+    to one width, so that the legend, sorted as text, lists run 2 before run 10)."""
+    if color != "furnace_run":
+        return frame
+    runs = frame["furnace_run"].astype(object)
+    width = len(str(frame["furnace_run"].max()))
+    return frame.assign(furnace_run=[None if pd.isna(r) else f"Run {r:>{width}}" for r in runs])
 
 
 def _table(frame: pd.DataFrame, data: CampaignData) -> pd.DataFrame:
     spec = data.snapshot.spec
-    out = frame[["well", "role", "replicate_of", *spec.input_names]].copy()
+    runs = ["furnace_run"] if _has_furnace_runs(frame) else []
+    out = frame[["well", "role", *runs, "replicate_of", *spec.input_names]].copy()
     for t in spec.targets:
         m = f"predicted_{t.name}"
         if m in frame:
@@ -89,7 +109,7 @@ def _table(frame: pd.DataFrame, data: CampaignData) -> pd.DataFrame:
         if name in frame and frame[name].notna().any():
             out[f"Measured {figures.label(name)}"] = frame[name]
     out["replicate_of"] = out["replicate_of"].fillna("")
-    return tables.labelled(out)
+    return tables.labelled(out).rename(columns={"furnace_run": "Furnace run"})
 
 
 def _actions(data: CampaignData, batch: BatchInfo, measured: bool) -> None:
@@ -192,9 +212,9 @@ def body() -> None:
     if st.session_state.get("plate_color") not in options:
         st.session_state.pop("plate_color", None)
     color = st.columns([2, 3])[0].selectbox("Colour wells by", options, key="plate_color",
-                                            format_func=figures.label)
-    st.plotly_chart(figures.plate_map(frame, spec, color=color), width="content",
-                    config=figures.CONFIG)
+                                            format_func=_color_label)
+    st.plotly_chart(figures.plate_map(_map_frame(frame, color), spec, color=color),
+                    width="content", config=figures.CONFIG)
     st.subheader("Recipes")
     st.dataframe(_table(frame, data), hide_index=True, width="stretch", height=420)
     _plan_other_week(data)

@@ -29,6 +29,7 @@ from botorch.utils.multi_objective.hypervolume import Hypervolume
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.plate import well_position
+from campaigns.sheet import SheetWell, furnace_runs
 from campaigns.snapshot import CampaignSnapshot
 from campaigns.spec import CampaignSpec
 from campaigns.store import BatchInfo, current_only
@@ -239,8 +240,11 @@ def plate_frame(batch: BatchInfo, spec: CampaignSpec,
             descriptors of this plate's wells are added.
 
     Returns:
-        ``well``, ``row`` (letter), ``column`` (1-based), ``role``, ``replicate_of``,
-        ``material`` (controls), the inputs, ``predicted_<target>``, ``predicted_<target>_std``
+        ``well``, ``row`` (letter), ``column`` (1-based), ``role``, ``furnace_run`` (the
+        plate's furnace run the well is made in, as its sheet shows it:
+        :func:`campaigns.sheet.furnace_runs`; nullable integers, ``<NA>`` for controls and for
+        campaigns without ``plate.furnace_runs``), ``replicate_of``, ``material`` (controls),
+        the inputs, ``predicted_<target>``, ``predicted_<target>_std``
         and the 90 % interval ``predicted_<target>_low``/``_high`` (within the target's
         physical bounds; NaN for plates proposed before intervals were stored) for every target
         with a stored prediction, ``p_feasible_<constraint>`` (probability that
@@ -250,11 +254,13 @@ def plate_frame(batch: BatchInfo, spec: CampaignSpec,
     """
     rows = []
     targets = [t.name for t in spec.targets]
-    for w in batch.wells:
+    runs = furnace_runs(spec, [SheetWell(w.well, w.role, dict(w.recipe)) for w in batch.wells])
+    for w, run in zip(batch.wells, runs, strict=True):
         r, c = well_position(w.well)
         material = w.predictions.get("material") if w.role == "control" else None
         row: dict[str, Any] = {"well": w.well, "row": w.well[0].upper(), "column": c + 1,
-                               "row_index": r, "role": w.role, "replicate_of": w.replicate_of,
+                               "row_index": r, "role": w.role, "furnace_run": run,
+                               "replicate_of": w.replicate_of,
                                "material": material}
         if w.candidate_id is not None:
             row["candidate_id"] = w.candidate_id
@@ -267,6 +273,8 @@ def plate_frame(batch: BatchInfo, spec: CampaignSpec,
             row[f"p_feasible_{key}"] = math.nan if p is None else float(p)
         rows.append(row)
     frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["furnace_run"] = frame["furnace_run"].astype("Int64")
     for t in targets:  # drop prediction columns no well has
         if frame.empty or frame[f"predicted_{t}"].isna().all():
             frame = frame.drop(columns=[f"predicted_{t}{s}" for s in ("", "_std", "_low", "_high")],

@@ -9,13 +9,15 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from campaigns.errors import CampaignError
+from campaigns.errors import CampaignError, IngestError
+from campaigns.ingest import parse_plate
 from campaigns.plate import layout
 from campaigns.sheet import (
     META_COLUMNS,
     STATUS_CODES,
     TRAILING_COLUMNS,
     SheetWell,
+    furnace_runs,
     template_frame,
     write_template,
 )
@@ -23,7 +25,7 @@ from campaigns.spec import CampaignSpec
 from campaigns.templates import load_template
 
 HARD_CARBON_HEADERS = [
-    "Batch", "Well", "Role",
+    "Batch", "Well", "Role", "Furnace run",
     "Precursor", "Carbonization temperature [°C]", "Heating rate [°C/min]", "Dwell time [h]",
     "N doping [at%]", "S doping [at%]",
     "d002 [nm]", "La [nm]", "Lc [nm]", "BET SSA [m²/g]", "Raman ID/IG [-]",
@@ -55,6 +57,7 @@ def test_template_frame_headers_are_registry_labels_in_sheet_order(template, hea
     frame = template_frame(spec, batch_id=7, wells=_wells(spec))
     assert list(frame.columns) == headers
     assert tuple(frame.columns[:3]) == META_COLUMNS
+    assert ("Furnace run" in headers) == (spec.plate.furnace_runs is not None)
     assert tuple(frame.columns[-5:]) == TRAILING_COLUMNS
     assert len(frame) == spec.plate.wells
     assert (frame["Batch"] == 7).all()
@@ -184,3 +187,101 @@ def test_write_template_unwritable_path_is_a_campaign_error(tmp_path: Path):
     with pytest.raises(CampaignError) as info:
         write_template(frame, tmp_path / "missing-folder" / "plate.csv")
     assert "folder exists" in info.value.hint
+
+
+# --- furnace runs -------------------------------------------------------------------------------
+PROGRAM = {"carbonization_temperature_c": 1300.0, "heating_rate_c_per_min": 5.0, "dwell_h": 2.0}
+
+
+def _furnace_plate() -> list[SheetWell]:
+    """A control, then samples in two programs (the hotter one first) and a replicate."""
+    hot = {**PROGRAM, "carbonization_temperature_c": 1600.0}
+    return [
+        SheetWell("A1", "control", {"precursor": "cellulose", **PROGRAM}),
+        SheetWell("A2", "sample", {"precursor": "pitch", **hot}),
+        SheetWell("A3", "sample", {"precursor": "cellulose", **PROGRAM}),
+        SheetWell("A4", "sample", {"precursor": "lignin", **hot, "n_doping_at_pct": 2.0}),
+        SheetWell("A5", "replicate", {"precursor": "cellulose", **PROGRAM}),
+    ]
+
+
+def test_the_sheet_numbers_each_wells_furnace_run_after_role():
+    spec = load_template("hard-carbon")
+    assert spec.plate.furnace_runs == 4
+    frame = template_frame(spec, batch_id=4, wells=_furnace_plate())
+    assert list(frame.columns[:5]) == ["Batch", "Well", "Role", "Furnace run", "Precursor"]
+    # runs in order of first appearance; the control (a reference material) is in none, even
+    # with the program of run 2; the replicate shares its original's run
+    assert frame["Furnace run"].tolist() == [pd.NA, 1, 2, 1, 2]
+    assert furnace_runs(spec, _furnace_plate()) == [None, 1, 2, 1, 2]
+
+
+def test_a_campaign_without_furnace_runs_has_no_furnace_column():
+    spec = load_template("hard-carbon")
+    data = spec.to_dict()
+    data["plate"].update(furnace_runs=None, furnace_parameters=[])
+    plain = CampaignSpec.from_dict(data)
+    frame = template_frame(plain, batch_id=4, wells=_furnace_plate())
+    assert "Furnace run" not in frame.columns
+    assert furnace_runs(plain, _furnace_plate()) == [None] * 5
+
+
+def test_the_furnace_run_column_is_explained_and_written_as_whole_numbers(tmp_path: Path):
+    spec = load_template("hard-carbon")
+    frame = template_frame(spec, batch_id=4, wells=_furnace_plate())
+    write_template(frame, tmp_path / "plate.xlsx")
+    write_template(frame, tmp_path / "plate.csv")
+    rows = (tmp_path / "plate.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[3] for line in rows] == ["Furnace run", "", "1", "2", "1", "2"]
+    notes = pd.read_excel(tmp_path / "plate.xlsx", sheet_name="Instructions", dtype=str)
+    what = notes.set_index("Column").loc["Furnace run", "What to enter"]
+    assert "share one temperature program" in what and "controls" in what
+
+
+def _filled(frame: pd.DataFrame, fmt: str, tmp_path: Path) -> tuple[bytes, str]:
+    frame = frame.copy()
+    frame["ICE [%]"] = [80.0, 81.0, 82.0, 83.0, 84.0]
+    path = tmp_path / f"filled.{fmt}"
+    write_template(frame, path)
+    return path.read_bytes(), path.name
+
+
+def _expected(wells: list[SheetWell]) -> dict:
+    return {"expected_wells": {w.well: w.role for w in wells},
+            "expected_recipes": {w.well: w.recipe for w in wells}}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_filled_sheet_with_furnace_runs_reads_back_without_warnings(tmp_path: Path, fmt):
+    spec = load_template("hard-carbon")
+    wells = _furnace_plate()
+    data, name = _filled(template_frame(spec, batch_id=4, wells=wells), fmt, tmp_path)
+    parsed = parse_plate(data, filename=name, spec=spec, batch_id=4, **_expected(wells))
+    assert parsed.warnings == ()
+    assert [(r.well, r.value) for r in parsed.records] == [
+        ("A1", 80.0), ("A2", 81.0), ("A3", 82.0), ("A4", 83.0), ("A5", 84.0)]
+
+
+def test_a_furnace_run_that_differs_from_the_plates_is_refused(tmp_path: Path):
+    spec = load_template("hard-carbon")
+    wells = _furnace_plate()
+    frame = template_frame(spec, batch_id=4, wells=wells)
+    frame["Furnace run"] = pd.array([None, 1, 1, 1, 2], dtype="Int64")  # A3 is in run 2
+    data, name = _filled(frame, "csv", tmp_path)
+    with pytest.raises(IngestError) as info:
+        parse_plate(data, filename=name, spec=spec, batch_id=4, **_expected(wells))
+    (problem,) = info.value.problems
+    assert (problem.row, problem.column, problem.value) == (4, "Furnace run", "1")
+    assert "well A3" in problem.message and "run 2" in problem.message
+    assert "another plate" in problem.hint
+    # a cleared cell is fine, and without the plate's recipes the column is not checked
+    frame["Furnace run"] = pd.array([None, 1, None, 1, 2], dtype="Int64")
+    data, name = _filled(frame, "csv", tmp_path)
+    assert parse_plate(data, filename=name, spec=spec, **_expected(wells)).warnings == ()
+    frame["Furnace run"] = pd.array([3, 1, 1, 1, 2], dtype="Int64")
+    data, name = _filled(frame, "csv", tmp_path)
+    parse_plate(data, filename=name, spec=spec, expected_wells=_expected(wells)["expected_wells"])
+    with pytest.raises(IngestError) as info:  # a control is in no run
+        parse_plate(data, filename=name, spec=spec, **_expected(wells))
+    assert {(p.row, p.value) for p in info.value.problems if p.severity == "error"
+            and p.row is not None} == {(2, "3"), (4, "1")}

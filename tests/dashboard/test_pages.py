@@ -79,6 +79,29 @@ def test_plate_page_colours_a_measured_plate_by_results(app) -> None:
     assert not any(b.label.startswith("Regenerate") and not b.disabled for b in app.button)
 
 
+def test_plate_page_shows_and_colours_furnace_runs(app) -> None:
+    app.selectbox(key="plate_select").set_value(1).run()  # a first plate: four furnace runs
+    clean(app)
+    table = app.dataframe[0].value
+    assert list(table.columns[:3]) == ["Well", "Role", "Furnace run"]
+    runs = table.set_index("Well")["Furnace run"]
+    assert runs.isna().tolist() == (table["Role"] == "control").tolist()  # controls: no run
+    assert sorted(runs.dropna().unique()) == [1, 2, 3, 4]
+    # a run is one furnace program: the wells of a run share temperature and heating rate
+    program = ["Carbonization temperature [°C]", "Heating rate [°C/min]", "Dwell time [h]"]
+    assert (table.dropna(subset=["Furnace run"]).groupby("Furnace run")[program].nunique() == 1
+            ).all().all()
+    colour = app.selectbox(key="plate_color")
+    assert "Furnace run" in colour.options
+    colour.set_value("furnace_run").run()
+    clean(app)
+    traces = {t["name"]: t for t in charts(app)[0]["data"] if t["mode"] == "markers+text"}
+    assert {"Run 1", "Run 2", "Run 3", "Run 4"} <= set(traces)
+    assert set(traces) - {"Run 1", "Run 2", "Run 3", "Run 4"} == {"no value"}  # the controls
+    run_2 = runs.index[runs.eq(2).fillna(False)]
+    assert sorted(traces["Run 2"]["x"]) == sorted(int(w[1:]) for w in run_2)
+
+
 def test_progress_page(app) -> None:
     goto(app, "progress")
     clean(app)
@@ -89,7 +112,7 @@ def test_progress_page(app) -> None:
     week, pareto, check = charts(app)
     names = {t["name"] for t in pareto["data"]}
     assert names >= {"2026-W10", "2026-W11", "2026-W12", "Pareto front",
-                     "next plate (predicted ± std)"}
+                     "next plate (predicted, 90 % interval)"}
     assert any(s.get("x0") == 80 for s in pareto["layout"]["shapes"])
     assert "Hypervolume" in " ".join(a["text"] for a in week["layout"]["annotations"])
     assert len(check["data"]) >= 2
@@ -157,7 +180,11 @@ def test_campaigns_page_lists_and_shows_the_spec(app) -> None:
 def test_upload_page_waits_for_a_file(app) -> None:
     goto(app, "upload")
     clean(app)
-    assert len(app.file_uploader) == 1 and not app.button
+    # the filled sheet, and the optional zip of instrument files; nothing to press yet
+    sheet, instruments = app.file_uploader
+    assert sheet.label == "Filled plate sheet"
+    assert instruments.label.startswith("Instrument files (optional)")
+    assert not app.button
 
 
 def test_domain_errors_show_message_and_hint(app, monkeypatch) -> None:
