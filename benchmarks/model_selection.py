@@ -93,7 +93,7 @@ def main() -> None:
     options["auto"] = {"candidates": tuple(args.models), "folds": args.inner_folds,
                        "max_rows": args.inner_rows, "fast": args.fast}
 
-    jobs = []
+    jobs: list[tuple[str, Any, list[str], str, list[str], str | None, str]] = []
     df, inputs, note = calisol(args.rows, args.seed)
     jobs.append(("CALiSol-23", df, inputs, "k", ["salt"], "doi", note))
     for name in PVLAB:
