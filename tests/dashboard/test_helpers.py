@@ -240,7 +240,7 @@ def test_progress_figures_show_front_predictions_and_constraint(history_snapshot
     fig = figures.pareto_figure(designs, snap.spec, x="ice_pct", y="reversible_capacity_mah_per_g",
                                 predicted=pending)
     names = [t.name for t in fig.data]
-    assert "Pareto front" in names and "next plate (predicted ± std)" in names
+    assert "Pareto front" in names and "next plate (predicted, 90 % interval)" in names
     assert sum(len(t.x) for t in fig.data if t.name.startswith("2026-W")) == len(designs)
     assert any(s.x0 == 80 for s in fig.layout.shapes)  # the ICE = 80 % line
     week = figures.week_figure(progress.best_so_far(snap), progress.hypervolume_by_week(snap),
