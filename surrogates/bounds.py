@@ -48,7 +48,8 @@ import pandas as pd
 import torch
 from botorch.acquisition.objective import PosteriorTransform
 from botorch.models.model import Model
-from botorch.posteriors import Posterior, TransformedPosterior
+from botorch.posteriors import Posterior, PosteriorList, TransformedPosterior
+from botorch.posteriors.ensemble import EnsemblePosterior
 from torch import Tensor
 
 from surrogates.errors import InputDataError
@@ -311,6 +312,41 @@ def mapped_quantiles(mean: Tensor, std: Tensor, links: Sequence[Link], z: float)
     return inverse_outputs(mean + z * std, links)
 
 
+def bounded_posterior(inner: Posterior, links: Sequence[Link]) -> Posterior:
+    """``inner`` (link scale, one output per link) with every sample mapped into the bounds.
+
+    The result keeps the kind of posterior BoTorch chooses its sampler by: an ensemble stays an
+    :class:`~botorch.posteriors.ensemble.EnsemblePosterior` (members mapped one by one, drawn by
+    BoTorch's ``IndexSampler``), a :class:`~botorch.posteriors.PosteriorList` (a model list
+    mixing a GP with an ensemble, as ``model: auto`` may choose) stays a list of mapped parts;
+    anything else becomes a :class:`~botorch.posteriors.TransformedPosterior` whose mean and
+    variance are the mapped moments.
+    """
+    if all(isinstance(link, Identity) for link in links):
+        return inner
+    if isinstance(inner, EnsemblePosterior):
+        return EnsemblePosterior(inverse_outputs(inner.values, links),
+                                 weights=getattr(inner, "_weights", None))
+    if isinstance(inner, PosteriorList):
+        parts, start = [], 0
+        for part in inner.posteriors:
+            m = int(part._extended_shape()[-1])  # outputs of this part
+            parts.append(bounded_posterior(part, links[start:start + m]))
+            start += m
+        return PosteriorList(*parts)
+
+    def mean(m: Tensor, v: Tensor | None) -> Tensor:
+        return mapped_moments(m, v, links)[0]
+
+    def variance(m: Tensor, v: Tensor) -> Tensor:
+        return mapped_moments(m, v, links)[1]
+
+    return TransformedPosterior(
+        inner, sample_transform=lambda Z: inverse_outputs(Z, links),
+        mean_transform=mean, variance_transform=variance,
+    )
+
+
 class BoundedModel(Model):
     """A BoTorch model on the link scale whose posterior is in bounded target units.
 
@@ -362,15 +398,5 @@ class BoundedModel(Model):
             kwargs["observation_noise"] = observation_noise
         inner = self.model.posterior(X, output_indices=output_indices, **kwargs)
         links = [self.links[i] for i in output_indices] if output_indices else list(self.links)
-
-        def mean(m: Tensor, v: Tensor | None) -> Tensor:
-            return mapped_moments(m, v, links)[0]
-
-        def variance(m: Tensor, v: Tensor) -> Tensor:
-            return mapped_moments(m, v, links)[1]
-
-        post: Posterior = TransformedPosterior(
-            inner, sample_transform=lambda Z: inverse_outputs(Z, links),
-            mean_transform=mean, variance_transform=variance,
-        )
+        post = bounded_posterior(inner, links)
         return posterior_transform(post) if posterior_transform is not None else post
