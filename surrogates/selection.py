@@ -184,7 +184,7 @@ def choose(scores: Mapping[str, Mapping[str, Any]], *, tolerance: float = 0.01,
     c = cover[chosen]
     reason += "" if c is None else f", intervals cover {c:.0%}".replace("%", " %")
     if not calibrated:
-        reason += " (no candidate near the best is calibrated; closest to 90 % taken)"
+        reason += "; no candidate near the best has calibrated intervals, this one is closest"
     passed = [m for m in near if m != chosen and m not in calibrated]
     if passed and calibrated:
         reason += "; " + ", ".join(

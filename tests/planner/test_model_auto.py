@@ -74,7 +74,8 @@ def test_auto_chooses_per_target_holding_out_plates_and_says_why():
         assert set(row["targets"]) == set(TARGETS)
 
 
-def test_a_mix_of_models_proposes_a_plate(monkeypatch):
+@pytest.mark.parametrize("bounded", [False, True], ids=["open", "bounded"])
+def test_a_mix_of_models_proposes_a_plate(monkeypatch, bounded):
     def fake(X, Y, **kwargs):
         choices = {"ionic_conductivity_ms_per_cm": TargetChoice(
             "ionic_conductivity_ms_per_cm", "gp", "fixed", {}),
@@ -84,9 +85,10 @@ def test_a_mix_of_models_proposes_a_plate(monkeypatch):
                          n_rows_used=len(X), key="t", seconds=0.0)
 
     monkeypatch.setattr(selection, "select_models", fake)
-    # Unbounded targets: the model list itself, without the bounded outputs' link layer.
-    proposal = propose_plate(_two_plates(spec=_unbounded(EL)), surrogate="auto", seed=0, q=4,
-                             fast=True)
+    # Open targets: the model list itself; bounded ones (CE in [0, 100] %, conductivity > 0,
+    # the template's defaults): each part of the list mapped into its bounds.
+    proposal = propose_plate(_two_plates(spec=EL if bounded else _unbounded(EL)),
+                             surrogate="auto", seed=0, q=4, fast=True)
     assert proposal.generator.endswith("/auto"), proposal.warnings
     assert proposal.model_info["model_selection"]["chosen"] == {
         "ionic_conductivity_ms_per_cm": "gp", "coulombic_efficiency_pct": "boosted"}
@@ -94,6 +96,8 @@ def test_a_mix_of_models_proposes_a_plate(monkeypatch):
     assert proposal.model_info["optimizer"]["optimized_wells"] == 0
     means = np.array([[r["targets"][t]["mean"] for t in TARGETS] for r in proposal.predictions])
     assert np.isfinite(means).all() and len(proposal.recipes) == 4
+    if bounded:
+        assert (means[:, 0] > 0).all() and (means[:, 1] <= 100).all()
 
 
 def test_suggest_refuses_an_unknown_model_naming_the_choices():

@@ -79,7 +79,7 @@ def test_ties_go_to_the_smooth_model_and_failures_are_skipped():
 def test_without_a_calibrated_candidate_the_closest_coverage_is_taken():
     model, reason = choose({"gp": {"r2": 0.80, "coverage90": 0.60},
                             "boosted": {"r2": 0.801, "coverage90": 0.80}})
-    assert model == "boosted" and "closest to 90 %" in reason
+    assert model == "boosted" and "this one is closest" in reason
 
 
 # ------------------------------------------------------------------------------ selection
