@@ -201,3 +201,27 @@ def test_nested_cross_validation_scores_the_choice():
         model_options={"auto": {"candidates": ("gp", "rf"), "model_options": CHEAP,
                                 "folds": 2}})
     assert report.metrics["auto"]["smooth"]["r2"] > 0.8
+
+
+def test_miscalibrated_intervals_are_rescaled_to_cover_90_percent(monkeypatch, hard_carbon):
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 2.0, 400)  # the model claims std 1: twice too confident
+    parity = pd.DataFrame({"y_true": y, "mean": 0.0, "std": 1.0})
+    assert selection._interval_scale(parity) == pytest.approx(2.0, rel=0.1)
+    assert selection._interval_scale(parity.head(5)) is None
+
+    def fake(X, Y, **kwargs):
+        choices = {t: TargetChoice(t, "rf", "fixed", {}, interval_scale=2.0 if k else 1.0)
+                   for k, t in enumerate(TARGETS)}
+        return Selection(choices=choices, folds=0, split="none", n_rows=len(X),
+                         n_rows_used=len(X), key="scale", seconds=0.0)
+
+    monkeypatch.setattr(selection, "select_models", fake)
+    with pytest.warns(UserWarning):
+        auto = AutoSurrogate(categorical=("precursor",), model_options=CHEAP).fit(
+            hard_carbon[INPUTS], hard_carbon[TARGETS])
+    rows = hard_carbon[INPUTS].head(5)
+    (_, _, forest), = auto.members_
+    _, std = auto.predict(rows)
+    _, raw = forest.predict(rows)
+    np.testing.assert_allclose(std, raw * np.array([1.0, 2.0]))
