@@ -31,7 +31,7 @@ def backtest_optimizer() -> OptimizerSettings:
 
 #: Strategy names understood by :func:`make_strategy`, in report order. ``gp-prior`` needs prior
 #: data (``planner backtest --prior``).
-STRATEGIES = ("random", "gp", "gp-prior", "ensemble", "ax", "baybe")
+STRATEGIES = ("random", "gp", "gp-prior", "ensemble", "rf", "boosted", "auto", "ax", "baybe")
 
 
 class RandomStrategy:
@@ -125,7 +125,7 @@ def make_strategy(
     options = options or {}
     if name == "random":
         return RandomStrategy(pool, seed=seed)
-    if name in ("gp", "ensemble", "rf"):
+    if name in ("gp", "ensemble", "rf", "boosted", "auto"):
         return SurrogateStrategy(name, pool, seed=seed, **options)
     if name == "gp-prior":
         if not isinstance(options.get("prior"), PriorData):

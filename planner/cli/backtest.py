@@ -62,8 +62,9 @@ def backtest(
     strategies: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: random, gp, ensemble, ax, baybe (random always runs; "
-            "gp-prior is added by --prior)."
+            help="Comma-separated: random, gp, ensemble, rf, boosted, auto (the model chosen "
+            "per target by cross-validation, as campaigns do by default), ax, baybe (random "
+            "always runs; gp-prior is added by --prior)."
         ),
     ] = "random,gp,ensemble,ax,baybe",
     workers: Annotated[

@@ -75,7 +75,7 @@ def test_cv_prints_table_and_writes_json(tmp_path, hard_carbon):
         (["--inputs", "carbonization_temperature_c", "--target", "ice_pct", "--group", "doi"],
          "no group column 'doi'", "Known columns"),
         (["--inputs", "carbonization_temperature_c", "--target", "ice_pct", "--model", "svm"],
-         "Unknown model 'svm'", "--model gp|ensemble|rf|all"),
+         "Unknown model 'svm'", "--model gp|ensemble|rf|boosted|auto|all"),
     ],
     ids=["misspelled", "text-input", "unknown-group", "unknown-model"],
 )
