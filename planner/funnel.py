@@ -258,6 +258,10 @@ class Screen:
     exact: tuple[_ExactGP, ...] | None = None
     """Per output, the exact GP's cached solve (:class:`_ExactGP`), or ``None``: moments from
     the BoTorch model's posterior."""
+    links: tuple[Any, ...] | None = None
+    """Per output, the inverse link of a bounded target (``surrogates.bounds``: the model is
+    Gaussian on the link scale, outcomes are ``link.inverse(z)``), or ``None``: Gaussian in
+    target units."""
 
     @classmethod
     def build(cls, model: Any, Y: np.ndarray, objectives: Sequence[tuple[int, float]],
@@ -276,7 +280,13 @@ class Screen:
                      tuple((int(i), float(s)) for i, s in objectives),
                      tuple((int(i), float(s), float(t)) for i, s, t in constraints),
                      tuple(low), tuple(span), int(paths), int(seed))
-        exact = _ExactGP.of(model.to_botorch())
+        botorch_model = model.to_botorch()
+        links = getattr(botorch_model, "links", None)
+        if isinstance(links, tuple) and hasattr(botorch_model, "model"):
+            # A bounded model: Gaussian on the link scale, outcomes through the inverse links.
+            screen = replace(screen, links=links)
+            botorch_model = botorch_model.model
+        exact = _ExactGP.of(botorch_model)
         if exact is None or X is None or not len(X):
             return screen
         # The shortcut must reproduce the model's own posterior: checked here, once, on the
@@ -294,7 +304,8 @@ class Screen:
 
     def moments(self, Xt: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std (``n x t``, model scale, no observation noise) at encoded
-        rows, as the acquisition's BoTorch model has them."""
+        rows, as the acquisition's BoTorch model has them (on the link scale for a bounded
+        model: see :attr:`links`)."""
         with torch.no_grad():
             if self.exact is not None:
                 parts = [gp.moments(Xt) for gp in self.exact]
@@ -303,6 +314,8 @@ class Screen:
             else:
                 means, variances = [], []
                 model = self.model.to_botorch()
+                if self.links is not None:
+                    model = model.model  # the Gaussian model on the link scale
                 for chunk in Xt.split(2048):
                     post = model.posterior(chunk)
                     means.append(post.mean)
@@ -330,6 +343,28 @@ class Screen:
         out[:optimistic] = np.resize([0.0, 1.0, 2.0], optimistic)
         return out
 
+    def _outcome(self, index: int, z: np.ndarray) -> np.ndarray:
+        """Outcome ``index`` in target units from its Gaussian-scale value ``z``."""
+        if self.links is None:
+            return z
+        with torch.no_grad():
+            return self.links[index].inverse(torch.as_tensor(z)).numpy().astype(float)
+
+    def _log_pof(self, index: int, c_sign: float, threshold: float, mean: np.ndarray,
+                 std: np.ndarray) -> np.ndarray:
+        """``log P(c_sign * (y - threshold) >= 0)`` of outcome ``index`` (exact through a
+        monotone link: the threshold is mapped onto the link scale)."""
+        m, s = mean[:, index], std[:, index]
+        if self.links is None:
+            return log_ndtr(c_sign * (m - threshold) / s)
+        z_t = float(np.asarray(self.links[index].forward(np.array([threshold])))[0])
+        if not math.isfinite(z_t):  # a threshold on a bound: always or never met
+            inside = self._outcome(index, np.zeros(1))[0]
+            return np.zeros_like(m) if c_sign * (inside - threshold) >= 0 else np.full_like(
+                m, -np.inf)
+        rising = float(self._outcome(index, np.array([z_t + 1.0]))[0]) > threshold
+        return log_ndtr(c_sign * (1.0 if rising else -1.0) * (m - z_t) / s)
+
     def scores(self, frame: pd.DataFrame, offset: int) -> np.ndarray:
         """``n x paths`` screening scores of the rows of ``frame`` (larger is better)."""
         mean, std = self.moments(self.encode(frame))
@@ -337,23 +372,30 @@ class Screen:
         n = len(frame)
         log_pof = np.zeros(n)
         for index, c_sign, threshold in self.constraints:
-            log_pof += log_ndtr(c_sign * (mean[:, index] - threshold) / std[:, index])
-        obj = np.array([i for i, _ in self.objectives])
+            log_pof += self._log_pof(index, c_sign, threshold, mean, std)
         sign = np.array([s for _, s in self.objectives])
         low, span = np.array(self.low), np.array(self.span)
         weights, betas = self.weights(), self.betas()
         rng = np.random.default_rng([self.seed, int(offset)])
         out = np.empty((n, self.paths))
+        optimistic: dict[float, np.ndarray] = {}
         for k in range(self.paths):
             if np.isfinite(betas[k]):
-                u = (sign * mean[:, obj] + betas[k] * std[:, obj] - low) / span
+                beta = float(betas[k])
+                if beta not in optimistic:  # the upper quantile of each signed objective
+                    optimistic[beta] = np.column_stack([
+                        np.maximum(s_j * self._outcome(j, mean[:, j] + beta * std[:, j]),
+                                   s_j * self._outcome(j, mean[:, j] - beta * std[:, j]))
+                        for j, s_j in self.objectives])
+                u = (optimistic[beta] - low) / span
                 out[:, k] = _chebyshev(u, weights[k]) + log_pof
                 continue
-            draw = mean + std * rng.standard_normal(mean.shape)
+            z = mean + std * rng.standard_normal(mean.shape)
+            draw = np.column_stack([self._outcome(j, z[:, j]) for j in range(z.shape[1])])
             feasible = np.ones(n, dtype=bool)
             for index, c_sign, threshold in self.constraints:
                 feasible &= c_sign * (draw[:, index] - threshold) >= 0
-            u = (sign * draw[:, obj] - low) / span
+            u = (sign * draw[:, [j for j, _ in self.objectives]] - low) / span
             out[:, k] = np.where(feasible, _chebyshev(u, weights[k]),
                                  _chebyshev(u, weights[k]) - 1e6)
         return np.where(np.isfinite(out), out, -np.inf)
@@ -374,6 +416,8 @@ class Screen:
                           "shortlist round-robin over columns",
                 "moments": "exact GP (cached Cholesky)" if self.exact is not None
                            else "model posterior",
+                "links": None if self.links is None else [
+                    str(getattr(link, "name", type(link).__name__)) for link in self.links],
                 "paths": self.paths, "constraints": len(self.constraints),
                 "objectives": len(self.objectives)}
 

@@ -126,6 +126,9 @@ def test_funnel_plate_keeps_the_acquisition_value_of_the_exhaustive_plate(fitted
     stages = funnel.model_info["stages"]
     assert stages["screened"] and stages["stage1"]["rows_screened"] == 3000
     assert stages["stage1"]["shortlist"] == 150 and stages["stage2"]["candidates"] == 150
+    # ICE is bounded to [0, 100] % (column registry): the screen maps the link-scale GP's
+    # exact moments through the inverse link.
+    assert stages["stage1"]["screen"]["moments"] == "exact GP (cached Cholesky)"
     assert not full.model_info["stages"]["screened"]
     assert full.model_info["stages"]["stage2"]["candidates"] == 3000 - len(measured)
     acqf = build_acquisition(
