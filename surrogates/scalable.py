@@ -9,8 +9,8 @@ over **all** rows:
 1. inputs go through the template's (fixed) input transform once; targets are standardized
    once over the training rows, so mini-batches never refit a transform;
 2. ``M`` inducing points are chosen among the training rows by greedy variance reduction
-   (BoTorch's ``GreedyVarianceReduction``: a pivoted Cholesky of the template's kernel), so they
-   cover where the data are; categorical codes stay whole numbers;
+   (:func:`greedy_variance`: a pivoted Cholesky of the template's kernel, one kernel row at a
+   time), so they cover where the data are; categorical codes stay whole numbers;
 3. the variational distribution ``q(u)`` is set to its optimum for a Gaussian likelihood in
    closed form (Titsias 2009), an ``O(n M^2)`` pass over every row;
 4. kernel hyperparameters, noise, inducing locations and ``q(u)`` are refined on every training
@@ -41,7 +41,6 @@ import torch
 from botorch.models.approximate_gp import ApproximateGPyTorchModel, _SingleTaskVariationalGP
 from botorch.models.model import Model
 from botorch.models.transforms.outcome import Standardize
-from botorch.models.utils.inducing_point_allocators import GreedyVarianceReduction
 from botorch.posteriors import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import ScaleKernel
@@ -264,11 +263,31 @@ def _inducing_points(Xn: Tensor, train: np.ndarray, always: np.ndarray | None, k
     k = min(max(m - len(fixed), 1), int(pool.sum()))
     if k == 0:
         return fixed
+    return torch.cat([fixed, greedy_variance(Xn[torch.as_tensor(pool)], kernel, k)])
+
+
+def greedy_variance(X: Tensor, kernel: Any, m: int, tol: float = 1e-6) -> Tensor:
+    """Up to ``m`` rows of ``X`` by greedy variance reduction (a pivoted Cholesky of the kernel
+    matrix, Burt et al. 2020; what BoTorch's ``GreedyVarianceReduction`` does), one kernel row
+    at a time: ``O(n m)`` memory instead of the ``n x n`` kernel matrix, which does not fit at
+    50,000 rows. Stops early once every row's remaining variance is below ``tol`` times the
+    largest prior variance (the chosen points then explain the rest)."""
     with torch.no_grad():
-        greedy = GreedyVarianceReduction().allocate_inducing_points(
-            inputs=Xn[torch.as_tensor(pool)], covar_module=kernel, num_inducing=k,
-            input_batch_shape=torch.Size())
-    return torch.cat([fixed, greedy])
+        residual = kernel(X, diag=True).to_dense().clone()
+        floor = tol * float(residual.max())
+        rows = torch.zeros(m, len(X), dtype=X.dtype)
+        chosen: list[int] = []
+        for k in range(m):
+            j = int(torch.argmax(residual))
+            if float(residual[j]) <= floor:
+                break
+            chosen.append(j)
+            kj = kernel(X[j:j + 1], X).to_dense().reshape(-1)
+            row = (kj - rows[:k, j] @ rows[:k]) / residual[j].sqrt()
+            rows[k] = row
+            residual -= row ** 2
+            residual[j] = 0.0
+    return X[torch.as_tensor(chosen)]
 
 
 def set_optimal_variational(model: VariationalGP, Xn: Tensor, ys: Tensor) -> None:
@@ -376,5 +395,5 @@ def _adam(model: VariationalGP, Xn: Tensor, ys: Tensor, settings: VariationalSet
 
 
 __all__ = ["TaskMean", "TaskVariationalGP", "VariationalFit", "VariationalGP",
-           "VariationalSettings", "fit_variational", "holdout_rows", "row_noise",
+           "VariationalSettings", "fit_variational", "greedy_variance", "holdout_rows", "row_noise",
            "set_optimal_variational"]
