@@ -273,7 +273,9 @@ def greedy_variance(X: Tensor, kernel: Any, m: int, tol: float = 1e-6) -> Tensor
     50,000 rows. Stops early once every row's remaining variance is below ``tol`` times the
     largest prior variance (the chosen points then explain the rest)."""
     with torch.no_grad():
-        residual = kernel(X, diag=True).to_dense().clone()
+        # In chunks: BoTorch's CategoricalKernel forms the n x n matrix even for its diagonal.
+        residual = torch.cat([kernel(x, diag=True).to_dense().reshape(-1)
+                              for x in X.split(CHUNK)])
         floor = tol * float(residual.max())
         rows = torch.zeros(m, len(X), dtype=X.dtype)
         chosen: list[int] = []
