@@ -175,8 +175,8 @@ class Prior:
     """Source label per row (one task each in multitask mode)."""
     mode: str = "multitask"
     """``multitask`` or ``prior_mean`` (see :class:`surrogates.warm_start.WarmStartGP`)."""
-    max_prior_rows: int = 300
-    """Most prior rows per target in one fit."""
+    max_prior_rows: int | None = None
+    """Most prior rows per target in one fit; ``None``: every row."""
     info: dict[str, Any] = field(default_factory=dict)
     """What the proposal's model info says about it (sources, revisions, imputed inputs)."""
 
@@ -567,9 +567,10 @@ def _propose_recipes(snapshot: CampaignSnapshot, q: int, surrogate: str, seed: i
     staged, staged_info = _two_stage_data(snapshot, X, notes)
     for kind in _surrogate_chain(surrogate):
         model, name = None, kind
-        if staged is not None and kind in ("gp", "ensemble"):
+        if staged is not None and prior is None and kind in ("gp", "ensemble", "auto"):
             model, name = _fit_two_stage(kind, staged, Yt, cats, spec, seed, optimizer, notes,
-                                         logs, staged_info), f"two_stage:{kind}"
+                                         logs, staged_info, transform,
+                                         _plate_labels(snapshot, staged)), f"two_stage:{kind}"
         if model is None:
             model, name = _fit(kind, X, Yt, categories=cats, input_bounds=spec.numeric_bounds,
                                seed=seed, optimizer=optimizer, notes=notes,
@@ -629,20 +630,27 @@ def _two_stage_data(snapshot: CampaignSnapshot, X: pd.DataFrame, notes: _Notes
 
 def _fit_two_stage(kind: str, data: pd.DataFrame, Yt: pd.DataFrame, cats: dict[str, list[Any]],
                    spec: CampaignSpec, seed: int, optimizer: OptimizerSettings, notes: _Notes,
-                   logs: list[str] | None, info: dict[str, Any]) -> Surrogate | None:
-    """:class:`surrogates.two_stage.TwoStageSurrogate` (stage 2 ``kind``), or ``None`` (noted)."""
+                   logs: list[str] | None, info: dict[str, Any], transform: TargetTransform,
+                   groups: Any) -> Surrogate | None:
+    """:class:`surrogates.two_stage.TwoStageSurrogate` (stage 2 ``kind``; ``auto`` chooses the
+    stage-2 model per target by grouped cross-validation), or ``None`` (noted)."""
     from surrogates.two_stage import TwoStageSurrogate
 
     stage1: dict[str, Any] = {}
     if optimizer.fit_max_iter is not None:
         stage1["max_iter"] = optimizer.fit_max_iter
     stage2 = dict(stage1) if kind == "gp" else {}
+    if kind == "auto":
+        stage2 = _auto_options(spec.numeric_bounds, optimizer)
     try:
         model = TwoStageSurrogate(
             descriptors=tuple(info["descriptors"]), stage2=kind, categorical=tuple(cats),
             categories=cats, log_columns=logs, input_bounds=spec.numeric_bounds,
             stage1_options=stage1, stage2_options=stage2, seed=seed)
-        model.fit(data, Yt.reindex(data.index))
+        with warnings.catch_warnings():  # failed cells have no target by design
+            warnings.filterwarnings("ignore", message="Rows without a target value")
+            model.fit(data, Yt.reindex(data.index), groups=groups,  # type: ignore[call-arg]
+                      bounds=transform.model_bounds)
     except Exception as exc:  # noqa: BLE001 - the one-stage model takes over
         notes.add(f"two-stage model could not be fitted ({_short(exc)}); the plate uses the "
                   f"one-stage {kind} model.", fallback=True)

@@ -347,6 +347,10 @@ def bounded_posterior(inner: Posterior, links: Sequence[Link]) -> Posterior:
     )
 
 
+_TRAINING_DATA = ("train_inputs", "_has_transformed_inputs", "_original_train_inputs")
+"""Attributes BoTorch reads to find the training inputs of a model."""
+
+
 class BoundedModel(Model):
     """A BoTorch model on the link scale whose posterior is in bounded target units.
 
@@ -375,6 +379,10 @@ class BoundedModel(Model):
             inner = self.__dict__.get("_modules", {}).get("model")
             if inner is None or name.startswith("__"):
                 raise
+            if name in _TRAINING_DATA and hasattr(inner, "models"):
+                # BoTorch reads a model list's training inputs from its first model
+                # (get_X_baseline); the wrapper is not a list, so answer as the list would.
+                inner = inner.models[0]
             return getattr(inner, name)
 
     @property

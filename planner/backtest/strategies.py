@@ -66,7 +66,7 @@ class SurrogateStrategy:
 
     def __init__(self, kind: str, pool: PoolView, *, seed: int,
                  settings: ProposalSettings | None = None, prior: PriorData | None = None,
-                 max_prior_rows: int = 300) -> None:
+                 max_prior_rows: int | None = None) -> None:
         self._kind = kind
         self._pool = pool
         self._seed = seed

@@ -96,12 +96,13 @@ def backtest(
         ),
     ] = None,
     prior_max_rows: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--prior-max-rows",
-            help="Most prior rows per target in each warm-started fit (a random subset above).",
+            help="Most prior rows per target in each warm-started fit (a random subset above; "
+            "default: every row).",
         ),
-    ] = 300,
+    ] = None,
     acquisition: Annotated[
         str,
         typer.Option(

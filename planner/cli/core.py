@@ -207,7 +207,8 @@ def campaign_show(
         ws = spec.warm_start
         console.print(f"Warm start: {ws.mode} from "
                       f"{', '.join(ws.sources) if ws.sources else 'every shared source'} "
-                      f"(at most {ws.max_prior_rows} shared rows per target).")
+                      + ("(every shared row)." if ws.max_prior_rows is None else
+                         f"(at most {ws.max_prior_rows} shared rows per target)."))
 
 
 @campaign_app.command("warm-start")
@@ -220,8 +221,9 @@ def campaign_warm_start(
     mode: Annotated[str, typer.Option(
         help="multitask (each source a task; learns how far to trust it) or prior_mean.")
     ] = "multitask",
-    max_prior_rows: Annotated[int, typer.Option(
-        help="Most shared rows per target in one fit.")] = 300,
+    max_prior_rows: Annotated[int | None, typer.Option(
+        help="Most shared rows per target in one fit (default: every row; above 2,000 rows "
+             "the GP is variational).")] = None,
     off: Annotated[bool, typer.Option(
         "--off", help="Learn from this campaign's data only.")] = False,
     db: DbOption = None,
