@@ -32,7 +32,9 @@ SCRIPT_STATE = """() => { const a = document.querySelector('[data-testid="stApp"
 CONTENT_HEIGHT = """() => { const m = document.querySelector('[data-testid="stMain"]');
     const c = m && m.firstElementChild;
     return Math.max(m ? m.scrollHeight : 0, c ? c.scrollHeight : 0) }"""
-UPLOAD = '[data-testid="stFileUploaderDropzone"] input[type="file"]'
+# The plate sheet's uploader (the Upload page also has one for instrument-file zips).
+UPLOAD = ('[data-testid="stFileUploader"]:has-text("Filled plate sheet") '
+          '[data-testid="stFileUploaderDropzone"] input[type="file"]')
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
