@@ -45,7 +45,6 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
-import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -65,6 +64,7 @@ from planner.backtest.problem import (
 from planner.backtest.strategies import STRATEGIES, make_strategy, unavailable_reason
 from planner.engine import current_engine
 from planner.errors import PlanningError
+from planner.funnel import MemoryPeak
 from planner.runtime import skip_botorch_jit_kernel
 
 logger = logging.getLogger(__name__)
@@ -149,31 +149,6 @@ class SeedTrace:
     """Peak resident memory of the process running the campaign."""
 
 
-class _PeakRSS:
-    """Samples this process's resident memory every 50 ms while active (psutil)."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __enter__(self) -> _PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-
 def initial_design(n: int, init: int, seed: int) -> list[int]:
     """The seed's random initial picks, shared by every strategy."""
     return np.random.default_rng(seed).choice(n, size=min(init, n), replace=False).tolist()
@@ -204,7 +179,7 @@ def run_campaign(
     picks = initial_design(n, config.init, seed)
     trace = SeedTrace(strategy=strategy, seed=seed, picks=picks, seconds=[])
     fallback_rng = np.random.default_rng([seed, 99])
-    with _PeakRSS() as rss, warnings.catch_warnings():
+    with MemoryPeak() as rss, warnings.catch_warnings():
         # Third-party fit/acquisition warnings must not flood a 20-seed run; failures are counted.
         warnings.simplefilter("ignore")
         impl, build_error = None, None
@@ -244,7 +219,7 @@ def run_campaign(
             trace.seconds.append(time.perf_counter() - t0)
             trace.cpu_seconds.append(time.process_time() - c0)
             picks.extend(chosen)
-    trace.peak_rss_mb = rss.peak / 2**20
+    trace.peak_rss_mb = rss.peak_mb
     if fresh_process:
         import resource
 
