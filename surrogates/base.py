@@ -497,3 +497,14 @@ def member_stats(values: Tensor) -> tuple[Tensor, Tensor]:
     if values.shape[-3] < 2:
         return mean, torch.zeros_like(mean)
     return mean, values.var(dim=-3, unbiased=True)
+
+
+def calibrated_members(values: Tensor, spread_scale: Tensor, X: Tensor) -> Tensor:
+    """Members ``... x s x n x t`` with their spread around the member mean scaled by the
+    calibrated ``spread_scale`` (per output), attached to the inputs ``X`` by a zero term so that
+    acquisition functions can call ``backward()`` on models whose members are piecewise constant
+    (trees: their gradients are zero)."""
+    center = values.mean(dim=-3, keepdim=True)
+    values = center + spread_scale.sqrt() * (values - center)
+    zero = (torch.nan_to_num(X) * 0).sum(dim=-1, keepdim=True).unsqueeze(-3)
+    return values + zero

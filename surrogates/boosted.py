@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
-from surrogates.base import Surrogate, calibrate_variance, member_stats
+from surrogates.base import Surrogate, calibrate_variance, calibrated_members, member_stats
 from surrogates.errors import InputDataError
 from surrogates.preprocessing import TabularEncoder
 
@@ -82,12 +82,7 @@ class BoostedEnsembleModel(EnsembleModel):
 
     def forward(self, X: Tensor) -> Tensor:
         """Encoded ``... x n x d`` inputs -> calibrated ``... x M x n x t`` values."""
-        values = self.member_values(X)
-        center = values.mean(dim=-3, keepdim=True)
-        values = center + self.spread_scale.sqrt() * (values - center)
-        # Zero, but attached to X, so that acquisition functions can call backward().
-        zero = (torch.nan_to_num(X) * 0).sum(dim=-1, keepdim=True).unsqueeze(-3)
-        return values + zero
+        return calibrated_members(self.member_values(X), self.spread_scale, X)
 
 
 class BoostedSurrogate(Surrogate):

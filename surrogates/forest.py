@@ -11,7 +11,7 @@ from botorch.models.ensemble import EnsembleModel
 from sklearn.ensemble import RandomForestRegressor
 from torch import Tensor
 
-from surrogates.base import Surrogate, calibrate_variance, member_stats
+from surrogates.base import Surrogate, calibrate_variance, calibrated_members, member_stats
 from surrogates.preprocessing import TabularEncoder, one_hot
 
 
@@ -79,12 +79,7 @@ class ForestEnsembleModel(EnsembleModel):
 
     def forward(self, X: Tensor) -> Tensor:
         """Encoded ``... x n x d`` inputs -> calibrated ``... x T x n x t`` values."""
-        values = self.tree_values(X)
-        center = values.mean(dim=-3, keepdim=True)
-        values = center + self.spread_scale.sqrt() * (values - center)
-        # Zero, but attached to X, so that acquisition functions can call backward().
-        zero = (torch.nan_to_num(X) * 0).sum(dim=-1, keepdim=True).unsqueeze(-3)
-        return values + zero
+        return calibrated_members(self.tree_values(X), self.spread_scale, X)
 
 
 class ForestSurrogate(Surrogate):
